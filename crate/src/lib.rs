@@ -1,0 +1,6 @@
+//! mem1 (skeleton)
+pub mod error;
+pub mod shop;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+pub use error::{Error, Result};
