@@ -1,6 +1,27 @@
-//! mem1 (skeleton)
+//! mem1: a MEM1 shopping agent whose policy is a quantized language model run on WebGPU.
+//!
+//! Data flows one way, and the modules are named for its steps:
+//!
+//! * engine: bytes → [`gguf`] → [`quant`] (exact dequantization) → [`model`] (architecture from
+//!   metadata) → forward pass on [`cpu`] (the plain f32 reference) or [`gpu`] (WGSL kernels from
+//!   `shaders/` through wgpu) → logits → [`sample`] → token → [`tokenizer`] → text.
+//! * store: [`shop`] (WebShop-faithful catalog, search, pages, goals, reward).
+//!
+//! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`model::Model`] loading and
+//! the [`engine::Engine`] trait. Everything else is internal and free to change.
+
 pub mod error;
+pub mod gguf;
+pub mod quant;
+pub mod model;
+pub mod tokenizer;
+pub mod cpu;
+pub mod gpu;
+pub mod sample;
+pub mod engine;
+pub mod loader;
 pub mod shop;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+
 pub use error::{Error, Result};

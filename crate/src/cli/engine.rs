@@ -1,5 +1,136 @@
-//! `mem1 logits | generate | bench` (engine work in progress).
+//! `mem1 logits | generate | bench`.
+use super::Args;
+use crate::engine::{self, Engine};
+use crate::gguf::{self, FileSource};
+use crate::loader::{AnyEngine, Backend};
+use crate::sample::{Rng, SamplerParams};
+use crate::tokenizer::{Message, Tokenizer};
 use crate::{Error, Result};
-pub fn logits(_a: &[String]) -> Result<()> { Err(Error::usage("not built yet")) }
-pub fn generate(_a: &[String]) -> Result<()> { Err(Error::usage("not built yet")) }
-pub fn bench(_a: &[String]) -> Result<()> { Err(Error::usage("not built yet")) }
+use std::io::Write;
+use std::path::Path;
+
+struct Loaded {
+    tok: Tokenizer,
+    engine: AnyEngine,
+}
+
+fn load(a: &Args, ctx: usize) -> Result<Loaded> {
+    let path = a.required("model")?;
+    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
+    let mut src = FileSource::open(Path::new(path))?;
+    let g = pollster::block_on(gguf::read_header(&mut src))?;
+    let tok = match a.get("tokenizer") {
+        Some(p) => Tokenizer::from_json(&std::fs::read_to_string(p)?, Some(&g))?,
+        None => Tokenizer::from_gguf(&g)?,
+    };
+    let mut last = 0;
+    let engine = pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |done, total| {
+        let pct = done * 100 / total.max(1);
+        if pct >= last + 10 || done == total {
+            last = pct;
+            eprint!("\rloading {path}: {pct}%");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }))?;
+    Ok(Loaded { tok, engine })
+}
+
+fn prompt_ids(a: &Args, tok: &Tokenizer) -> Result<Vec<u32>> {
+    let text = a.required("prompt")?;
+    let ids = if a.has("chat") {
+        tok.encode(&tok.apply_chat(&[Message::new("user", text)])?)?
+    } else {
+        tok.encode_prompt(text)?
+    };
+    if ids.is_empty() {
+        return Err(Error::usage("the prompt encodes to zero tokens"));
+    }
+    Ok(ids)
+}
+
+pub fn logits(raw: &[String]) -> Result<()> {
+    let a = Args::parse(raw, &["model", "prompt", "backend", "top", "out", "tokenizer", "ctx"], &["chat"])?;
+    let mut m = load(&a, a.parsed("ctx", 2048)?)?;
+    let ids = prompt_ids(&a, &m.tok)?;
+    let logits = pollster::block_on(async {
+        m.engine.prefill(&ids).await?;
+        m.engine.logits().await
+    })?;
+    let top = crate::sample::top_k(&logits, a.parsed("top", 10)?);
+    let out = serde_json::json!({"tokens": ids, "top": top.iter().map(|&(i, l)| serde_json::json!([i, l])).collect::<Vec<_>>()});
+    println!("{out}");
+    if let Some(path) = a.get("out") {
+        std::fs::write(path, npy_f32(&logits))?;
+    }
+    Ok(())
+}
+
+pub fn generate(raw: &[String]) -> Result<()> {
+    let a = Args::parse(
+        raw,
+        &["model", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
+        &["chat"],
+    )?;
+    let mut m = load(&a, a.parsed("ctx", 2048)?)?;
+    let ids = prompt_ids(&a, &m.tok)?;
+    let p = SamplerParams {
+        temperature: a.parsed("temperature", 0.0)?,
+        top_k: a.parsed("top-k", 40)?,
+        top_p: a.parsed("top-p", 0.95)?,
+    };
+    let mut rng = Rng::new(a.parsed("seed", 0)?);
+    let tok = &m.tok;
+    // Stream text as it is generated: print the new suffix of the decoded text each token.
+    let mut out_ids = Vec::new();
+    let mut printed = 0;
+    let (_, t) = pollster::block_on(engine::generate(
+        &mut m.engine,
+        &ids,
+        a.parsed("max-tokens", 128)?,
+        &tok.stop.clone(),
+        &p,
+        &mut rng,
+        |id| {
+            out_ids.push(id);
+            if let Ok(s) = tok.decode(&out_ids) {
+                if s.len() > printed && s.is_char_boundary(printed) && !s.ends_with('\u{FFFD}') {
+                    print!("{}", &s[printed..]);
+                    let _ = std::io::stdout().flush();
+                    printed = s.len();
+                }
+            }
+        },
+    ))?;
+    println!();
+    println!(
+        "{}",
+        serde_json::json!({
+            "prefill_tokens": t.prefill_tokens, "prefill_tok_s": t.prefill_tok_s(),
+            "decode_tokens": t.decode_tokens, "decode_tok_s": t.decode_tok_s(),
+            "backend": m.engine.name(),
+        })
+    );
+    Ok(())
+}
+
+pub fn bench(raw: &[String]) -> Result<()> {
+    crate::gpu::bench::cli(raw)
+}
+
+/// A float32 `.npy` (format 1.0) holding one vector.
+pub fn npy_f32(v: &[f32]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", v.len());
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for x in v {
+        out.extend(x.to_le_bytes());
+    }
+    out
+}

@@ -1,0 +1,775 @@
+//! The GPU backend: wgpu with the WGSL kernels of `shaders/`, native (Vulkan, e.g. lavapipe) and in
+//! the browser (WebGPU).
+//!
+//! Read top to bottom as the GPU needs it: adapter → device → weights streamed into buffers (split
+//! by rows where a tensor exceeds the adapter's binding limit) → the transformer recorded once into
+//! a plan of dispatches whose buffers and bind groups are made once → each step writes a 16-byte
+//! uniform, encodes the plan, submits once, and reads back only the sampled token id.
+pub mod bench;
+pub mod kernels;
+
+use crate::engine::Engine;
+use crate::gguf::{self, ByteSource, Gguf, TensorInfo};
+use crate::model::{self, Config, Ops, RopeStyle};
+use crate::quant::{self, GgmlType};
+use crate::sample::{SamplerParams, MAX_TOP_K};
+use crate::{Error, Result};
+use kernels::{Kernel, Pipelines};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// Tokens per prefill submission (activation buffers are sized for this many rows).
+pub const DEFAULT_CHUNK: usize = 128;
+
+/// An adapter's device and queue, with the limits the loader must respect.
+pub struct Device {
+    pub dev: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    /// Threads per row for matvec: 1 on CPU-emulated adapters, 8 on real GPUs (see matvec.wgsl).
+    pub matvec_tpr: u32,
+    /// Errors the device reported outside an error scope (validation, out of memory, loss).
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Device {
+    pub async fn new() -> Result<Device> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no WebGPU/Vulkan adapter is available ({e}); use --backend cpu")))?;
+        let info = adapter.get_info();
+        // Ask for everything the adapter allows: the defaults cap storage bindings at 128 MiB.
+        let limits = adapter.limits();
+        let (dev, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("mem1"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("cannot open the GPU device on {}: {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        dev.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        let name = info.name.to_ascii_lowercase();
+        let emulated = info.device_type == wgpu::DeviceType::Cpu
+            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
+        let matvec_tpr = if emulated { 1 } else { 8 };
+        Ok(Device { dev, queue, info, limits, matvec_tpr, errors })
+    }
+
+    /// Fails with the first error the device reported since the last check.
+    pub fn check(&self) -> Result<()> {
+        let mut errs = self.errors.lock().unwrap();
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let msg = errs.join("; ");
+        errs.clear();
+        Err(Error::Gpu(msg))
+    }
+
+    /// Largest buffer a single binding can see.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).div_ceil(4) * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub fn storage_init(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let b = self.storage(label, data.len() as u64);
+        self.queue.write_buffer(&b, 0, data);
+        b
+    }
+
+    pub fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
+        self.dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(words),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    pub fn readback(&self, bytes: u64) -> wgpu::Buffer {
+        self.dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub fn bind(&self, pipe: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() })
+            .collect();
+        self.dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Copies `bytes` from the start of a MAP_READ buffer back to the host.
+    pub async fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        buf.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.dev
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Gpu("the device was lost while reading back".into()))?
+            .map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
+        let data = buf
+            .slice(..bytes)
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
+            .to_vec();
+        buf.unmap();
+        self.check()?;
+        Ok(data)
+    }
+}
+
+/// A weight on the GPU, split by rows into chunks that each fit one binding.
+pub struct GpuTensor {
+    pub ty: GgmlType,
+    /// Row length (elements).
+    pub k: usize,
+    pub rows: usize,
+    pub chunks: Vec<Chunk>,
+}
+
+pub struct Chunk {
+    pub buf: wgpu::Buffer,
+    pub row0: usize,
+    pub rows: usize,
+}
+
+/// Streams one tensor from `src` into GPU buffers, `max_bytes` per chunk at most.
+pub async fn upload_tensor<S: ByteSource>(d: &Device, src: &mut S, t: &TensorInfo, max_bytes: u64) -> Result<GpuTensor> {
+    let (rows, k) = t.rows_cols();
+    let (rows, k) = (rows as usize, k as usize);
+    let lay = quant::gpu_layout(t.ty);
+    if k % lay.elems != 0 {
+        return Err(Error::Unsupported(format!(
+            "tensor {}: row length {k} is not a multiple of {} ({:?} on the GPU)",
+            t.name, lay.elems, t.ty
+        )));
+    }
+    let gpu_row = (k / lay.elems * lay.words * 4) as u64;
+    let file_row = t.ty.row_bytes(k) as u64;
+    let per_chunk = (max_bytes / gpu_row) as usize;
+    if per_chunk == 0 {
+        return Err(Error::Gpu(format!(
+            "tensor {}: one row needs {gpu_row} bytes, more than the adapter's {max_bytes}-byte binding limit",
+            t.name
+        )));
+    }
+    let mut chunks = Vec::new();
+    let mut row0 = 0;
+    while row0 < rows {
+        let n = per_chunk.min(rows - row0);
+        let bytes = src.read_at(t.offset + row0 as u64 * file_row, n * file_row as usize).await?;
+        let packed = quant::to_gpu_layout(t.ty, &bytes);
+        let buf = d.storage_init(&t.name, &packed);
+        chunks.push(Chunk { buf, row0, rows: n });
+        row0 += n;
+    }
+    Ok(GpuTensor { ty: t.ty, k, rows, chunks })
+}
+
+/// Which workgroup grid a recorded dispatch needs, given the step's token count T.
+#[derive(Clone, Copy)]
+enum Grid {
+    /// One workgroup per activation row (T, or 1 for one-row activations).
+    Rows { one_row: bool },
+    /// [ceil(units/64), T]: embedding gather.
+    Embed { units: u32 },
+    /// [T, n]: per token and head.
+    TokenHeads { n: u32 },
+    /// [n, T]: per head and token.
+    HeadTokens { n: u32 },
+    /// ceil(rows·cols / 256) workgroups of 256, folded into 2-D.
+    Elems { cols: u32, one_row: bool },
+}
+
+enum Cmd {
+    Dispatch { pipe: Rc<wgpu::ComputePipeline>, bind: wgpu::BindGroup, grid: Grid, kind: Kernel },
+    /// Matvec when one row is multiplied, tiled matmul otherwise; both bound to the same buffers.
+    Linear {
+        matvec: (Rc<wgpu::ComputePipeline>, wgpu::BindGroup),
+        matmul: (Rc<wgpu::ComputePipeline>, wgpu::BindGroup),
+        rows: u32,
+        /// Rows per matvec workgroup (64 / threads per row).
+        rows_per_wg: u32,
+        ty: GgmlType,
+        /// Bytes of weights this dispatch reads (for bandwidth figures).
+        bytes: u64,
+        one_row: bool,
+    },
+    CopyLastRow { src: Rc<wgpu::Buffer>, dst: Rc<wgpu::Buffer>, cols: u64 },
+}
+
+/// An activation: a pooled buffer of `[T_max or 1, cols]` f32.
+#[derive(Clone)]
+pub struct Act {
+    buf: Rc<wgpu::Buffer>,
+    cols: usize,
+    one_row: bool,
+}
+
+fn fold(n: u32) -> [u32; 3] {
+    [n.min(32768).max(1), n.div_ceil(32768).max(1), 1]
+}
+
+pub struct Gpu {
+    d: Device,
+    cfg: Config,
+    pipes: Pipelines,
+    weights: HashMap<String, GpuTensor>,
+    k_cache: Vec<wgpu::Buffer>,
+    v_cache: Vec<wgpu::Buffer>,
+    rope: wgpu::Buffer,
+    ids: wgpu::Buffer,
+    step: wgpu::Buffer,
+    zero: wgpu::Buffer,
+    pool: Vec<Rc<wgpu::Buffer>>,
+    plan: Vec<Cmd>,
+    logits: Rc<wgpu::Buffer>,
+    logits_read: wgpu::Buffer,
+    sample_params: wgpu::Buffer,
+    sample_out: wgpu::Buffer,
+    sample_read: wgpu::Buffer,
+    sample_bind: wgpu::BindGroup,
+    sample_pipe: Rc<wgpu::ComputePipeline>,
+    chunk: usize,
+    ctx: usize,
+    pos: usize,
+    has_logits: bool,
+    /// The token id currently sitting in `ids[0]` because the sampler put it there.
+    on_gpu: Option<u32>,
+}
+
+impl Gpu {
+    /// Streams a GGUF model from `src` onto the GPU; `ctx` bounds the KV cache, `progress(done, total)`.
+    pub async fn load<S: ByteSource>(src: &mut S, ctx: usize, progress: impl FnMut(u64, u64)) -> Result<Gpu> {
+        let d = Device::new().await?;
+        Self::load_on(d, src, ctx, DEFAULT_CHUNK, progress).await
+    }
+
+    pub async fn load_on<S: ByteSource>(
+        d: Device,
+        src: &mut S,
+        ctx: usize,
+        chunk: usize,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Gpu> {
+        let g = gguf::read_header(src).await?;
+        let cfg = Config::from_gguf(&g)?;
+        let ctx = ctx.min(cfg.ctx_len).max(1);
+        let chunk = chunk.clamp(1, ctx);
+        check_fits(&d, &g, &cfg, ctx, chunk)?;
+        let max = d.max_binding();
+        let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
+        let mut done = 0;
+        let mut weights = HashMap::new();
+        for t in &g.tensors {
+            weights.insert(t.name.clone(), upload_tensor(&d, src, t, max).await?);
+            done += t.n_bytes;
+            progress(done, total);
+            d.check()?;
+        }
+        let kv_bytes = (ctx * cfg.kv_dim() * 4) as u64;
+        let k_cache = (0..cfg.n_layers).map(|_| d.storage("k cache", kv_bytes)).collect();
+        let v_cache = (0..cfg.n_layers).map(|_| d.storage("v cache", kv_bytes)).collect();
+        let rope = d.storage_init("rope", bytemuck::cast_slice(&cfg.rope_table(ctx)));
+        let ids = d.storage("ids", (chunk * 4) as u64);
+        let step = d.uniform(&[0, 0, 0, 0]);
+        let zero = d.storage("zero", 4 * 256);
+        let sample_params = d.uniform(&[0; 8]);
+        let sample_out = d.storage("sampled", 4);
+        let sample_read = d.readback(4);
+        let logits_read = d.readback((cfg.vocab * 4) as u64);
+        let mut pipes = Pipelines::new(d.matvec_tpr);
+        let sample_pipe = pipes.get(&d.dev, Kernel::Sample, None);
+        let placeholder = Rc::new(d.storage("logits", 4));
+        let sample_bind = d.bind(&sample_pipe, &[(0, &placeholder), (1, &ids), (2, &sample_out), (3, &sample_params)]);
+        let mut gpu = Gpu {
+            d,
+            cfg: cfg.clone(),
+            pipes,
+            weights,
+            k_cache,
+            v_cache,
+            rope,
+            ids,
+            step,
+            zero,
+            pool: Vec::new(),
+            plan: Vec::new(),
+            logits: placeholder,
+            logits_read,
+            sample_params,
+            sample_out,
+            sample_read,
+            sample_bind,
+            sample_pipe,
+            chunk,
+            ctx,
+            pos: 0,
+            has_logits: false,
+            on_gpu: None,
+        };
+        // Record the forward pass once; every step replays it.
+        let logits = model::transformer(&mut gpu, &cfg);
+        gpu.logits = logits.buf;
+        gpu.sample_bind = gpu.d.bind(
+            &gpu.sample_pipe,
+            &[(0, &gpu.logits), (1, &gpu.ids), (2, &gpu.sample_out), (3, &gpu.sample_params)],
+        );
+        gpu.d.check()?;
+        Ok(gpu)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.d
+    }
+
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.d.info.name, self.d.info.backend)
+    }
+
+    fn alloc(&mut self, rows: usize, cols: usize) -> Rc<wgpu::Buffer> {
+        let bytes = (rows * cols * 4) as u64;
+        // A pooled buffer no live activation refers to any more is free to reuse: the plan runs in order.
+        if let Some(b) = self.pool.iter().find(|b| Rc::strong_count(b) == 1 && b.size() == bytes.max(4)) {
+            return b.clone();
+        }
+        let b = Rc::new(self.d.storage("activation", bytes));
+        self.pool.push(b.clone());
+        b
+    }
+
+    fn act(&mut self, like: &Act, cols: usize) -> Act {
+        let rows = if like.one_row { 1 } else { self.chunk };
+        Act { buf: self.alloc(rows, cols), cols, one_row: like.one_row }
+    }
+
+    fn weight(&self, name: &str) -> &GpuTensor {
+        // Config::from_gguf checked every tensor the forward pass names.
+        &self.weights[name]
+    }
+
+    /// Encodes the plan for `t` tokens at position `pos`, plus the sampler if `sample`: one submit.
+    fn run(&mut self, t: usize, sample: bool) {
+        self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
+        let mut enc = self.d.dev.create_command_encoder(&Default::default());
+        for cmd in &self.plan {
+            encode(&mut enc, cmd, t as u32);
+        }
+        if sample {
+            self.encode_sample(&mut enc);
+        }
+        self.d.queue.submit([enc.finish()]);
+    }
+
+    fn encode_sample(&self, enc: &mut wgpu::CommandEncoder) {
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.sample_pipe);
+            pass.set_bind_group(0, &self.sample_bind, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&self.sample_out, 0, &self.sample_read, 0, 4);
+    }
+
+    /// Runs one forward step of `t` tokens at the current position, one command at a time with a
+    /// wait after each, and returns seconds and weight bytes per kernel kind (for `mem1 bench`).
+    /// Leaves the cache position unchanged.
+    pub fn profile(&mut self, t: usize) -> Result<Vec<(String, f64, u64, usize)>> {
+        self.check_room(t)?;
+        self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(&vec![1u32; t]));
+        self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
+        let mut rows: Vec<(String, f64, u64, usize)> = Vec::new();
+        self.wait()?;
+        for cmd in &self.plan {
+            let name = match cmd {
+                Cmd::Dispatch { kind, .. } => format!("{kind:?}"),
+                Cmd::Linear { ty, one_row, .. } => {
+                    format!("{}/{ty:?}", if *one_row || t == 1 { "matvec" } else { "matmul" })
+                }
+                Cmd::CopyLastRow { .. } => "copy".into(),
+            };
+            let bytes = if let Cmd::Linear { bytes, .. } = cmd { *bytes } else { 0 };
+            let mut enc = self.d.dev.create_command_encoder(&Default::default());
+            encode(&mut enc, cmd, t as u32);
+            let t0 = crate::engine::now();
+            self.d.queue.submit([enc.finish()]);
+            self.wait()?;
+            let dt = crate::engine::now() - t0;
+            match rows.iter_mut().find(|r| r.0 == name) {
+                Some(r) => {
+                    r.1 += dt;
+                    r.2 += bytes;
+                    r.3 += 1;
+                }
+                None => rows.push((name, dt, bytes, 1)),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Blocks until the queue is idle (native only; the browser has no blocking wait).
+    pub fn wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.d
+            .dev
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.d.check()
+    }
+
+    fn write_sampler(&self, p: &SamplerParams, u: f32) {
+        let words = [
+            self.cfg.vocab as u32,
+            p.top_k.clamp(1, MAX_TOP_K) as u32,
+            p.temperature.to_bits(),
+            p.top_p.to_bits(),
+            u.to_bits(),
+            0,
+            0,
+            0,
+        ];
+        self.d.queue.write_buffer(&self.sample_params, 0, bytemuck::cast_slice(&words));
+    }
+
+    async fn read_sampled(&mut self) -> Result<u32> {
+        let b = self.d.read(&self.sample_read, 4).await?;
+        let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        self.on_gpu = Some(id);
+        Ok(id)
+    }
+
+    fn check_room(&self, n: usize) -> Result<()> {
+        if self.pos + n > self.ctx {
+            return Err(Error::usage(format!(
+                "context full: {} + {n} tokens exceed the {}-token KV cache",
+                self.pos, self.ctx
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Adds one recorded command for a step of `t` tokens to the encoder.
+fn encode(enc: &mut wgpu::CommandEncoder, cmd: &Cmd, t: u32) {
+    let (pipe, bind, wg) = match cmd {
+        Cmd::CopyLastRow { src, dst, cols } => {
+            let row = cols * 4;
+            enc.copy_buffer_to_buffer(src, (t as u64 - 1) * row, dst, 0, row);
+            return;
+        }
+        Cmd::Dispatch { pipe, bind, grid, .. } => {
+            let wg = match *grid {
+                Grid::Rows { one_row } => [if one_row { 1 } else { t }, 1, 1],
+                Grid::Embed { units } => [units.div_ceil(64), t, 1],
+                Grid::TokenHeads { n } => [t, n, 1],
+                Grid::HeadTokens { n } => [n, t, 1],
+                Grid::Elems { cols, one_row } => {
+                    let g = ((if one_row { 1 } else { t }) * cols).div_ceil(256);
+                    [g.min(65535), g.div_ceil(65535), 1]
+                }
+            };
+            (pipe, bind, wg)
+        }
+        Cmd::Linear { matvec, matmul, rows, rows_per_wg, one_row, .. } => {
+            if *one_row || t == 1 {
+                (&matvec.0, &matvec.1, fold(rows.div_ceil(*rows_per_wg)))
+            } else {
+                (&matmul.0, &matmul.1, [rows.div_ceil(64), t.div_ceil(8), 1])
+            }
+        }
+    };
+    // One pass per dispatch: WebGPU orders passes, so every dispatch sees the previous one's writes.
+    let mut pass = enc.begin_compute_pass(&Default::default());
+    pass.set_pipeline(pipe);
+    pass.set_bind_group(0, bind, &[]);
+    pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
+}
+
+/// Refuses, before allocating anything, a model whose buffers the adapter cannot hold.
+fn check_fits(d: &Device, g: &Gguf, cfg: &Config, ctx: usize, chunk: usize) -> Result<()> {
+    let max = d.max_binding();
+    let kv = (ctx * cfg.kv_dim() * 4) as u64;
+    let act = (chunk * cfg.d_ff.max(cfg.q_dim()).max(cfg.d_model) * 4) as u64;
+    for (what, bytes) in [("a layer's KV cache", kv), ("an activation buffer", act), ("the rope table", (ctx * cfg.head_dim * 4) as u64)] {
+        if bytes > max {
+            return Err(Error::Gpu(format!(
+                "{what} needs {bytes} bytes, above the adapter's {max}-byte buffer limit: lower the context (now {ctx}) or the prefill chunk"
+            )));
+        }
+    }
+    let weights: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
+    if let Some(budget) = adapter_memory_hint(d) {
+        if weights + 2 * kv * cfg.n_layers as u64 > budget {
+            return Err(Error::Gpu(format!(
+                "the model needs about {} MiB, more than the adapter offers ({} MiB)",
+                (weights + 2 * kv * cfg.n_layers as u64) >> 20,
+                budget >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// WebGPU exposes no memory size; only the buffer limits are known up front.
+fn adapter_memory_hint(_d: &Device) -> Option<u64> {
+    None
+}
+
+impl Ops for Gpu {
+    type Act = Act;
+
+    fn embed(&mut self) -> Act {
+        let d = self.cfg.d_model;
+        let x = Act { buf: self.alloc(self.chunk, d), cols: d, one_row: false };
+        let pipe_ty = self.weight("token_embd.weight").ty;
+        let pipe = self.pipes.get(&self.d.dev, Kernel::Embed, Some(pipe_ty));
+        let mut cmds = Vec::new();
+        for c in &self.weight("token_embd.weight").chunks {
+            let p = self.d.uniform(&[d as u32, c.rows as u32, c.row0 as u32, 0]);
+            let bind = self.d.bind(&pipe, &[(0, &c.buf), (1, &self.ids), (2, &x.buf), (3, &p), (5, &self.step)]);
+            cmds.push(Cmd::Dispatch { pipe: pipe.clone(), bind, grid: Grid::Embed { units: (d / 32) as u32 }, kind: Kernel::Embed });
+        }
+        self.plan.extend(cmds);
+        x
+    }
+
+    fn rmsnorm(&mut self, x: &Act, weight: &str) -> Act {
+        let y = self.act(x, x.cols);
+        let pipe = self.pipes.get(&self.d.dev, Kernel::RmsNorm, None);
+        let p = self.d.uniform(&[x.cols as u32, self.cfg.rms_eps.to_bits(), 0, 0]);
+        let w = &self.weight(weight).chunks[0].buf;
+        let bind = self.d.bind(&pipe, &[(0, &x.buf), (1, w), (2, &y.buf), (3, &p)]);
+        self.plan.push(Cmd::Dispatch { pipe, bind, grid: Grid::Rows { one_row: x.one_row }, kind: Kernel::RmsNorm });
+        y
+    }
+
+    fn linear(&mut self, x: &Act, weight: &str, bias: Option<&str>) -> Act {
+        let (ty, k, n) = {
+            let w = self.weight(weight);
+            (w.ty, w.k, w.rows)
+        };
+        let y = self.act(x, n);
+        let mv = self.pipes.get(&self.d.dev, Kernel::Matvec, Some(ty));
+        let mm = self.pipes.get(&self.d.dev, Kernel::Matmul, Some(ty));
+        let w = &self.weights[weight];
+        let b = bias.map(|b| &self.weights[b].chunks[0].buf).unwrap_or(&self.zero);
+        let mut cmds = Vec::new();
+        for c in &w.chunks {
+            let p = self.d.uniform(&[
+                k as u32,
+                c.rows as u32,
+                c.row0 as u32,
+                n as u32,
+                bias.is_some() as u32,
+                x.one_row as u32,
+                0,
+                0,
+            ]);
+            let bv = self.d.bind(&mv, &[(0, &c.buf), (1, &x.buf), (2, &y.buf), (3, &p), (4, b)]);
+            let bm = self.d.bind(&mm, &[(0, &c.buf), (1, &x.buf), (2, &y.buf), (3, &p), (4, b), (5, &self.step)]);
+            cmds.push(Cmd::Linear {
+                matvec: (mv.clone(), bv),
+                matmul: (mm.clone(), bm),
+                rows: c.rows as u32,
+                rows_per_wg: 64 / self.pipes.matvec_tpr,
+                one_row: x.one_row,
+                ty,
+                bytes: c.buf.size(),
+            });
+        }
+        self.plan.extend(cmds);
+        y
+    }
+
+    fn rope_and_cache(&mut self, layer: usize, q: &Act, k: &Act, v: &Act) {
+        let c = &self.cfg;
+        let pipe = self.pipes.get(&self.d.dev, Kernel::RopeCache, None);
+        let half_split = (c.rope_style == RopeStyle::HalfSplit) as u32;
+        let p = self.d.uniform(&[c.n_heads as u32, c.n_kv_heads as u32, c.head_dim as u32, half_split]);
+        let bind = self.d.bind(
+            &pipe,
+            &[
+                (0, &q.buf),
+                (1, &k.buf),
+                (2, &v.buf),
+                (3, &p),
+                (4, &self.rope),
+                (5, &self.step),
+                (6, &self.k_cache[layer]),
+                (7, &self.v_cache[layer]),
+            ],
+        );
+        let n = (c.n_heads + c.n_kv_heads) as u32;
+        self.plan.push(Cmd::Dispatch { pipe, bind, grid: Grid::TokenHeads { n }, kind: Kernel::RopeCache });
+    }
+
+    fn attention(&mut self, layer: usize, q: &Act) -> Act {
+        let out = self.act(q, q.cols);
+        let c = &self.cfg;
+        let pipe = self.pipes.get(&self.d.dev, Kernel::Attention, None);
+        let scale = 1.0 / (c.head_dim as f32).sqrt();
+        let p = self.d.uniform(&[c.n_heads as u32, c.n_kv_heads as u32, c.head_dim as u32, scale.to_bits()]);
+        let bind = self.d.bind(
+            &pipe,
+            &[(0, &q.buf), (1, &self.k_cache[layer]), (2, &out.buf), (3, &p), (4, &self.v_cache[layer]), (5, &self.step)],
+        );
+        let n = c.n_heads as u32;
+        self.plan.push(Cmd::Dispatch { pipe, bind, grid: Grid::HeadTokens { n }, kind: Kernel::Attention });
+        out
+    }
+
+    fn silu_mul(&mut self, gate: &Act, up: &Act) -> Act {
+        let y = self.act(gate, gate.cols);
+        self.elementwise(0, gate, up, &y.buf.clone());
+        y
+    }
+
+    fn add_into(&mut self, x: &Act, y: &Act) {
+        let dummy = Rc::new(self.d.storage("unused", 4));
+        self.elementwise(1, x, y, &dummy);
+    }
+
+    fn last_row(&mut self, x: &Act) -> Act {
+        let y = Act { buf: self.alloc(1, x.cols), cols: x.cols, one_row: true };
+        self.plan.push(Cmd::CopyLastRow { src: x.buf.clone(), dst: y.buf.clone(), cols: x.cols as u64 });
+        y
+    }
+}
+
+impl Gpu {
+    fn elementwise(&mut self, op: u32, a: &Act, b: &Act, y: &wgpu::Buffer) {
+        let pipe = self.pipes.get(&self.d.dev, Kernel::Elementwise, None);
+        let p = self.d.uniform(&[a.cols as u32, a.one_row as u32, op, 0]);
+        let bind = self.d.bind(&pipe, &[(0, &a.buf), (1, &b.buf), (2, y), (3, &p), (5, &self.step)]);
+        self.plan.push(Cmd::Dispatch { pipe, bind, grid: Grid::Elems { cols: a.cols as u32, one_row: a.one_row }, kind: Kernel::Elementwise });
+    }
+}
+
+impl Engine for Gpu {
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn truncate(&mut self, pos: usize) -> Result<()> {
+        if pos > self.pos {
+            return Err(Error::usage(format!("cannot truncate the cache to {pos}: it holds {}", self.pos)));
+        }
+        self.pos = pos;
+        Ok(())
+    }
+    async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(Error::usage("prefill of zero tokens"));
+        }
+        self.check_room(tokens.len())?;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab) {
+            return Err(Error::usage(format!("token id {bad} is outside the vocabulary ({})", self.cfg.vocab)));
+        }
+        for part in tokens.chunks(self.chunk) {
+            self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(part));
+            self.run(part.len(), false);
+            self.pos += part.len();
+        }
+        self.on_gpu = None;
+        self.has_logits = true;
+        self.d.check()
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        if !self.has_logits {
+            return Err(Error::usage("no logits yet: prefill first"));
+        }
+        let bytes = (self.cfg.vocab * 4) as u64;
+        let mut enc = self.d.dev.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&self.logits, 0, &self.logits_read, 0, bytes);
+        self.d.queue.submit([enc.finish()]);
+        let b = self.d.read(&self.logits_read, bytes).await?;
+        Ok(bytemuck::cast_slice(&b).to_vec())
+    }
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        if !self.has_logits {
+            return Err(Error::usage("sample before any prefill"));
+        }
+        self.write_sampler(p, u);
+        let mut enc = self.d.dev.create_command_encoder(&Default::default());
+        self.encode_sample(&mut enc);
+        self.d.queue.submit([enc.finish()]);
+        self.read_sampled().await
+    }
+    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.check_room(1)?;
+        if self.on_gpu != Some(token) {
+            if token as usize >= self.cfg.vocab {
+                return Err(Error::usage(format!("token id {token} is outside the vocabulary")));
+            }
+            self.d.queue.write_buffer(&self.ids, 0, bytemuck::bytes_of(&token));
+        }
+        self.write_sampler(p, u);
+        self.run(1, true);
+        self.pos += 1;
+        self.has_logits = true;
+        self.read_sampled().await
+    }
+}
+
+/// Runs the dequantization kernel over whole blocks of `ty` (tests compare it with the CPU).
+pub async fn dequantize(d: &Device, ty: GgmlType, data: &[u8]) -> Result<Vec<f32>> {
+    let (be, bb) = ty.block();
+    let n = data.len() / bb * be;
+    let units = (n / 32) as u32;
+    let w = d.storage_init("w", &quant::to_gpu_layout(ty, data));
+    let out = d.storage("out", (n * 4) as u64);
+    let read = d.readback((n * 4) as u64);
+    let p = d.uniform(&[units, 0, 0, 0]);
+    let mut pipes = Pipelines::new(1);
+    let pipe = pipes.get(&d.dev, Kernel::Dequant, Some(ty));
+    let bind = d.bind(&pipe, &[(0, &w), (2, &out), (3, &p)]);
+    let mut enc = d.dev.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipe);
+        pass.set_bind_group(0, &bind, &[]);
+        let g = units.div_ceil(64);
+        pass.dispatch_workgroups(g.min(65535), g.div_ceil(65535), 1);
+    }
+    enc.copy_buffer_to_buffer(&out, 0, &read, 0, (n * 4) as u64);
+    d.queue.submit([enc.finish()]);
+    let b = d.read(&read, (n * 4) as u64).await?;
+    Ok(bytemuck::cast_slice(&b).to_vec())
+}

@@ -1,0 +1,77 @@
+//! Picks a backend and loads a model into it.
+use crate::cpu::Cpu;
+use crate::engine::Engine;
+use crate::gguf::ByteSource;
+use crate::gpu::Gpu;
+use crate::model::Config;
+use crate::sample::SamplerParams;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Gpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn parse(s: &str) -> Result<Backend> {
+        match s {
+            "gpu" => Ok(Backend::Gpu),
+            "cpu" => Ok(Backend::Cpu),
+            o => Err(Error::usage(format!("unknown backend '{o}' (gpu or cpu)"))),
+        }
+    }
+}
+
+pub enum AnyEngine {
+    Gpu(Box<Gpu>),
+    Cpu(Box<Cpu>),
+}
+
+impl AnyEngine {
+    pub async fn load<S: ByteSource>(b: Backend, src: &mut S, ctx: usize, progress: impl FnMut(u64, u64)) -> Result<AnyEngine> {
+        Ok(match b {
+            Backend::Gpu => AnyEngine::Gpu(Box::new(Gpu::load(src, ctx, progress).await?)),
+            Backend::Cpu => AnyEngine::Cpu(Box::new(Cpu::load(src, ctx, progress).await?)),
+        })
+    }
+    pub fn name(&self) -> String {
+        match self {
+            AnyEngine::Gpu(g) => format!("gpu: {}", g.adapter_name()),
+            AnyEngine::Cpu(_) => "cpu (f32 reference)".into(),
+        }
+    }
+}
+
+macro_rules! each {
+    ($s:expr, $e:ident => $body:expr) => {
+        match $s {
+            AnyEngine::Gpu($e) => $body,
+            AnyEngine::Cpu($e) => $body,
+        }
+    };
+}
+
+impl Engine for AnyEngine {
+    fn config(&self) -> &Config {
+        each!(self, e => e.config())
+    }
+    fn pos(&self) -> usize {
+        each!(self, e => e.pos())
+    }
+    fn truncate(&mut self, pos: usize) -> Result<()> {
+        each!(self, e => e.truncate(pos))
+    }
+    async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
+        each!(self, e => e.prefill(tokens).await)
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        each!(self, e => e.logits().await)
+    }
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        each!(self, e => e.sample(p, u).await)
+    }
+    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+        each!(self, e => e.decode(token, p, u).await)
+    }
+}
