@@ -1,4 +1,8 @@
-//! The WebShop-faithful store (work in progress: see issue 3).
+//! The WebShop-faithful store (princeton-nlp/WebShop, Yao et al. 2022) in our own code.
+pub mod analyzer;
+pub mod catalog;
+pub mod search;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli {
     /// `mem1 shop ...`
