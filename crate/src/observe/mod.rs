@@ -169,13 +169,19 @@ pub const MAX_CLICK_TEXT: usize = 200;
 
 impl Observation {
     /// WebShop's available actions: `search[...]` when there is a search bar, then
-    /// `click[key]` for every clickable.
+    /// `click[key]` for every clickable (the search box's own `search` button is left out:
+    /// WebShop refuses `click[search]`; the search is `search[...]`).
     pub fn available_actions(&self) -> Vec<String> {
         let mut v = Vec::with_capacity(self.clickables.len() + 1);
         if self.has_search_bar {
             v.push("search[...]".to_string());
         }
-        v.extend(self.clickables.iter().map(|c| format!("click[{}]", c.key)));
+        v.extend(
+            self.clickables
+                .iter()
+                .filter(|c| !(self.has_search_bar && c.key == "search" && c.kind == ClickKind::Button))
+                .map(|c| format!("click[{}]", c.key)),
+        );
         v
     }
     /// The clickable an action argument names (case-insensitive, surrounding spaces ignored).

@@ -58,7 +58,7 @@ mod tests {
         assert_eq!(parse_action("click[Buy Now]"), Ok(Action::Click("buy now".into())));
         assert_eq!(parse_action("click[< Prev]"), Ok(Action::Click("< prev".into())));
         assert_eq!(parse_action("click[cream | off white] "), Ok(Action::Click("cream | off white".into())));
-        assert_eq!(parse_action("search[size [large]]"), Err("unknown action \"search[size\" (use search[...] or click[...])".into()));
+        assert_eq!(parse_action("search[size [large]]"), Err("unknown action \"search[size \" (use search[...] or click[...])".into()));
         assert!(parse_action("click[]").is_err());
         assert!(parse_action("search[ ]").is_err());
         assert!(parse_action("buy").is_err());

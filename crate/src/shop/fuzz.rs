@@ -105,14 +105,18 @@ mod tests {
     use super::*;
     #[test]
     fn known_scores() {
-        // values from thefuzz / rapidfuzz
+        // values printed by thefuzz 0.22 (rapidfuzz backend)
         assert_eq!(token_set_ratio("fuzzy wuzzy was a bear", "fuzzy fuzzy was a bear"), 100);
         assert_eq!(token_set_ratio("new york mets", "new york mets vs atlanta braves"), 100);
         assert_eq!(token_set_ratio("this is a test", "this is a test!"), 100);
         assert_eq!(token_set_ratio("", "abc"), 0);
         assert_eq!(py_round(ratio("this is a test", "this is a test!")), 97);
-        assert_eq!(token_set_ratio("short sleeve", "long sleeve"), 78);
-        assert_eq!(token_set_ratio("machine wash", "hand wash"), 76);
+        assert_eq!(token_set_ratio("short sleeve", "long sleeve"), 71);
+        assert_eq!(token_set_ratio("machine wash", "hand wash"), 67);
         assert_eq!(token_set_ratio("x-large", "X Large"), 100);
+        assert_eq!(token_set_ratio("c5-purple", "purple"), 100);
+        assert_eq!(token_set_ratio("loose fit", "relaxed fit"), 60);
+        assert_eq!(token_set_ratio("polyester spandex", "polyester cotton spandex blend"), 100);
+        assert_eq!(py_round(ratio("x large", "x large")), 100);
     }
 }

@@ -243,3 +243,108 @@ pub fn get_reward(p: &Product, goal: &Goal, price: f64, options: &Options) -> (f
     };
     (total, info)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(v: serde_json::Value) -> Product {
+        serde_json::from_value(v).unwrap()
+    }
+    fn shirt() -> Product {
+        product(serde_json::json!({
+            "asin": "B000000001", "Title": "Cotton Crew Neck T-Shirt for Women", "name": "Cotton Crew Neck T-Shirt for Women",
+            "Description": "A soft tee. Machine wash cold.", "BulletPoints": ["Short sleeve", "Relaxed cut"],
+            "pricing": [12.5], "Price": "$12.5",
+            "options": {"color": ["a01#purple", "navy blue"], "size": ["large", "x-large"]},
+            "Attributes": ["short sleeve", "loose fit"], "category": "fashion",
+            "query": "women's tops, tees & blouses",
+            "product_category": "Clothing, Shoes & Jewelry › Women › Clothing › Tops, Tees & Blouses › T-Shirts",
+            "MainImage": "", "Rating": "N.A.", "Reviews": []
+        }))
+    }
+    fn goal() -> Goal {
+        Goal {
+            asin: "B000000009".into(),
+            instruction_text: "i want a loose fit tee".into(),
+            attributes: vec!["loose fit".into(), "machine wash".into()],
+            goal_options: vec![("color".into(), "c5-purple".into()), ("size".into(), "x-large".into())],
+            price_upper: 20.0,
+            category: "fashion".into(),
+            query: "women's tops, tees & blouses".into(),
+            name: "Women Casual T-Shirt Tee".into(),
+            product_category: "Clothing, Shoes & Jewelry › Women › Clothing › Tops, Tees & Blouses".into(),
+            weight: 1.0,
+        }
+    }
+    fn opts(v: &[(&str, &str)]) -> Options {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn full_match_is_one() {
+        let (r, info) = get_reward(&shirt(), &goal(), 12.5, &opts(&[("color", "a01#purple"), ("size", "x-large")]));
+        assert_eq!(r, 1.0, "{info:?}");
+        assert_eq!(info.r_att, 1.0); // "loose fit" by fuzzy attribute, "machine wash" by substring of the description
+        assert_eq!(info.r_option, Some(1.0)); // purple == purple after normalize_color
+        assert_eq!(info.r_price, Some(true));
+        assert_eq!(info.w_att, 2.0 / 5.0);
+    }
+
+    #[test]
+    fn each_part_counts_one_over_n_plus_one() {
+        let g = goal();
+        // over budget: 4 of 5
+        let (r, _) = get_reward(&shirt(), &g, 25.0, &opts(&[("color", "a01#purple"), ("size", "x-large")]));
+        assert!((r - 0.8).abs() < 1e-12);
+        // size is matched exactly: "large" is not "x-large" (and "large" is not in the text)
+        let (r, info) = get_reward(&shirt(), &g, 12.5, &opts(&[("color", "a01#purple"), ("size", "large")]));
+        assert!((r - 0.8).abs() < 1e-12, "{info:?}");
+        // no options chosen: 3 of 5
+        let (r, _) = get_reward(&shirt(), &g, 12.5, &Vec::new());
+        assert!((r - 0.6).abs() < 1e-12);
+        // an attribute found nowhere
+        let mut g2 = g.clone();
+        g2.attributes.push("wireless charging".into());
+        let (r, info) = get_reward(&shirt(), &g2, 12.5, &opts(&[("color", "a01#purple"), ("size", "x-large")]));
+        assert!((r - 5.0 / 6.0).abs() < 1e-12);
+        assert!((info.r_att - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn type_factor() {
+        let p = shirt();
+        let mut g = goal();
+        assert_eq!(get_type_reward(&p, &g).r_type, 1.0);
+        // nothing in common: different query, category, and title nouns
+        g.query = "headphones".into();
+        g.product_category = "Electronics › Headphones".into();
+        g.name = "Bluetooth Headphones".into();
+        let t = get_type_reward(&p, &g);
+        assert_eq!((t.r_type, t.title_score, t.query_match, t.category_match), (0.0, 0.0, false, false));
+        let (r, _) = get_reward(&p, &g, 12.5, &Vec::new());
+        assert_eq!(r, 0.0);
+        // category overlap of >= 2 levels, weak title overlap (1 of 6 nouns: 0.1 <= s <= 0.2) -> 1.0
+        g.product_category = "Clothing, Shoes & Jewelry › Women › Shoes".into();
+        g.name = "Neck Pillow Travel Cushion Support Headrest".into();
+        let t = get_type_reward(&p, &g);
+        assert!(t.category_match && (t.title_score - 1.0 / 6.0).abs() < 1e-12, "{t:?}");
+        assert_eq!(t.r_type, 1.0);
+        // same title overlap without query or category match -> 0.5
+        g.product_category = "Home › Bedding".into();
+        assert_eq!(get_type_reward(&p, &g).r_type, 0.5);
+        // title overlap below 0.1 -> 0.1
+        g.name = "Neck Pillow Travel Cushion Support Headrest Foam Memory Car Seat Office".into();
+        let t = get_type_reward(&p, &g);
+        assert!(t.title_score > 0.0 && t.title_score < 0.1, "{t:?}");
+        assert_eq!(t.r_type, 0.1);
+    }
+
+    #[test]
+    fn colors_normalize() {
+        assert_eq!(normalize_color("a01#purple"), "purple");
+        assert_eq!(normalize_color("z-nude pink"), "nude");
+        assert_eq!(normalize_color("xx-large"), "xx-large");
+        assert_eq!(normalize_color("navy blue"), "blue");
+    }
+}
