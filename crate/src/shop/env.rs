@@ -275,12 +275,8 @@ impl Env {
             ("next >", View::Results { .. }) => self.search(kw, self.page + 1),
             ("< prev", View::Results { .. }) => self.search(kw, self.page.saturating_sub(1).max(1)),
             ("< prev", View::Sub { .. }) => self.item_page(),
-            ("< prev", View::Item { .. }) => {
-                let (asin, options) = (self.asin.take(), std::mem::take(&mut self.options));
-                let r = self.search(kw, self.page);
-                let _ = (asin, options); // WebShop resets them on the results page too
-                r
-            }
+            // back to the results (WebShop's search_results resets asin and options)
+            ("< prev", View::Item { .. }) => self.search(kw, self.page),
             (n, _) if SubPage::from_name(n).is_some() && self.asin.is_some() => {
                 let sub = SubPage::from_name(n).unwrap_or(SubPage::Description);
                 let asin = self.asin.clone().unwrap_or_default();
