@@ -21,6 +21,7 @@ pub mod sample;
 pub mod engine;
 pub mod loader;
 pub mod shop;
+pub mod observe;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 
