@@ -18,6 +18,7 @@ pub mod tokenizer;
 pub mod cpu;
 pub mod gpu;
 pub mod sample;
+pub mod synthetic;
 pub mod engine;
 pub mod loader;
 pub mod shop;

@@ -3,7 +3,8 @@
 use super::Gpu;
 use crate::cli::Args;
 use crate::engine::{now, Engine};
-use crate::gguf::{self, Value};
+use crate::gguf;
+use crate::synthetic::synthetic;
 use crate::quant::GgmlType;
 use crate::sample::SamplerParams;
 use crate::{Error, Result};
@@ -73,92 +74,3 @@ enum Source {
     Mem(Vec<u8>),
 }
 
-/// Hyper-parameters of real models (from their published configs).
-pub struct Shape {
-    pub arch: &'static str,
-    pub layers: usize,
-    pub d: usize,
-    pub heads: usize,
-    pub kv: usize,
-    pub ff: usize,
-    pub vocab: usize,
-    pub tied: bool,
-}
-
-pub fn shape(name: &str) -> Option<Shape> {
-    let s = |arch, layers, d, heads, kv, ff, vocab, tied| Shape { arch, layers, d, heads, kv, ff, vocab, tied };
-    Some(match name {
-        "qwen2.5-0.5b" => s("qwen2", 24, 896, 14, 2, 4864, 151936, true),
-        "qwen2.5-1.5b" => s("qwen2", 28, 1536, 12, 2, 8960, 151936, true),
-        "qwen2.5-3b" => s("qwen2", 36, 2048, 16, 2, 11008, 151936, true),
-        "qwen2.5-7b" => s("qwen2", 28, 3584, 28, 4, 18944, 152064, false),
-        "smollm2-135m" => s("llama", 30, 576, 9, 3, 1536, 49152, true),
-        "smollm2-360m" => s("llama", 32, 960, 15, 5, 2560, 49152, true),
-        _ => return None,
-    })
-}
-
-/// A GGUF file in memory with random weights of `name`'s shapes, matrices in `ty`.
-pub fn synthetic(name: &str, ty: GgmlType) -> Result<Vec<u8>> {
-    let s = shape(name).ok_or_else(|| {
-        Error::usage(format!("unknown synthetic model '{name}' (qwen2.5-0.5b, -1.5b, -3b, -7b, smollm2-135m, -360m)"))
-    })?;
-    Ok(synthetic_gguf(&s, ty, 1 << 16))
-}
-
-/// Builds the GGUF for a shape; `ctx` is written as the context length.
-pub fn synthetic_gguf(s: &Shape, ty: GgmlType, ctx: usize) -> Vec<u8> {
-    use crate::gguf::write::{gguf, Tensor};
-    use crate::quant::random_blocks;
-    let hd = s.d / s.heads;
-    let mut seed = 1;
-    let mut t = |name: String, dims: Vec<u64>, ty: GgmlType| {
-        seed += 1;
-        let n: u64 = dims.iter().product();
-        let data = if ty == GgmlType::F32 && dims.len() == 1 {
-            // Norm weights near 1, biases near 0.
-            let base = if name.ends_with("norm.weight") { 1.0f32 } else { 0.0 };
-            (0..n).flat_map(|i| (base + ((i * 7919 + seed) % 200) as f32 * 1e-3 - 0.1).to_le_bytes()).collect()
-        } else {
-            random_blocks(ty, n as usize, seed)
-        };
-        Tensor { name, dims, ty, data }
-    };
-    let (d, q, kv, ff, v) = (s.d as u64, s.d as u64, (s.kv * hd) as u64, s.ff as u64, s.vocab as u64);
-    let mut ts = vec![t("token_embd.weight".into(), vec![d, v], ty), t("output_norm.weight".into(), vec![d], GgmlType::F32)];
-    if !s.tied {
-        ts.push(t("output.weight".into(), vec![d, v], ty));
-    }
-    for l in 0..s.layers {
-        let b = |n: &str| format!("blk.{l}.{n}");
-        ts.push(t(b("attn_norm.weight"), vec![d], GgmlType::F32));
-        ts.push(t(b("ffn_norm.weight"), vec![d], GgmlType::F32));
-        ts.push(t(b("attn_q.weight"), vec![d, q], ty));
-        ts.push(t(b("attn_k.weight"), vec![d, kv], ty));
-        ts.push(t(b("attn_v.weight"), vec![d, kv], ty));
-        ts.push(t(b("attn_output.weight"), vec![q, d], ty));
-        ts.push(t(b("ffn_gate.weight"), vec![d, ff], ty));
-        ts.push(t(b("ffn_up.weight"), vec![d, ff], ty));
-        ts.push(t(b("ffn_down.weight"), vec![ff, d], ty));
-        if s.arch == "qwen2" {
-            ts.push(t(b("attn_q.bias"), vec![q], GgmlType::F32));
-            ts.push(t(b("attn_k.bias"), vec![kv], GgmlType::F32));
-            ts.push(t(b("attn_v.bias"), vec![kv], GgmlType::F32));
-        }
-    }
-    let a = s.arch;
-    let k = |n: &str| format!("{a}.{n}");
-    let meta = vec![
-        ("general.architecture".to_string(), Value::Str(a.into())),
-        (k("block_count"), Value::U32(s.layers as u32)),
-        (k("context_length"), Value::U32(ctx as u32)),
-        (k("embedding_length"), Value::U32(s.d as u32)),
-        (k("feed_forward_length"), Value::U32(s.ff as u32)),
-        (k("attention.head_count"), Value::U32(s.heads as u32)),
-        (k("attention.head_count_kv"), Value::U32(s.kv as u32)),
-        (k("rope.freq_base"), Value::F32(1e6)),
-        (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
-    ];
-    let meta: Vec<(&str, Value)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    gguf(&meta, &ts)
-}

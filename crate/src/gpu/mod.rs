@@ -5,6 +5,7 @@
 //! by rows where a tensor exceeds the adapter's binding limit) → the transformer recorded once into
 //! a plan of dispatches whose buffers and bind groups are made once → each step writes a 16-byte
 //! uniform, encodes the plan, submits once, and reads back only the sampled token id.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod kernels;
 
