@@ -2,7 +2,7 @@
 // A workgroup of 64 threads owns 64/TPR rows; the TPR threads of a row stride over its 32-weight
 // units and reduce. TPR is chosen per adapter: many threads per row on real GPUs (memory
 // parallelism), 1 on CPU-emulated adapters (SwiftShader, lavapipe), where every workgroup costs.
-// Prepended: quant/common.wgsl and one quant/<type>.wgsl (defines `unit`).
+// Prepended: quant/common.wgsl, quant/<type>.wgsl and quant/dot/<type>.wgsl (defines `dot32`).
 struct Params {
     k: u32,        // row length (multiple of 32)
     rows: u32,     // rows in this chunk
@@ -14,7 +14,7 @@ struct Params {
     _p1: u32,
 }
 @group(0) @binding(0) var<storage, read> w: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
@@ -31,11 +31,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var acc = 0.0;
     if (r < p.rows) {
         for (var u = lane; u < units; u += TPR) {
-            let v = unit(r * units + u);
-            let xb = u * 32u;
-            var s = 0.0;
-            for (var i = 0u; i < 32u; i++) { s += v[i] * x[xb + i]; }
-            acc += s;
+            acc += dot32(r * units + u, u * 8u);
         }
     }
     partial[lid] = acc;

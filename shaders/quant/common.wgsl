@@ -15,3 +15,18 @@ fn sbyte(b: u32) -> i32 {
 fn lo_half(word: u32) -> f32 {
     return unpack2x16float(word).x;
 }
+
+// The four bytes of a word, low byte first.
+fn bytes4(q: u32) -> vec4<u32> {
+    return (vec4<u32>(q) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu);
+}
+
+// The four bytes of a word as signed integers, as floats.
+fn sbytes4(q: u32) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// Nibbles of the four bytes of a word, `shift` = 0 (low) or 4 (high).
+fn nibbles4(q: u32, shift: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(q) >> (vec4<u32>(0u, 8u, 16u, 24u) + shift)) & vec4<u32>(0xFu));
+}

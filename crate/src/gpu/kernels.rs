@@ -13,6 +13,25 @@ macro_rules! shader {
 
 pub const QUANT_COMMON: &str = shader!("quant/common.wgsl");
 
+/// `fn dot32` for the matvec kernel.
+pub fn dot_source(ty: GgmlType) -> &'static str {
+    use GgmlType::*;
+    match ty {
+        F32 => shader!("quant/dot/f32.wgsl"),
+        F16 => shader!("quant/dot/f16.wgsl"),
+        BF16 => shader!("quant/dot/bf16.wgsl"),
+        Q4_0 => shader!("quant/dot/q4_0.wgsl"),
+        Q4_1 => shader!("quant/dot/q4_1.wgsl"),
+        Q5_0 => shader!("quant/dot/q5_0.wgsl"),
+        Q5_1 => shader!("quant/dot/q5_1.wgsl"),
+        Q8_0 => shader!("quant/dot/q8_0.wgsl"),
+        Q4K => shader!("quant/dot/q4_k.wgsl"),
+        Q5K => shader!("quant/dot/q5_k.wgsl"),
+        Q6K => shader!("quant/dot/q6_k.wgsl"),
+        Q8K => shader!("quant/dot/q8_k.wgsl"),
+    }
+}
+
 pub fn quant_source(ty: GgmlType) -> &'static str {
     use GgmlType::*;
     match ty {
@@ -84,6 +103,9 @@ impl Pipelines {
             .entry((k, ty))
             .or_insert_with(|| {
                 let src = match ty {
+                    Some(t) if matches!(k, Kernel::Matvec | Kernel::Matmul) => {
+                        format!("{}\n{}\n{}\n{}", QUANT_COMMON, quant_source(t), dot_source(t), k.source())
+                    }
                     Some(t) => format!("{}\n{}\n{}", QUANT_COMMON, quant_source(t), k.source()),
                     None => k.source().to_string(),
                 };
