@@ -249,7 +249,10 @@ fn parse_inner(c: &mut Cursor) -> R<Gguf> {
     let n_tensors = c.u64()?;
     let n_kv = c.u64()?;
     if n_tensors > c.file_len / 24 || n_kv > c.file_len / 12 {
-        return Err(Short::Bad(Error::gguf(format!("implausible counts: {n_tensors} tensors, {n_kv} metadata keys"))));
+        return Err(Short::Bad(Error::gguf(format!(
+            "implausible counts for a {}-byte file: {n_tensors} tensors, {n_kv} metadata keys (truncated or corrupt)",
+            c.file_len
+        ))));
     }
     let mut metadata = BTreeMap::new();
     for _ in 0..n_kv {
