@@ -388,9 +388,7 @@ impl Gpu {
     fn run(&mut self, t: usize, sample: bool) {
         self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
         let mut enc = self.d.dev.create_command_encoder(&Default::default());
-        for cmd in &self.plan {
-            encode(&mut enc, cmd, t as u32);
-        }
+        encode(&mut enc, &self.plan, t as u32);
         if sample {
             self.encode_sample(&mut enc);
         }
@@ -426,7 +424,7 @@ impl Gpu {
             };
             let bytes = if let Cmd::Linear { bytes, .. } = cmd { *bytes } else { 0 };
             let mut enc = self.d.dev.create_command_encoder(&Default::default());
-            encode(&mut enc, cmd, t as u32);
+            encode(&mut enc, std::slice::from_ref(cmd), t as u32);
             let t0 = crate::engine::now();
             self.d.queue.submit([enc.finish()]);
             self.wait()?;
@@ -485,14 +483,10 @@ impl Gpu {
     }
 }
 
-/// Adds one recorded command for a step of `t` tokens to the encoder.
-fn encode(enc: &mut wgpu::CommandEncoder, cmd: &Cmd, t: u32) {
-    let (pipe, bind, wg) = match cmd {
-        Cmd::CopyLastRow { src, dst, cols } => {
-            let row = cols * 4;
-            enc.copy_buffer_to_buffer(src, (t as u64 - 1) * row, dst, 0, row);
-            return;
-        }
+/// The pipeline, bind group and grid of a dispatch command for a step of `t` tokens.
+fn dispatch_of(cmd: &Cmd, t: u32) -> Option<(&wgpu::ComputePipeline, &wgpu::BindGroup, [u32; 3])> {
+    match cmd {
+        Cmd::CopyLastRow { .. } => None,
         Cmd::Dispatch { pipe, bind, grid, .. } => {
             let wg = match *grid {
                 Grid::Rows { one_row } => [if one_row { 1 } else { t }, 1, 1],
@@ -504,21 +498,35 @@ fn encode(enc: &mut wgpu::CommandEncoder, cmd: &Cmd, t: u32) {
                     [g.min(65535), g.div_ceil(65535), 1]
                 }
             };
-            (pipe, bind, wg)
+            Some((pipe, bind, wg))
         }
-        Cmd::Linear { matvec, matmul, rows, rows_per_wg, one_row, .. } => {
-            if *one_row || t == 1 {
-                (&matvec.0, &matvec.1, fold(rows.div_ceil(*rows_per_wg)))
-            } else {
-                (&matmul.0, &matmul.1, [rows.div_ceil(64), t.div_ceil(8), 1])
-            }
+        Cmd::Linear { matvec, matmul, rows, rows_per_wg, one_row, .. } => Some(if *one_row || t == 1 {
+            (&matvec.0, &matvec.1, fold(rows.div_ceil(*rows_per_wg)))
+        } else {
+            (&matmul.0, &matmul.1, [rows.div_ceil(64), t.div_ceil(8), 1])
+        }),
+    }
+}
+
+/// Encodes recorded commands for a step of `t` tokens: runs of dispatches share one compute pass
+/// (WebGPU makes each dispatch see the previous one's writes); copies go between passes.
+fn encode(enc: &mut wgpu::CommandEncoder, cmds: &[Cmd], t: u32) {
+    let mut i = 0;
+    while i < cmds.len() {
+        if let Cmd::CopyLastRow { src, dst, cols } = &cmds[i] {
+            let row = cols * 4;
+            enc.copy_buffer_to_buffer(src, (t as u64 - 1) * row, dst, 0, row);
+            i += 1;
+            continue;
         }
-    };
-    // One pass per dispatch: WebGPU orders passes, so every dispatch sees the previous one's writes.
-    let mut pass = enc.begin_compute_pass(&Default::default());
-    pass.set_pipeline(pipe);
-    pass.set_bind_group(0, bind, &[]);
-    pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        while let Some((pipe, bind, wg)) = cmds.get(i).and_then(|c| dispatch_of(c, t)) {
+            pass.set_pipeline(pipe);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
+            i += 1;
+        }
+    }
 }
 
 /// Refuses, before allocating anything, a model whose buffers the adapter cannot hold.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine (idempotent): system packages,
+# the wasm32 Rust target, wasm-bindgen's test runner matching Cargo.lock, and the test models.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+need_apt=()
+for pkg in chromium chromium-driver mesa-vulkan-drivers; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
+wb=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
+if [ -n "$wb" ] && ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $wb\$"; then
+  echo "setup: installing wasm-bindgen-cli $wb (a few minutes, once)" >&2
+  cargo install -q wasm-bindgen-cli --version "$wb"
+fi
+
+bash scripts/fetch-models.sh >/dev/null

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent) and
+# browser (wasm in headless Chromium on WebGPU). Sets up a fresh machine first.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+
+export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+chmod 700 "$XDG_RUNTIME_DIR"
+
+echo "== native tests" >&2
+cargo test --release --workspace 2>&1
+
+if [ -x scripts/test-browser.sh ]; then
+  echo "== browser tests" >&2
+  bash scripts/test-browser.sh
+fi
