@@ -1,0 +1,73 @@
+//! The `mem1 logits | generate | bench` command lines, as other tools call them.
+mod common;
+use common::*;
+use std::process::Command;
+
+fn mem1(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mem1")).args(args).env("WGPU_BACKEND", "vulkan").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn logits_prints_json_and_writes_npy() {
+    let fx = fixture("smollm2-135m-q4_1.json");
+    let p = &fx["prompts"][0];
+    let prompt = p["messages"][0]["content"].as_str().unwrap();
+    let npy_path = std::env::temp_dir().join(format!("mem1-logits-{}.npy", std::process::id()));
+    let m = model(SMOL);
+    let (code, out, err) = mem1(&["logits", "--model", m.to_str().unwrap(), "--prompt", prompt, "--chat", "--backend", "cpu", "--top", "5", "--out", npy_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(ids(&j["tokens"]), ids(&p["tokens"]), "chat-templated prompt tokens");
+    let top = j["top"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    assert_eq!(top[0][0].as_u64().unwrap(), p["top"][0][0].as_u64().unwrap());
+    let b = std::fs::read(&npy_path).unwrap();
+    std::fs::remove_file(&npy_path).ok();
+    assert_eq!(&b[..6], b"\x93NUMPY");
+    let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
+    assert_eq!(b.len() - 10 - hl, 49152 * 4, "one float32 per vocabulary entry");
+}
+
+#[test]
+fn generate_streams_text_then_speeds() {
+    let m = model(SMOL);
+    let (code, out, err) = mem1(&["generate", "--model", m.to_str().unwrap(), "--prompt", "What is the capital of France?", "--chat", "--max-tokens", "12", "--backend", "cpu"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.trim().lines().rev();
+    let stats: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert!(stats["decode_tok_s"].as_f64().unwrap() > 0.0 && stats["prefill_tok_s"].as_f64().unwrap() > 0.0);
+    assert!(out.contains("Paris"), "{out}");
+}
+
+#[test]
+fn bench_runs_a_synthetic_model_without_a_file() {
+    let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert!(j["decode_tok_s"].as_f64().unwrap() > 0.0);
+    let kernels = j["kernels"].as_array().unwrap();
+    assert!(kernels.iter().any(|k| k["kernel"] == "matvec/Q4_0" && k["gb_s"].as_f64().unwrap() > 0.0), "{j}");
+}
+
+#[test]
+fn bad_input_fails_with_a_message_not_a_panic() {
+    let (code, _, err) = mem1(&["logits", "--model", "/nonexistent.gguf", "--prompt", "x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot open model"), "{err}");
+    let bad = std::env::temp_dir().join(format!("mem1-bad-{}.gguf", std::process::id()));
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00garbage").unwrap();
+    let (code, _, err) = mem1(&["generate", "--model", bad.to_str().unwrap(), "--prompt", "x", "--backend", "cpu"]);
+    std::fs::remove_file(&bad).ok();
+    assert_eq!(code, 1);
+    assert!(err.contains("GGUF parse error"), "{err}");
+    assert!(!err.contains("panicked"));
+    let (code, _, err) = mem1(&["logits", "--prompt", "x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--model is required"), "{err}");
+    let (code, _, err) = mem1(&["bench", "--synthetic", "gpt-5"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown synthetic model"), "{err}");
+    let (code, _, _) = mem1(&["frobnicate"]);
+    assert_eq!(code, 2);
+}
