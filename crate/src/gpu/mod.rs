@@ -66,7 +66,14 @@ impl Device {
         let name = info.name.to_ascii_lowercase();
         let emulated = info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
-        let matvec_tpr = if emulated { 1 } else { 8 };
+        let mut matvec_tpr = if emulated { 1 } else { 8 };
+        // For benchmarking the variants on a given device.
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(t) = std::env::var("MEM1_MATVEC_TPR").ok().and_then(|v| v.parse::<u32>().ok()) {
+            if t.is_power_of_two() && t <= 64 {
+                matvec_tpr = t;
+            }
+        }
         Ok(Device { dev, queue, info, limits, matvec_tpr, errors })
     }
 
