@@ -99,7 +99,7 @@ fn check(what: &str, c: &Cmp, rel_tol: f32) {
 async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
     const CTX: usize = 64;
     const REL: f32 = 2e-3;
-    let bytes = synthetic_gguf(&shape, ty, CTX);
+    let bytes = center_blocks(synthetic_gguf(&shape, ty, CTX)).await;
     let mut cpu = Cpu::load(&mut bytes.clone(), CTX, |_, _| {}).await.expect("CPU load");
     // Read the GPU copy through a Blob: exercises BlobSource on the way.
     let blob = blob_of(&bytes);
@@ -125,6 +125,46 @@ async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
         tok = w;
     }
     assert_eq!(gpu.pos(), 18);
+}
+
+/// `random_blocks` makes the weights of types with a min term (Q4_1, Q5_1, Q4_K, Q5_K) all positive
+/// and gives the K-quants random 6-bit/8-bit sub-block scales, so a tiny model's logits saturate and
+/// barely depend on its input. Rewrites those blocks in place to zero-mean weights with sub-block
+/// scales 0..3, so that the GPU/CPU comparison stays sensitive to every part of the forward pass.
+async fn center_blocks(mut bytes: Vec<u8>) -> Vec<u8> {
+    use half::f16;
+    let g = mem1::gguf::read_header(&mut bytes.clone()).await.unwrap();
+    for t in &g.tensors {
+        let (_, bb) = t.ty.block();
+        let data = &mut bytes[t.offset as usize..(t.offset + t.n_bytes) as usize];
+        for b in data.chunks_exact_mut(bb) {
+            let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            // y = d*q - m with q uniform in 0..2^bits: m = d*(2^bits-1)/2 centres it.
+            let half_range = |bits: i32| (2f32.powi(bits) - 1.0) / 2.0;
+            match t.ty {
+                GgmlType::Q4_1 | GgmlType::Q5_1 => {
+                    let bits = if t.ty == GgmlType::Q4_1 { 4 } else { 5 };
+                    b[2..4].copy_from_slice(&f16::from_f32(-d * half_range(bits)).to_le_bytes());
+                }
+                GgmlType::Q4K | GgmlType::Q5K => {
+                    // y = d*sc*q - dmin*m: take m = sc in 0..3 and dmin = d*(2^bits-1)/2.
+                    let bits = if t.ty == GgmlType::Q4K { 4 } else { 5 };
+                    b[2..4].copy_from_slice(&f16::from_f32(d * half_range(bits)).to_le_bytes());
+                    for j in 0..4 {
+                        let v = b[4 + j] & 3;
+                        b[4 + j] = v; // scale j (top bits: 0 for j+4's high bits)
+                        b[8 + j] = v; // min j
+                        let w = b[12 + j] & 3;
+                        b[12 + j] = w | (w << 4); // scale and min of j+4
+                    }
+                }
+                // ql[128], qh[64], then 16 int8 scales (q is already signed), then d.
+                GgmlType::Q6K => b[192..208].iter_mut().for_each(|x| *x %= 4),
+                _ => break,
+            }
+        }
+    }
+    bytes
 }
 
 fn qwen_tiny() -> Shape {
