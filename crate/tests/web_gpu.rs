@@ -330,7 +330,7 @@ async fn smollm2_over_http_matches_fixtures() {
         let (top_got, top_want) = (top_k(&got, 5), top_k(&want, 5));
         let overlap = top_want.iter().filter(|t| top_got.contains(t)).count();
         log!(
-            "prompt {i} ({} tokens): max |Δ| vs transformers = {:.4} (max |logit| {:.2}, ratio {:.2e}); top-1 {} vs {}; top-5 overlap {overlap}/5",
+            "prompt {i} ({} tokens): max |Δ| vs transformers = {:.3e} (max |logit| {:.2}, ratio {:.2e}); top-1 {} vs {}; top-5 overlap {overlap}/5",
             tokens.len(),
             c.max_diff,
             c.max_abs,
