@@ -23,6 +23,8 @@ pub mod engine;
 pub mod loader;
 pub mod shop;
 pub mod observe;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 

@@ -1,0 +1,366 @@
+//! Browser tests (headless Chromium, WebGPU on SwiftShader): the WGSL kernels against the CPU
+//! reference, and the real SmolLM2 model streamed over HTTP `Range` requests against the
+//! transformers fixtures. Run with `scripts/test-browser.sh` (it starts the model server and sets
+//! `MEM1_MODEL_URL` at build time).
+#![cfg(target_arch = "wasm32")]
+
+use mem1::cpu::Cpu;
+use mem1::engine::{now, Engine};
+use mem1::gguf::ByteSource;
+use mem1::gpu::{self, Device, Gpu};
+use mem1::quant::{self, GgmlType};
+use mem1::sample::{argmax, SamplerParams};
+use mem1::synthetic::{synthetic_gguf, Shape};
+use mem1::web::{BlobSource, HttpSource};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Base URL of the model server (`scripts/test-browser.sh` sets it when building the tests).
+const MODEL_URL: Option<&str> = option_env!("MEM1_MODEL_URL");
+
+macro_rules! log {
+    ($($t:tt)*) => { console_log!($($t)*) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Dequantization: every type's kernel against the CPU definition.
+
+async fn dequant_case(ty: GgmlType) {
+    let d = Device::new().await.expect("WebGPU device");
+    let (be, _) = ty.block();
+    let mut worst = 0f32;
+    let mut checked = 0;
+    for (i, blocks) in [3usize, 7, 33].into_iter().enumerate() {
+        // The kernel works in 32-element units, so one-element "blocks" (F32/F16/BF16) come in 32s.
+        let n = blocks * be.max(32);
+        let data = quant::random_blocks(ty, n, 1000 + i as u64 * 17 + ty as u64);
+        let mut want = vec![0f32; n];
+        quant::dequantize(ty, &data, &mut want).unwrap();
+        let got = gpu::dequantize(&d, ty, &data).await.expect("GPU dequantize");
+        assert_eq!(got.len(), n, "{ty:?} x{blocks}: element count");
+        for (j, (&a, &b)) in got.iter().zip(&want).enumerate() {
+            let err = (a - b).abs();
+            assert!(
+                err <= 1e-6 * b.abs().max(1.0),
+                "{ty:?} with {blocks} blocks: element {j}: GPU {a} vs CPU {b}"
+            );
+            worst = worst.max(err);
+        }
+        checked += n;
+    }
+    log!("dequant {ty:?}: {checked} values (3, 7, 33 blocks), max |GPU-CPU| = {worst:e}");
+}
+
+macro_rules! dequant_tests {
+    ($($name:ident => $ty:ident),* $(,)?) => {$(
+        #[wasm_bindgen_test]
+        async fn $name() {
+            dequant_case(GgmlType::$ty).await;
+        }
+    )*};
+}
+
+dequant_tests! {
+    dequant_f32 => F32, dequant_f16 => F16, dequant_bf16 => BF16,
+    dequant_q4_0 => Q4_0, dequant_q4_1 => Q4_1, dequant_q5_0 => Q5_0, dequant_q5_1 => Q5_1,
+    dequant_q8_0 => Q8_0, dequant_q4_k => Q4K, dequant_q5_k => Q5K, dequant_q6_k => Q6K,
+    dequant_q8_k => Q8K,
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Tiny synthetic models: GPU against CPU logits after a prefill and after decode steps.
+
+struct Cmp {
+    max_diff: f32,
+    max_abs: f32,
+    same_argmax: bool,
+    /// The reference's top-1 minus top-2: a tie this close may legitimately flip.
+    margin: f32,
+}
+
+fn compare(got: &[f32], want: &[f32]) -> Cmp {
+    assert_eq!(got.len(), want.len(), "logit count");
+    assert!(got.iter().all(|v| v.is_finite()), "non-finite GPU logits");
+    let max_diff = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_abs = want.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    let top = argmax(want) as usize;
+    let second = want.iter().enumerate().filter(|&(i, _)| i != top).map(|(_, &v)| v).fold(f32::MIN, f32::max);
+    Cmp { max_diff, max_abs, same_argmax: argmax(got) == argmax(want), margin: want[top] - second }
+}
+
+fn check(what: &str, c: &Cmp, rel_tol: f32) {
+    let tol = rel_tol * c.max_abs.max(1e-6);
+    log!("{what}: max |Δ| = {:.3e} (max |logit| {:.3}, ratio {:.2e}), same argmax {}", c.max_diff, c.max_abs, c.max_diff / c.max_abs, c.same_argmax);
+    assert!(c.max_diff <= tol, "{what}: max |GPU-CPU| {} > {tol} (max |logit| {})", c.max_diff, c.max_abs);
+    assert!(c.same_argmax || c.margin < 2.0 * tol, "{what}: argmax differs (reference margin {})", c.margin);
+}
+
+async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
+    const CTX: usize = 64;
+    const REL: f32 = 2e-3;
+    let bytes = center_blocks(synthetic_gguf(&shape, ty, CTX)).await;
+    let mut cpu = Cpu::load(&mut bytes.clone(), CTX, |_, _| {}).await.expect("CPU load");
+    // Read the GPU copy through a Blob: exercises BlobSource on the way.
+    let blob = blob_of(&bytes);
+    let mut src = BlobSource::new(blob);
+    assert_eq!(src.len(), bytes.len() as u64);
+    let mut gpu = Gpu::load(&mut src, CTX, |_, _| {}).await.expect("GPU load");
+    let prompt: Vec<u32> = (0..13u32).map(|i| (i * 97 + 5) % shape.vocab as u32).collect();
+    cpu.prefill(&prompt).await.unwrap();
+    gpu.prefill(&prompt).await.unwrap();
+    let want = cpu.logits().await.unwrap();
+    let c = compare(&gpu.logits().await.unwrap(), &want);
+    check(&format!("{label} {ty:?}: prefill 13"), &c, REL);
+    let greedy = SamplerParams::greedy();
+    let mut tok = argmax(&want);
+    for step in 1..=5 {
+        let g = gpu.decode(tok, &greedy, 0.0).await.unwrap();
+        cpu.prefill(&[tok]).await.unwrap();
+        let want = cpu.logits().await.unwrap();
+        let c = compare(&gpu.logits().await.unwrap(), &want);
+        check(&format!("{label} {ty:?}: decode {step}"), &c, REL);
+        let w = argmax(&want);
+        assert!(g == w || c.margin < 2.0 * REL * c.max_abs, "{label} {ty:?}: decode {step}: GPU sampled {g}, CPU argmax {w}");
+        tok = w;
+    }
+    assert_eq!(gpu.pos(), 18);
+}
+
+/// `random_blocks` makes the weights of types with a min term (Q4_1, Q5_1, Q4_K, Q5_K) all positive
+/// and gives the K-quants random 6-bit/8-bit sub-block scales, so a tiny model's logits saturate and
+/// barely depend on its input. Rewrites those blocks in place to zero-mean weights with sub-block
+/// scales 0..3, so that the GPU/CPU comparison stays sensitive to every part of the forward pass.
+async fn center_blocks(mut bytes: Vec<u8>) -> Vec<u8> {
+    use half::f16;
+    let g = mem1::gguf::read_header(&mut bytes.clone()).await.unwrap();
+    for t in &g.tensors {
+        let (_, bb) = t.ty.block();
+        let data = &mut bytes[t.offset as usize..(t.offset + t.n_bytes) as usize];
+        for b in data.chunks_exact_mut(bb) {
+            let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            // y = d*q - m with q uniform in 0..2^bits: m = d*(2^bits-1)/2 centres it.
+            let half_range = |bits: i32| (2f32.powi(bits) - 1.0) / 2.0;
+            match t.ty {
+                GgmlType::Q4_1 | GgmlType::Q5_1 => {
+                    let bits = if t.ty == GgmlType::Q4_1 { 4 } else { 5 };
+                    b[2..4].copy_from_slice(&f16::from_f32(-d * half_range(bits)).to_le_bytes());
+                }
+                GgmlType::Q4K | GgmlType::Q5K => {
+                    // y = d*sc*q - dmin*m: take m = sc in 0..3 and dmin = d*(2^bits-1)/2.
+                    let bits = if t.ty == GgmlType::Q4K { 4 } else { 5 };
+                    b[2..4].copy_from_slice(&f16::from_f32(d * half_range(bits)).to_le_bytes());
+                    for j in 0..4 {
+                        let v = b[4 + j] & 3;
+                        b[4 + j] = v; // scale j (top bits: 0 for j+4's high bits)
+                        b[8 + j] = v; // min j
+                        let w = b[12 + j] & 3;
+                        b[12 + j] = w | (w << 4); // scale and min of j+4
+                    }
+                }
+                // ql[128], qh[64], then 16 int8 scales (q is already signed), then d.
+                GgmlType::Q6K => b[192..208].iter_mut().for_each(|x| *x %= 4),
+                _ => break,
+            }
+        }
+    }
+    bytes
+}
+
+fn qwen_tiny() -> Shape {
+    Shape { arch: "qwen2", layers: 2, d: 96, heads: 3, kv: 1, ff: 160, vocab: 333, tied: false }
+}
+fn llama_tiny() -> Shape {
+    Shape { arch: "llama", layers: 2, d: 96, heads: 3, kv: 1, ff: 160, vocab: 333, tied: true }
+}
+/// Row lengths that are multiples of 256 for the K-quants.
+fn llama_tiny_k() -> Shape {
+    Shape { arch: "llama", layers: 2, d: 256, heads: 4, kv: 2, ff: 512, vocab: 301, tied: true }
+}
+fn qwen_tiny_k() -> Shape {
+    Shape { arch: "qwen2", layers: 2, d: 256, heads: 2, kv: 1, ff: 768, vocab: 259, tied: false }
+}
+
+#[wasm_bindgen_test]
+async fn tiny_qwen2_q4_0() {
+    tiny_model("qwen2 d96", qwen_tiny(), GgmlType::Q4_0).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_qwen2_q8_0() {
+    tiny_model("qwen2 d96", qwen_tiny(), GgmlType::Q8_0).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_qwen2_f16() {
+    tiny_model("qwen2 d96", qwen_tiny(), GgmlType::F16).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_llama_q4_1() {
+    tiny_model("llama d96", llama_tiny(), GgmlType::Q4_1).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_llama_q5_0() {
+    tiny_model("llama d96", llama_tiny(), GgmlType::Q5_0).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_llama_q4_k() {
+    tiny_model("llama d256", llama_tiny_k(), GgmlType::Q4K).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_llama_q6_k() {
+    tiny_model("llama d256", llama_tiny_k(), GgmlType::Q6K).await;
+}
+#[wasm_bindgen_test]
+async fn tiny_qwen2_q5_k() {
+    tiny_model("qwen2 d256", qwen_tiny_k(), GgmlType::Q5K).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte sources.
+
+fn blob_of(bytes: &[u8]) -> web_sys::Blob {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence(&parts).expect("Blob")
+}
+
+#[wasm_bindgen_test]
+async fn blob_source_reads_ranges() {
+    let bytes: Vec<u8> = (0..100_003u32).map(|i| (i * 31 % 251) as u8).collect();
+    let mut src = BlobSource::new(blob_of(&bytes));
+    assert_eq!(src.len(), bytes.len() as u64);
+    for (off, len) in [(0usize, 1usize), (5, 0), (99_000, 1003), (12_345, 54_321)] {
+        assert_eq!(src.read_at(off as u64, len).await.unwrap(), &bytes[off..off + len]);
+    }
+    assert!(src.read_at(100_000, 4).await.is_err(), "read past the end must fail");
+}
+
+fn model_url(file: &str) -> Option<String> {
+    match MODEL_URL {
+        Some(base) => Some(format!("{}/{file}", base.trim_end_matches('/'))),
+        None => {
+            log!("SKIPPED: MEM1_MODEL_URL was not set at build time (run scripts/test-browser.sh)");
+            None
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn http_source_reads_ranges() {
+    let Some(url) = model_url(SMOL_FILE) else { return };
+    let mut src = HttpSource::open(&url).await.expect("open");
+    assert_eq!(src.len(), 98_362_432);
+    assert_eq!(src.read_at(0, 4).await.unwrap(), b"GGUF");
+    let a = src.read_at(1_000_000, 4096).await.unwrap();
+    let b = src.read_at(1_000_000 + 2048, 2048).await.unwrap();
+    assert_eq!(&a[2048..], &b[..]);
+    let tail = src.read_at(src.len() - 7, 7).await.unwrap();
+    assert_eq!(tail.len(), 7);
+    assert!(src.read_at(src.len() - 3, 4).await.is_err(), "read past the end must fail");
+    assert!(HttpSource::open(&format!("{url}.missing")).await.is_err(), "404 must fail");
+}
+
+#[wasm_bindgen_test]
+async fn http_source_refuses_server_without_range() {
+    let Some(base) = MODEL_URL else { return };
+    let url = format!("{}/norange/{SMOL_FILE}", base.trim_end_matches('/'));
+    let err = match HttpSource::open(&url).await {
+        Ok(_) => panic!("a server that ignores Range must be refused for a 98 MB file"),
+        Err(e) => e.to_string(),
+    };
+    log!("server without Range: {err}");
+    assert!(err.contains("ignores HTTP Range"), "unclear error: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) The real SmolLM2-135M Q4_1 over HTTP against the transformers fixtures.
+
+const SMOL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOL_JSON: &str = include_str!("../../tests/fixtures/smollm2-135m-q4_1.json");
+const SMOL_NPY: [&[u8]; 3] = [
+    include_bytes!("../../tests/fixtures/smollm2-135m-q4_1-p0.npy"),
+    include_bytes!("../../tests/fixtures/smollm2-135m-q4_1-p1.npy"),
+    include_bytes!("../../tests/fixtures/smollm2-135m-q4_1-p2.npy"),
+];
+
+/// A little-endian f32 vector from a version 1/2/3 `.npy` file.
+fn npy_f32(b: &[u8]) -> Vec<f32> {
+    assert_eq!(&b[..6], b"\x93NUMPY", "not a .npy file");
+    let (hlen, start) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        _ => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+    };
+    let header = std::str::from_utf8(&b[start..start + hlen]).unwrap();
+    assert!(header.contains("'<f4'") && header.contains("'fortran_order': False"), "unexpected .npy header {header}");
+    b[start + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn top_k(v: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+#[wasm_bindgen_test]
+async fn smollm2_over_http_matches_fixtures() {
+    let Some(url) = model_url(SMOL_FILE) else { return };
+    let fx: serde_json::Value = serde_json::from_str(SMOL_JSON).unwrap();
+    let prompts = fx["prompts"].as_array().unwrap();
+    let mut src = HttpSource::open(&url).await.expect("open model URL");
+    let t0 = now();
+    let mut gpu = Gpu::load(&mut src, 256, |_, _| {}).await.expect("GPU load");
+    log!(
+        "SmolLM2 loaded over HTTP in {:.1} s: {} MB in {} range requests, adapter {}",
+        now() - t0,
+        src.bytes_read >> 20,
+        src.requests,
+        gpu.adapter_name()
+    );
+    let greedy = SamplerParams::greedy();
+    let (mut dec_tokens, mut dec_secs, mut pre_tokens, mut pre_secs) = (0usize, 0f64, 0usize, 0f64);
+    for (i, p) in prompts.iter().enumerate() {
+        let tokens: Vec<u32> = p["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let want = npy_f32(SMOL_NPY[i]);
+        gpu.truncate(0).unwrap();
+        let t = now();
+        gpu.prefill(&tokens).await.unwrap();
+        let got = gpu.logits().await.unwrap();
+        pre_secs += now() - t;
+        pre_tokens += tokens.len();
+        let c = compare(&got, &want);
+        let (top_got, top_want) = (top_k(&got, 5), top_k(&want, 5));
+        let overlap = top_want.iter().filter(|t| top_got.contains(t)).count();
+        log!(
+            "prompt {i} ({} tokens): max |Δ| vs transformers = {:.3e} (max |logit| {:.2}, ratio {:.2e}); top-1 {} vs {}; top-5 overlap {overlap}/5",
+            tokens.len(),
+            c.max_diff,
+            c.max_abs,
+            c.max_diff / c.max_abs,
+            top_got[0],
+            top_want[0]
+        );
+        assert!(c.max_diff <= 2e-2 * c.max_abs, "prompt {i}: max |Δ| {} > 2e-2 × {}", c.max_diff, c.max_abs);
+        assert_eq!(top_got[0], top_want[0], "prompt {i}: top-1");
+        assert!(overlap >= 4, "prompt {i}: top-5 overlap {overlap} (got {top_got:?}, want {top_want:?})");
+
+        // Greedy continuation: 8 tokens, checked up to the first near-tie in the reference.
+        let ref_greedy: Vec<u32> = p["greedy"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let margins: Vec<f64> = p["greedy_margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let n = 8.min(ref_greedy.len());
+        let firm = margins.iter().take(n).position(|&m| m < 0.05).unwrap_or(n);
+        let mut out = vec![gpu.sample(&greedy, 0.0).await.unwrap()];
+        let t = now();
+        while out.len() < n {
+            let next = gpu.decode(*out.last().unwrap(), &greedy, 0.0).await.unwrap();
+            out.push(next);
+        }
+        dec_secs += now() - t;
+        dec_tokens += n - 1;
+        log!("prompt {i}: greedy {out:?} (reference {:?}, checked first {firm})", &ref_greedy[..n]);
+        assert_eq!(&out[..firm], &ref_greedy[..firm], "prompt {i}: greedy continuation");
+    }
+    log!(
+        "SmolLM2-135M Q4_1 in headless Chromium WebGPU: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
+        pre_tokens as f64 / pre_secs,
+        dec_tokens as f64 / dec_secs
+    );
+}

