@@ -1,7 +1,7 @@
 //! The CPU reference backend: plain f32, every weight dequantized once at load with
 //! [`crate::quant::dequantize`]. Slow and obviously correct: it is the oracle the GPU kernels are
 //! tested against, and it is checked itself against HF transformers' logits (tests/fixtures).
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::model::{self, Config, Ops, RopeStyle};
 use crate::quant;
@@ -278,27 +278,12 @@ impl Engine for Cpu {
         self.pos
     }
     fn truncate(&mut self, pos: usize) -> Result<()> {
-        if pos > self.pos {
-            return Err(Error::usage(format!("cannot truncate the cache to {pos}: it holds {}", self.pos)));
-        }
+        engine::check_truncate(pos, self.pos)?;
         self.pos = pos;
         Ok(())
     }
     async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
-        if tokens.is_empty() {
-            return Err(Error::usage("prefill of zero tokens"));
-        }
-        if self.pos + tokens.len() > self.ctx {
-            return Err(Error::usage(format!(
-                "context full: {} + {} tokens exceed the {}-token KV cache",
-                self.pos,
-                tokens.len(),
-                self.ctx
-            )));
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab) {
-            return Err(Error::usage(format!("token id {bad} is outside the vocabulary ({})", self.cfg.vocab)));
-        }
+        engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
         self.step = tokens.to_vec();
         let cfg = self.cfg.clone();
         let logits = model::transformer(self, &cfg);

@@ -23,6 +23,31 @@ pub trait Engine {
     }
 }
 
+/// The checks every backend's `prefill` makes: tokens to run, room in the cache, ids in the vocabulary.
+pub fn check_prefill(tokens: &[u32], pos: usize, ctx: usize, vocab: usize) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(crate::Error::usage("prefill of zero tokens"));
+    }
+    if pos + tokens.len() > ctx {
+        return Err(crate::Error::usage(format!(
+            "context full: {pos} + {} tokens exceed the {ctx}-token KV cache",
+            tokens.len()
+        )));
+    }
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+        return Err(crate::Error::usage(format!("token id {bad} is outside the vocabulary ({vocab})")));
+    }
+    Ok(())
+}
+
+/// `truncate`'s contract: the cache can only shrink.
+pub fn check_truncate(to: usize, held: usize) -> Result<()> {
+    if to > held {
+        return Err(crate::Error::usage(format!("cannot truncate the cache to {to}: it holds {held}")));
+    }
+    Ok(())
+}
+
 /// Throughput of one generation.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Timing {

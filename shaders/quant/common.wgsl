@@ -30,3 +30,14 @@ fn sbytes4(q: u32) -> vec4<f32> {
 fn nibbles4(q: u32, shift: u32) -> vec4<f32> {
     return vec4<f32>((vec4<u32>(q) >> (vec4<u32>(0u, 8u, 16u, 24u) + shift)) & vec4<u32>(0xFu));
 }
+
+// ggml's get_scale_min_k4 (Q4_K, Q5_K): 6-bit scale and min of sub-block j from the 12 packed
+// bytes at byte 4 of the block.
+fn scale_min_k4(base: u32, j: u32) -> vec2<u32> {
+    if (j < 4u) {
+        return vec2<u32>(bb(base, 4u + j) & 63u, bb(base, 8u + j) & 63u);
+    }
+    let sc = (bb(base, 8u + j) & 0xFu) | ((bb(base, j) >> 6u) << 4u);
+    let m = (bb(base, 8u + j) >> 4u) | ((bb(base, 4u + j) >> 6u) << 4u);
+    return vec2<u32>(sc, m);
+}

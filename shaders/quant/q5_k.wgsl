@@ -2,14 +2,6 @@
 const BLOCK_WORDS: u32 = 44u;
 const SUBS: u32 = 8u;
 
-fn scale_min_k4(base: u32, j: u32) -> vec2<u32> {
-    if (j < 4u) {
-        return vec2<u32>(bb(base, 4u + j) & 63u, bb(base, 8u + j) & 63u);
-    }
-    let sc = (bb(base, 8u + j) & 0xFu) | ((bb(base, j) >> 6u) << 4u);
-    let m = (bb(base, 8u + j) >> 4u) | ((bb(base, 4u + j) >> 6u) << 4u);
-    return vec2<u32>(sc, m);
-}
 
 fn unit(u: u32) -> array<f32, 32> {
     let base = (u / SUBS) * BLOCK_WORDS;

@@ -9,7 +9,7 @@
 pub mod bench;
 pub mod kernels;
 
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::gguf::{self, ByteSource, Gguf, TensorInfo};
 use crate::model::{self, Config, Ops, RopeStyle};
 use crate::quant::{self, GgmlType};
@@ -73,14 +73,16 @@ impl Device {
         let name = description.to_ascii_lowercase();
         let emulated = info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe", "fallback"].iter().any(|n| name.contains(n));
-        let mut matvec_tpr = if emulated { 1 } else { 8 };
-        // For benchmarking the variants on a given device.
+        // MEM1_MATVEC_TPR (native) overrides the choice, for benchmarking the variants on a device.
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(t) = std::env::var("MEM1_MATVEC_TPR").ok().and_then(|v| v.parse::<u32>().ok()) {
-            if t.is_power_of_two() && t <= 64 {
-                matvec_tpr = t;
-            }
-        }
+        let forced = std::env::var("MEM1_MATVEC_TPR").ok().and_then(|v| v.parse::<u32>().ok());
+        #[cfg(target_arch = "wasm32")]
+        let forced: Option<u32> = None;
+        let matvec_tpr = match forced {
+            Some(t) if t.is_power_of_two() && t <= 64 => t,
+            _ if emulated => 1,
+            _ => 8,
+        };
         Ok(Device { dev, queue, info, limits, matvec_tpr, description, errors })
     }
 
@@ -449,7 +451,7 @@ impl Gpu {
     /// wait after each, and returns seconds and weight bytes per kernel kind (for `mem1 bench`).
     /// Leaves the cache position unchanged.
     pub fn profile(&mut self, t: usize) -> Result<Vec<(String, f64, u64, usize)>> {
-        self.check_room(t)?;
+        engine::check_prefill(&vec![1; t], self.pos, self.ctx, self.cfg.vocab)?;
         self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(&vec![1u32; t]));
         self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
         let mut rows: Vec<(String, f64, u64, usize)> = Vec::new();
@@ -512,15 +514,6 @@ impl Gpu {
         Ok(id)
     }
 
-    fn check_room(&self, n: usize) -> Result<()> {
-        if self.pos + n > self.ctx {
-            return Err(Error::usage(format!(
-                "context full: {} + {n} tokens exceed the {}-token KV cache",
-                self.pos, self.ctx
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// The pipeline, bind group and grid of a dispatch command for a step of `t` tokens.
@@ -737,20 +730,12 @@ impl Engine for Gpu {
         self.pos
     }
     fn truncate(&mut self, pos: usize) -> Result<()> {
-        if pos > self.pos {
-            return Err(Error::usage(format!("cannot truncate the cache to {pos}: it holds {}", self.pos)));
-        }
+        engine::check_truncate(pos, self.pos)?;
         self.pos = pos;
         Ok(())
     }
     async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
-        if tokens.is_empty() {
-            return Err(Error::usage("prefill of zero tokens"));
-        }
-        self.check_room(tokens.len())?;
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab) {
-            return Err(Error::usage(format!("token id {bad} is outside the vocabulary ({})", self.cfg.vocab)));
-        }
+        engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
         for part in tokens.chunks(self.chunk) {
             self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(part));
             self.run(part.len(), false);
@@ -782,11 +767,8 @@ impl Engine for Gpu {
         self.read_sampled().await
     }
     async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
-        self.check_room(1)?;
+        engine::check_prefill(&[token], self.pos, self.ctx, self.cfg.vocab)?;
         if self.on_gpu != Some(token) {
-            if token as usize >= self.cfg.vocab {
-                return Err(Error::usage(format!("token id {token} is outside the vocabulary")));
-            }
             self.d.queue.write_buffer(&self.ids, 0, bytemuck::bytes_of(&token));
         }
         self.write_sampler(p, u);
