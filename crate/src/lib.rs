@@ -22,6 +22,7 @@ pub mod engine;
 pub mod loader;
 pub mod shop;
 pub mod observe;
+pub mod agent;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 
