@@ -1,7 +1,7 @@
 //! `mem1 run`: episodes against the in-process store, observations from the rendered DOM.
 use super::constrain::Vocab;
 use super::context::Mode;
-use super::episode::{run_episode, summarize, Episode, EpisodeConfig};
+use super::episode::{run_episode_with, summarize, Episode, EpisodeConfig};
 use super::policy::{Limits, LlmPolicy};
 use super::protocol::Protocol;
 use crate::cli::Args;
@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run --model PATH (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend gpu|cpu] [--json] [--limit N] [--skip N]
-          [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]";
+          [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
+          [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]";
 
 fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
     let mut goals = match (a.get("goals"), a.get("sample")) {
@@ -49,7 +50,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             "model", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
             "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens",
         ],
-        &["no-constrain", "json", "no-prompts"],
+        &["no-constrain", "json", "no-prompts", "progress"],
     )?;
     let t_start = now();
     let mode = Mode::parse(a.get("mode").unwrap_or("mem1")).ok_or_else(|| Error::usage("--mode is mem1 or full"))?;
@@ -92,7 +93,17 @@ pub fn run(raw: &[String]) -> Result<()> {
     let mut eps: Vec<Episode> = Vec::new();
     for (i, goal) in goals.into_iter().enumerate() {
         let mut env = Env::new(store.clone(), goal)?;
-        let ep = pollster::block_on(run_episode(&mut policy, &tok, &mut env, &cfg))?;
+        let progress = a.has("progress");
+        let ep = pollster::block_on(run_episode_with(&mut policy, &tok, &mut env, &cfg, |t| {
+            if progress {
+                eprintln!(
+                    "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} ({:.1}s), {} {}{}",
+                    t.turn, t.prompt_tokens, t.prefill_tokens, t.prefill_seconds, t.decode_tokens, t.decode_seconds,
+                    t.action, if t.valid { "ok" } else { "INVALID" },
+                    if t.problems.is_empty() { String::new() } else { format!(" {:?}", t.problems) }
+                );
+            }
+        }))?;
         let line = serde_json::json!({
             "episode": i, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
             "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "seconds": ep.seconds,

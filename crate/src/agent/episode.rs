@@ -129,6 +129,17 @@ fn state_of(p: &Protocol, turns_left: usize, obs: &Observation) -> String {
 /// Runs one episode. Errors of the policy (e.g. a context overflow) end the episode and are
 /// recorded in [`Episode::error`]; only tokenizer failures propagate.
 pub async fn run_episode<P: Policy, S: Shop>(policy: &mut P, tok: &Tokenizer, shop: &mut S, cfg: &EpisodeConfig) -> Result<Episode> {
+    run_episode_with(policy, tok, shop, cfg, |_| {}).await
+}
+
+/// [`run_episode`], calling `on_turn` after every turn (progress, a live view in the browser).
+pub async fn run_episode_with<P: Policy, S: Shop>(
+    policy: &mut P,
+    tok: &Tokenizer,
+    shop: &mut S,
+    cfg: &EpisodeConfig,
+    mut on_turn: impl FnMut(&TurnRecord),
+) -> Result<Episode> {
     let t0 = now();
     let p = &cfg.protocol;
     let obs = shop.observation();
@@ -207,6 +218,7 @@ pub async fn run_episode<P: Policy, S: Shop>(policy: &mut P, tok: &Tokenizer, sh
         ep.decode_tokens += reply.decode_tokens;
         ep.invalid_actions += usize::from(!step.valid);
         ep.bad_outputs += usize::from(!problems.is_empty());
+        on_turn(&rec);
         ep.trace.push(rec);
         if step.done || shop.is_done() {
             ep.done = true;
