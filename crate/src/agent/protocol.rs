@@ -56,9 +56,11 @@ impl Protocol {
             system: "You are a shopping agent that operates a web store to buy the product a customer asks for.".into(),
             task: "Buy a product in the web store that matches this instruction:\n{instruction}\n\n\
 Each turn you see the current page inside <state>...</state>. Answer in exactly this format:\n\
-<think>short reasoning</think><summary>what you must remember: the goal, what you did and what you found</summary><answer>ACTION</answer>\n\
-Only your latest <summary> is kept; earlier turns are erased, so put everything you still need into it.\n\
-ACTION is search[...] with your own search words (only when the page has a search box), or click[...] with a target from the available actions. \
+<think>...</think><summary>...</summary><answer>...</answer>\n\
+In <think> reason briefly about the page. In <summary> write your memory: the product you want, what you searched and clicked, \
+and what you found. Only your latest <summary> is kept; earlier turns are erased, so put everything you still need into it. \
+In <answer> write one action.\n\
+An action is search[...] with your own search words (only when the page has a search box), or click[...] with a target from the available actions. \
 Search, open a matching product, click its options, then click[buy now] to finish.\n\n"
                 .into(),
             reasoning: Some(Tag::new("think")),
