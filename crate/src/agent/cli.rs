@@ -59,7 +59,7 @@ pub fn run(raw: &[String]) -> Result<()> {
     let store = Arc::new(Store::builtin(a.parsed("store-seed", 0)?)?);
     let goals = goals(&a, &store)?;
     // MEM1 needs room for one turn; the full-history baseline for the whole episode.
-    let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 8192 })?;
+    let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
     let path = a.required("model")?;
     let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
     let mut src = FileSource::open(Path::new(path))?;

@@ -79,7 +79,8 @@ Search, open a matching product, click its options, then click[buy now] to finis
         Protocol {
             system: "You are a research assistant that answers questions by searching.".into(),
             task: "Answer this question: {instruction}\n\n".into(),
-            reasoning: Some(Tag::new("think")),
+            // MEM1's QA runs keep the <think> block itself as the internal state.
+            reasoning: None,
             memory: Tag::new("think"),
             action: Tag::new("search"),
             observation: Tag::new("information"),
