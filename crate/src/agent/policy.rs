@@ -118,6 +118,12 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
+/// Appends `tag`, completing it when `out` already ends with a cut-off start of it (`…</thi`).
+pub fn close_tag(out: &mut Vec<u8>, tag: &[u8]) {
+    let k = (1..tag.len()).rev().find(|&k| out.ends_with(&tag[..k])).unwrap_or(0);
+    out.extend_from_slice(&tag[k..]);
+}
+
 impl<'t, E: Engine> LlmPolicy<'t, E> {
     /// `capacity` is the KV-cache size the engine was loaded with (tokens); `vocab` may be
     /// shared between policies of the same tokenizer.
@@ -247,20 +253,18 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             out.truncate(i);
         }
         // Close an unfinished reasoning block; make sure a memory block exists and is closed.
-        let mut forced: Vec<u8> = Vec::new();
         let has = |t: &[u8], s: &[u8]| rfind(t, s);
         if let Some(rt) = &p.reasoning {
             let (ro, rc) = (rt.open().into_bytes(), rt.close().into_bytes());
             if let Some(o) = has(&out, &ro) {
                 if has(&out[o..], &rc).is_none() && has(&out[o..], &mopen).is_none() {
-                    forced.extend_from_slice(&rc);
+                    close_tag(&mut out, &rc);
                 }
             }
         }
-        out.extend_from_slice(&forced);
         match has(&out, &mopen) {
             Some(o) if has(&out[o..], &mclose).is_none() => {
-                out.extend_from_slice(&mclose);
+                close_tag(&mut out, &mclose);
                 r.repairs.push("closed_memory".into());
             }
             Some(_) => {}
@@ -281,7 +285,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                     }
                     None => {}
                 }
-                out.extend_from_slice(&mclose);
+                close_tag(&mut out, &mclose);
             }
         }
         if hit.is_none() {
@@ -321,5 +325,19 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
         r.text = String::from_utf8_lossy(&out).into_owned();
         r.kv_tokens = self.kv.len();
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_tag;
+
+    #[test]
+    fn cut_off_tags_are_completed_not_doubled() {
+        for (text, want) in [("x</thi", "x</think>"), ("x", "x</think>"), ("x<", "x</think>"), ("x</think", "x</think>"), ("</", "</think>")] {
+            let mut v = text.as_bytes().to_vec();
+            close_tag(&mut v, b"</think>");
+            assert_eq!(String::from_utf8(v).unwrap(), want);
+        }
     }
 }
