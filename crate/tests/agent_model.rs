@@ -151,7 +151,7 @@ fn smoke_episode_with_smollm_on_cpu() {
         ..Protocol::webshop()
     };
     let mut policy = LlmPolicy::new(engine, &tok, vocab, protocol.clone(), 1024);
-    policy.limits = Limits { max_tokens: 6, memory_tokens: 6, action_tokens: 24 };
+    policy.limits = Limits { max_tokens: 4, memory_tokens: 4, action_tokens: 12 };
     let store = Arc::new(Store::builtin(0).unwrap());
     let mut env = Env::new(store, dev_goals().unwrap()[0].clone()).unwrap();
     let cfg = EpisodeConfig { protocol, mode: Mode::Mem1, max_turns: 2, trace_prompts: true };
