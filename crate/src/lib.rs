@@ -5,7 +5,9 @@
 //! * engine: bytes → [`gguf`] → [`quant`] (exact dequantization) → [`model`] (architecture from
 //!   metadata) → forward pass on [`cpu`] (the plain f32 reference) or [`gpu`] (WGSL kernels from
 //!   `shaders/` through wgpu) → logits → [`sample`] → token → [`tokenizer`] → text.
-//! * store: [`shop`] (WebShop-faithful catalog, search, pages, goals, reward).
+//! * store: page → [`observe`] (DOM → text observation and actions) → [`shop`] (WebShop-faithful
+//!   catalog, search, pages, goals, reward).
+//! * agent: observation → prompt → policy → action, with MEM1's constant-memory context ([`agent`]).
 //!
 //! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`model::Model`] loading and
 //! the [`engine::Engine`] trait. Everything else is internal and free to change.
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod loader;
 pub mod shop;
 pub mod observe;
+pub mod agent;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(not(target_arch = "wasm32"))]

@@ -140,6 +140,16 @@ impl Tokenizer {
         self.inner.token_to_id(s)
     }
 
+    /// The vocabulary entry of `id` (byte-level BPE: bytes mapped to printable characters).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Ids of added tokens (special/control tokens such as `<|im_start|>`), matched whole.
+    pub fn added_token_ids(&self) -> Vec<u32> {
+        self.inner.get_added_tokens_decoder().keys().copied().collect()
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

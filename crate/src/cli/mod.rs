@@ -10,7 +10,9 @@ commands:
   logits    --model PATH --prompt TEXT [--chat] [--backend gpu|cpu] [--top K] [--out FILE.npy]
   generate  --model PATH --prompt TEXT [--chat] [--max-tokens N] [--backend gpu|cpu]
   bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend gpu|cpu]
-  shop      serve|replay ...   (the WebShop-faithful store)";
+  shop      serve|replay ...   (the WebShop-faithful store)
+  run       --model PATH (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]
+            [--no-constrain] [--backend gpu|cpu] [--json]   (MEM1 agent episodes; `mem1 run --help`)";
 
 /// Runs the CLI; returns the process exit code. Errors are printed, never panicked.
 pub fn main(args: Vec<String>) -> i32 {
@@ -23,6 +25,11 @@ pub fn main(args: Vec<String>) -> i32 {
         "generate" => engine::generate(rest),
         "bench" => engine::bench(rest),
         "shop" => return crate::shop::cli::main(rest),
+        "run" if rest.iter().any(|a| a == "-h" || a == "--help") => {
+            println!("usage: {}", crate::agent::cli::USAGE);
+            return 0;
+        }
+        "run" => crate::agent::cli::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return 0;

@@ -1,0 +1,270 @@
+//! The agent loop: observe, build the context (MEM1 or full), let the policy write a turn, parse
+//! it, act; with per-turn metrics and a trace of every prompt, output, memory and action.
+use super::context::{Context, Mode};
+use super::policy::{Policy, TurnRequest};
+use super::protocol::Protocol;
+use crate::engine::now;
+use crate::observe::Observation;
+use crate::shop::StepResult;
+use crate::tokenizer::Tokenizer;
+use crate::Result;
+use serde::Serialize;
+
+/// What the loop needs from a shop: the live page and a way to act on it. The in-process
+/// [`crate::shop::Env`] implements it natively; the browser wraps the live tab's DOM.
+pub trait Shop {
+    fn instruction(&self) -> String;
+    fn observation(&self) -> Observation;
+    fn act(&mut self, action: &str) -> StepResult;
+    fn reward(&self) -> f64;
+    fn is_done(&self) -> bool;
+    /// A short name of the current page kind, for the trace.
+    fn page(&self) -> String {
+        String::new()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Shop for crate::shop::Env {
+    fn instruction(&self) -> String {
+        self.goal().instruction_text.clone()
+    }
+    fn observation(&self) -> Observation {
+        self.observe().clone()
+    }
+    fn act(&mut self, action: &str) -> StepResult {
+        self.step(action)
+    }
+    fn reward(&self) -> f64 {
+        crate::shop::Env::reward(self)
+    }
+    fn is_done(&self) -> bool {
+        crate::shop::Env::is_done(self)
+    }
+    fn page(&self) -> String {
+        self.view().kind().to_string()
+    }
+}
+
+/// Settings of one episode.
+#[derive(Debug, Clone)]
+pub struct EpisodeConfig {
+    pub protocol: Protocol,
+    pub mode: Mode,
+    pub max_turns: usize,
+    /// Keep every prompt's text in the trace (large in full mode).
+    pub trace_prompts: bool,
+}
+
+impl Default for EpisodeConfig {
+    fn default() -> Self {
+        EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: 10, trace_prompts: true }
+    }
+}
+
+/// Metrics and trace of one turn.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TurnRecord {
+    pub turn: usize,
+    /// Tokens of this turn's prompt (the context the model conditions on).
+    pub prompt_tokens: usize,
+    /// Tokens in context at the end of the turn (prompt + output).
+    pub context_tokens: usize,
+    /// KV-cache bytes holding `context_tokens`.
+    pub kv_bytes: usize,
+    pub prefill_tokens: usize,
+    pub decode_tokens: usize,
+    pub forced_tokens: usize,
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+    pub seconds: f64,
+    /// The prompt text (when traced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    pub output: String,
+    pub memory: String,
+    pub action: String,
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_reason: Option<String>,
+    pub reward: f64,
+    pub page: String,
+    /// Malformed-output findings (`missing_memory`, ...) and repairs (`forced_action`, ...).
+    pub problems: Vec<String>,
+}
+
+/// One episode's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Episode {
+    pub instruction: String,
+    pub mode: Mode,
+    pub reward: f64,
+    pub success: bool,
+    pub done: bool,
+    pub turns: usize,
+    /// Prompt tokens of each turn.
+    pub per_turn: Vec<usize>,
+    /// Most tokens in context at any point (prompt + output).
+    pub peak_context_tokens: usize,
+    pub peak_kv_bytes: usize,
+    /// KV-cache size allocated (capacity × bytes per token); 0 without a model.
+    pub kv_capacity_bytes: usize,
+    pub prefix_tokens: usize,
+    pub prefill_tokens: usize,
+    pub decode_tokens: usize,
+    pub invalid_actions: usize,
+    /// Turns whose raw output lacked a tag, had an empty memory or needed a repair.
+    pub bad_outputs: usize,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub trace: Vec<TurnRecord>,
+}
+
+/// The page as the protocol shows it.
+fn state_of(p: &Protocol, turns_left: usize, obs: &Observation) -> String {
+    p.state_text(turns_left, &obs.text, &obs.available_actions())
+}
+
+/// Runs one episode. Errors of the policy (e.g. a context overflow) end the episode and are
+/// recorded in [`Episode::error`]; only tokenizer failures propagate.
+pub async fn run_episode<P: Policy, S: Shop>(policy: &mut P, tok: &Tokenizer, shop: &mut S, cfg: &EpisodeConfig) -> Result<Episode> {
+    run_episode_with(policy, tok, shop, cfg, |_| {}).await
+}
+
+/// [`run_episode`], calling `on_turn` after every turn (progress, a live view in the browser).
+pub async fn run_episode_with<P: Policy, S: Shop>(
+    policy: &mut P,
+    tok: &Tokenizer,
+    shop: &mut S,
+    cfg: &EpisodeConfig,
+    mut on_turn: impl FnMut(&TurnRecord),
+) -> Result<Episode> {
+    let t0 = now();
+    let p = &cfg.protocol;
+    let obs = shop.observation();
+    let mut ctx = Context::new(tok, p.clone(), cfg.mode, &shop.instruction(), &state_of(p, cfg.max_turns, &obs))?;
+    let bpt = policy.kv_bytes_per_token();
+    let mut ep = Episode {
+        instruction: shop.instruction(),
+        mode: cfg.mode,
+        reward: 0.0,
+        success: false,
+        done: false,
+        turns: 0,
+        per_turn: Vec::new(),
+        peak_context_tokens: 0,
+        peak_kv_bytes: 0,
+        kv_capacity_bytes: policy.kv_capacity() * bpt,
+        prefix_tokens: ctx.prefix_len(),
+        prefill_tokens: 0,
+        decode_tokens: 0,
+        invalid_actions: 0,
+        bad_outputs: 0,
+        seconds: 0.0,
+        error: None,
+        trace: Vec::new(),
+    };
+    let mut obs = obs;
+    for turn in 1..=cfg.max_turns {
+        let ts = now();
+        let ids = ctx.ids();
+        let actions = obs.available_actions();
+        let req = TurnRequest { context: &ids, actions: &actions, turn };
+        let reply = match policy.act(&req).await {
+            Ok(r) => r,
+            Err(e) => {
+                ep.error = Some(format!("turn {turn}: {e}"));
+                break;
+            }
+        };
+        let parsed = p.parse(&reply.text);
+        let mut problems = parsed.problems.clone();
+        problems.extend(reply.repairs.iter().cloned());
+        let memory = parsed.memory.clone().unwrap_or_default();
+        let action = parsed.action.clone().unwrap_or_default();
+        let page = shop.page();
+        let step = shop.act(&action);
+        obs = shop.observation();
+        let out_tokens = if reply.kv_tokens > 0 { reply.kv_tokens.saturating_sub(ids.len()) } else { 0 };
+        let output_tokens = if out_tokens > 0 { out_tokens } else { tok.encode(&reply.text)?.len() };
+        let context_tokens = ids.len() + output_tokens;
+        let rec = TurnRecord {
+            turn,
+            prompt_tokens: ids.len(),
+            context_tokens,
+            kv_bytes: context_tokens * bpt,
+            prefill_tokens: reply.prefill_tokens,
+            decode_tokens: reply.decode_tokens,
+            forced_tokens: reply.forced_tokens,
+            prefill_seconds: reply.prefill_seconds,
+            decode_seconds: reply.decode_seconds,
+            seconds: now() - ts,
+            prompt: cfg.trace_prompts.then(|| ctx.text()),
+            output: reply.text.clone(),
+            memory: memory.clone(),
+            action: action.clone(),
+            valid: step.valid,
+            invalid_reason: step.reason.clone(),
+            reward: step.reward,
+            page,
+            problems: problems.clone(),
+        };
+        ep.turns = turn;
+        ep.per_turn.push(ids.len());
+        ep.peak_context_tokens = ep.peak_context_tokens.max(context_tokens);
+        ep.peak_kv_bytes = ep.peak_kv_bytes.max(rec.kv_bytes);
+        ep.prefill_tokens += reply.prefill_tokens;
+        ep.decode_tokens += reply.decode_tokens;
+        ep.invalid_actions += usize::from(!step.valid);
+        ep.bad_outputs += usize::from(!problems.is_empty());
+        on_turn(&rec);
+        ep.trace.push(rec);
+        if step.done || shop.is_done() {
+            ep.done = true;
+            break;
+        }
+        if turn < cfg.max_turns {
+            ctx.push_turn(&reply.text, &memory, &action, &state_of(p, cfg.max_turns - turn, &obs))?;
+        }
+    }
+    ep.reward = shop.reward();
+    ep.success = ep.done && ep.reward >= 1.0 - 1e-9;
+    ep.seconds = now() - t0;
+    Ok(ep)
+}
+
+/// Totals over episodes (the final summary line of `mem1 run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub episodes: usize,
+    /// Mean reward × 100 (WebShop's score).
+    pub score: f64,
+    pub success_rate: f64,
+    pub mean_turns: f64,
+    pub mean_context_tokens: f64,
+    pub mean_peak_context_tokens: f64,
+    pub peak_context_tokens: usize,
+    pub seconds_per_episode: f64,
+    pub invalid_actions: usize,
+    pub bad_outputs: usize,
+    pub errors: usize,
+}
+
+pub fn summarize(eps: &[Episode]) -> Summary {
+    let n = eps.len().max(1) as f64;
+    let ctx_all: Vec<usize> = eps.iter().flat_map(|e| e.per_turn.iter().copied()).collect();
+    Summary {
+        episodes: eps.len(),
+        score: 100.0 * eps.iter().map(|e| e.reward).sum::<f64>() / n,
+        success_rate: eps.iter().filter(|e| e.success).count() as f64 / n,
+        mean_turns: eps.iter().map(|e| e.turns as f64).sum::<f64>() / n,
+        mean_context_tokens: ctx_all.iter().sum::<usize>() as f64 / ctx_all.len().max(1) as f64,
+        mean_peak_context_tokens: eps.iter().map(|e| e.peak_context_tokens as f64).sum::<f64>() / n,
+        peak_context_tokens: eps.iter().map(|e| e.peak_context_tokens).max().unwrap_or(0),
+        seconds_per_episode: eps.iter().map(|e| e.seconds).sum::<f64>() / n,
+        invalid_actions: eps.iter().map(|e| e.invalid_actions).sum(),
+        bad_outputs: eps.iter().map(|e| e.bad_outputs).sum(),
+        errors: eps.iter().filter(|e| e.error.is_some()).count(),
+    }
+}

@@ -1,0 +1,22 @@
+//! The MEM1 agent (Zhou et al. 2025): each turn the model writes a compact internal state
+//! (`<summary>`) and everything else from earlier turns is dropped, so the context stays flat.
+//!
+//! * [`protocol`]: tag set and prompt wording as data ([`Protocol::webshop`]).
+//! * [`context`]: the turn's prompt in MEM1 mode (static prefix + latest state) or full mode.
+//! * [`constrain`]: the token-level automaton that keeps the action valid.
+//! * [`policy`]: [`Policy`] with [`LlmPolicy`] (any [`crate::engine::Engine`]) and [`ScriptedPolicy`].
+//! * [`episode`]: the loop, metrics and trace; [`Shop`] is what it needs from a store.
+//! * `cli` (native): `mem1 run`.
+pub mod constrain;
+pub mod context;
+pub mod episode;
+pub mod policy;
+pub mod protocol;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+
+pub use constrain::{ActionSet, Vocab};
+pub use context::{Context, Mode};
+pub use episode::{run_episode, run_episode_with, summarize, Episode, EpisodeConfig, Shop, Summary, TurnRecord};
+pub use policy::{Limits, LlmPolicy, Policy, ScriptedPolicy, TurnReply, TurnRequest};
+pub use protocol::{Parsed, Protocol, Tag};
