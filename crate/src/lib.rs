@@ -9,7 +9,7 @@
 //!   catalog, search, pages, goals, reward).
 //! * agent: observation → prompt → policy → action, with MEM1's constant-memory context ([`agent`]).
 //!
-//! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`model::Model`] loading and
+//! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`loader::AnyEngine`] loading, the [`agent`] loop and
 //! the [`engine::Engine`] trait. Everything else is internal and free to change.
 
 pub mod error;

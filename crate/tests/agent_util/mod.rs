@@ -136,16 +136,13 @@ pub fn wandering_script(req: &TurnRequest<'_>) -> String {
     )
 }
 
-/// A model file from `.cache/models/` in the repo root (or the main checkout beside a worktree).
+/// A model file from `.cache/models/` in the repo root (or `$MEM1_MODELS`). A missing model fails
+/// the test: the README's test command fetches the models first.
 pub fn model(name: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join(".cache/models"), root.join("../.cache/models"), root.join("../main/.cache/models")];
-    if let Ok(d) = std::env::var("MEM1_MODELS") {
-        dirs.insert(0, PathBuf::from(d));
-    }
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("note: {name} not found under .cache/models; skipping the parts that need it");
-    }
-    found
+    let dir = std::env::var("MEM1_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/models"));
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is missing: run scripts/fetch-models.sh first", p.display());
+    Some(p)
 }
