@@ -6,15 +6,11 @@ use super::policy::{Limits, LlmPolicy};
 use super::protocol::Protocol;
 use crate::cli::Args;
 use crate::engine::now;
-use crate::gguf::{self, FileSource};
-use crate::loader::{AnyEngine, Backend};
 use crate::sample::SamplerParams;
 use crate::shop::goal::{dev_goals, generate_goals, parse_goals, sample_weighted, Rng};
 use crate::shop::{Env, Goal, Store};
-use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run --model PATH (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
@@ -61,14 +57,7 @@ pub fn run(raw: &[String]) -> Result<()> {
     // MEM1 needs room for one turn; the full-history baseline for the whole episode.
     let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
     let path = a.required("model")?;
-    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
-    let mut src = FileSource::open(Path::new(path))?;
-    let g = pollster::block_on(gguf::read_header(&mut src))?;
-    let tok = match a.get("tokenizer") {
-        Some(p) => Tokenizer::from_json(&std::fs::read_to_string(p)?, Some(&g))?,
-        None => Tokenizer::from_gguf(&g)?,
-    };
-    let engine = pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |_, _| {}))?;
+    let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
     let backend_name = engine.name();
     let load_seconds = now() - t_start;
     let vocab = Arc::new(Vocab::new(&tok));

@@ -1,41 +1,10 @@
 //! `mem1 logits | generate | bench`.
-use super::Args;
+use super::{load_model, Args};
 use crate::engine::{self, Engine};
-use crate::gguf::{self, FileSource};
-use crate::loader::{AnyEngine, Backend};
 use crate::sample::{Rng, SamplerParams};
 use crate::tokenizer::{Message, Tokenizer};
 use crate::{Error, Result};
 use std::io::Write;
-use std::path::Path;
-
-struct Loaded {
-    tok: Tokenizer,
-    engine: AnyEngine,
-}
-
-fn load(a: &Args, ctx: usize) -> Result<Loaded> {
-    let path = a.required("model")?;
-    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
-    let mut src = FileSource::open(Path::new(path))?;
-    let g = pollster::block_on(gguf::read_header(&mut src))?;
-    let tok = match a.get("tokenizer") {
-        Some(p) => Tokenizer::from_json(&std::fs::read_to_string(p)?, Some(&g))?,
-        None => Tokenizer::from_gguf(&g)?,
-    };
-    let mut last = 0;
-    let engine = pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |done, total| {
-        let pct = done * 100 / total.max(1);
-        if pct >= last + 10 || done == total {
-            last = pct;
-            eprint!("\rloading {path}: {pct}%");
-            if done == total {
-                eprintln!();
-            }
-        }
-    }))?;
-    Ok(Loaded { tok, engine })
-}
 
 fn prompt_ids(a: &Args, tok: &Tokenizer) -> Result<Vec<u32>> {
     let text = a.required("prompt")?;
@@ -52,7 +21,7 @@ fn prompt_ids(a: &Args, tok: &Tokenizer) -> Result<Vec<u32>> {
 
 pub fn logits(raw: &[String]) -> Result<()> {
     let a = Args::parse(raw, &["model", "prompt", "backend", "top", "out", "tokenizer", "ctx"], &["chat"])?;
-    let mut m = load(&a, a.parsed("ctx", 2048)?)?;
+    let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;
     let ids = prompt_ids(&a, &m.tok)?;
     let logits = pollster::block_on(async {
         m.engine.prefill(&ids).await?;
@@ -73,7 +42,7 @@ pub fn generate(raw: &[String]) -> Result<()> {
         &["model", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
         &["chat"],
     )?;
-    let mut m = load(&a, a.parsed("ctx", 2048)?)?;
+    let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;
     let ids = prompt_ids(&a, &m.tok)?;
     let p = SamplerParams {
         temperature: a.parsed("temperature", 0.0)?,

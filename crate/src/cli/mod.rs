@@ -4,6 +4,43 @@ mod engine;
 
 pub use args::Args;
 
+use crate::gguf::{self, FileSource};
+use crate::loader::{AnyEngine, Backend};
+use crate::tokenizer::Tokenizer;
+use crate::Result;
+use std::path::Path;
+
+/// A model's tokenizer and engine, as the `--model/--backend/--tokenizer` flags ask.
+pub struct Loaded {
+    pub tok: Tokenizer,
+    pub engine: AnyEngine,
+}
+
+/// Loads `--model` into `--backend` (default gpu) with a KV cache of `ctx` tokens, showing progress.
+pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
+    let path = a.required("model")?;
+    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
+    let mut src = FileSource::open(Path::new(path))?;
+    let g = pollster::block_on(gguf::read_header(&mut src))?;
+    let tok = match a.get("tokenizer") {
+        Some(p) => Tokenizer::from_json(&std::fs::read_to_string(p)?, Some(&g))?,
+        None => Tokenizer::from_gguf(&g)?,
+    };
+    let mut last = 0;
+    let engine = pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |done, total| {
+        let pct = done * 100 / total.max(1);
+        if pct >= last + 10 || done == total {
+            last = pct;
+            eprint!("\rloading {path}: {pct}%");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }))?;
+    Ok(Loaded { tok, engine })
+}
+
+
 const USAGE: &str = "usage: mem1 <command> [flags]
 
 commands:
