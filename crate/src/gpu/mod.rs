@@ -10,7 +10,7 @@ pub mod bench;
 pub mod kernels;
 
 use crate::engine::{self, Engine};
-use crate::gguf::{self, ByteSource, Gguf, TensorInfo};
+use crate::gguf::{self, ByteSource, TensorInfo};
 use crate::model::{self, Config, Ops, RopeStyle};
 use crate::quant::{self, GgmlType};
 use crate::sample::{SamplerParams, MAX_TOP_K};
@@ -334,7 +334,7 @@ impl Gpu {
         let cfg = Config::from_gguf(&g)?;
         let ctx = ctx.min(cfg.ctx_len).max(1);
         let chunk = chunk.clamp(1, ctx);
-        check_fits(&d, &g, &cfg, ctx, chunk)?;
+        check_fits(&d, &cfg, ctx, chunk)?;
         let max = d.max_binding();
         let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
         let mut done = 0;
@@ -562,8 +562,9 @@ fn encode(enc: &mut wgpu::CommandEncoder, cmds: &[Cmd], t: u32) {
     }
 }
 
-/// Refuses, before allocating anything, a model whose buffers the adapter cannot hold.
-fn check_fits(d: &Device, g: &Gguf, cfg: &Config, ctx: usize, chunk: usize) -> Result<()> {
+/// Refuses, before allocating anything, buffers the adapter cannot bind (weights are checked row by
+/// row as they stream in). WebGPU exposes no memory size, so only the limits are known up front.
+fn check_fits(d: &Device, cfg: &Config, ctx: usize, chunk: usize) -> Result<()> {
     let max = d.max_binding();
     let kv = (ctx * cfg.kv_dim() * 4) as u64;
     let act = (chunk * cfg.d_ff.max(cfg.q_dim()).max(cfg.d_model) * 4) as u64;
@@ -574,23 +575,9 @@ fn check_fits(d: &Device, g: &Gguf, cfg: &Config, ctx: usize, chunk: usize) -> R
             )));
         }
     }
-    let weights: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
-    if let Some(budget) = adapter_memory_hint(d) {
-        if weights + 2 * kv * cfg.n_layers as u64 > budget {
-            return Err(Error::Gpu(format!(
-                "the model needs about {} MiB, more than the adapter offers ({} MiB)",
-                (weights + 2 * kv * cfg.n_layers as u64) >> 20,
-                budget >> 20
-            )));
-        }
-    }
     Ok(())
 }
 
-/// WebGPU exposes no memory size; only the buffer limits are known up front.
-fn adapter_memory_hint(_d: &Device) -> Option<u64> {
-    None
-}
 
 impl Ops for Gpu {
     type Act = Act;
