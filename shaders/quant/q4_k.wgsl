@@ -3,7 +3,6 @@
 const BLOCK_WORDS: u32 = 36u;
 const SUBS: u32 = 8u;
 
-
 fn unit(u: u32) -> array<f32, 32> {
     let base = (u / SUBS) * BLOCK_WORDS;
     let sub = u % SUBS;

@@ -289,6 +289,10 @@ impl Porter {
             'g' => &[("logi", "log")],
             _ => &[],
         };
+        self.first_rule(rules);
+    }
+    /// Applies the first rule whose suffix the word ends with (steps 2 and 3 of Porter's algorithm).
+    fn first_rule(&mut self, rules: &[(&str, &str)]) {
         for (suf, rep) in rules {
             if self.ends(suf) {
                 self.r(rep);
@@ -305,13 +309,7 @@ impl Porter {
             's' => &[("ness", "")],
             _ => &[],
         };
-        for (suf, rep) in rules {
-            if self.ends(suf) {
-                self.r(rep);
-                break;
-            }
-        }
-        self.b.truncate(self.k + 1);
+        self.first_rule(rules);
     }
     fn step4(&mut self) {
         if self.k < 1 {
