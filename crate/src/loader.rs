@@ -9,8 +9,12 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// WGSL kernels through wgpu (WebGPU in the browser).
     Gpu,
+    /// Quantized weights, integer SIMD dot products, all cores: the fast CPU path.
     Cpu,
+    /// Every weight dequantized to f32: the slow, obviously correct oracle.
+    Reference,
 }
 
 impl Backend {
@@ -18,7 +22,8 @@ impl Backend {
         match s {
             "gpu" => Ok(Backend::Gpu),
             "cpu" => Ok(Backend::Cpu),
-            o => Err(Error::usage(format!("unknown backend '{o}' (gpu or cpu)"))),
+            "ref" | "reference" => Ok(Backend::Reference),
+            o => Err(Error::usage(format!("unknown backend '{o}' (gpu, cpu or ref)"))),
         }
     }
 }
@@ -32,13 +37,14 @@ impl AnyEngine {
     pub async fn load<S: ByteSource>(b: Backend, src: &mut S, ctx: usize, progress: impl FnMut(u64, u64)) -> Result<AnyEngine> {
         Ok(match b {
             Backend::Gpu => AnyEngine::Gpu(Box::new(Gpu::load(src, ctx, progress).await?)),
-            Backend::Cpu => AnyEngine::Cpu(Box::new(Cpu::load(src, ctx, progress).await?)),
+            Backend::Cpu => AnyEngine::Cpu(Box::new(Cpu::load_quantized(src, ctx, progress).await?)),
+            Backend::Reference => AnyEngine::Cpu(Box::new(Cpu::load(src, ctx, progress).await?)),
         })
     }
     pub fn name(&self) -> String {
         match self {
             AnyEngine::Gpu(g) => format!("gpu: {}", g.adapter_name()),
-            AnyEngine::Cpu(_) => "cpu (f32 reference)".into(),
+            AnyEngine::Cpu(c) => format!("cpu: {}", c.describe()),
         }
     }
 }

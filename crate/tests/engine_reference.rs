@@ -128,6 +128,29 @@ fn cpu_reference_matches_transformers_qwen2() {
 }
 
 #[test]
+fn cpu_quantized_matches_transformers_smollm2() {
+    let path = model(SMOL);
+    check_model(SMOL, || {
+        let mut src = mem1::gguf::FileSource::open(&path).unwrap();
+        pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap()
+    });
+}
+
+#[test]
+fn cpu_quantized_matches_transformers_qwen2() {
+    let path = model(QWEN);
+    let mut src = mem1::gguf::FileSource::open(&path).unwrap();
+    let mut cpu = pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap();
+    let cpu_ptr: *mut Cpu = &mut cpu;
+    check_model(QWEN, || {
+        // SAFETY: as above.
+        let c = unsafe { &mut *cpu_ptr };
+        c.truncate(0).unwrap();
+        Reset(c)
+    });
+}
+
+#[test]
 fn gpu_matches_transformers_smollm2() {
     let path = model(SMOL);
     check_model(SMOL, || {
@@ -177,10 +200,9 @@ impl<E: Engine> Engine for Reset<'_, E> {
     }
 }
 
-/// 256 tokens forced through both backends one at a time: the GPU's argmax must agree with the
-/// CPU reference's at ≥ 99 % of positions.
-#[test]
-fn forced_decoding_gpu_agrees_with_cpu() {
+/// 256 tokens of a chat forced through the f32 reference and another backend one at a time: the
+/// other's argmax must agree with the reference's at ≥ 99 % of positions.
+fn forced_decoding_agrees_with_reference<E: Engine>(other: &mut E, what: &str) {
     let path = model(SMOL);
     let (_, g) = header(&path);
     let tok = Tokenizer::from_gguf(&g).unwrap();
@@ -193,17 +215,30 @@ fn forced_decoding_gpu_agrees_with_cpu() {
     assert_eq!(forced.len(), 257);
     let mut src = mem1::gguf::FileSource::open(&path).unwrap();
     let mut cpu = pollster::block_on(Cpu::load(&mut src, 512, |_, _| {})).unwrap();
-    let mut gpu = pollster::block_on(Gpu::load_on(gpu_device(), &mut src, 512, 64, |_, _| {})).unwrap();
     let greedy = mem1::sample::SamplerParams::greedy();
     let mut agree = 0;
     for w in forced.windows(2).take(256) {
         pollster::block_on(cpu.prefill(&w[..1])).unwrap();
         let c = mem1::sample::argmax(&pollster::block_on(cpu.logits()).unwrap());
-        let gtok = pollster::block_on(gpu.decode(w[0], &greedy, 0.0)).unwrap();
-        agree += (c == gtok) as usize;
+        let o = pollster::block_on(other.decode(w[0], &greedy, 0.0)).unwrap();
+        agree += (c == o) as usize;
     }
-    println!("forced decoding: GPU top-1 equals CPU top-1 at {agree}/256 positions");
-    assert!(agree * 100 >= 99 * 256, "only {agree}/256 agree");
+    println!("forced decoding: {what} top-1 equals the reference's at {agree}/256 positions");
+    assert!(agree * 100 >= 99 * 256, "{what}: only {agree}/256 agree");
+}
+
+#[test]
+fn forced_decoding_gpu_agrees_with_cpu() {
+    let mut src = mem1::gguf::FileSource::open(&model(SMOL)).unwrap();
+    let mut gpu = pollster::block_on(Gpu::load_on(gpu_device(), &mut src, 512, 64, |_, _| {})).unwrap();
+    forced_decoding_agrees_with_reference(&mut gpu, "GPU");
+}
+
+#[test]
+fn forced_decoding_quantized_cpu_agrees_with_reference() {
+    let mut src = mem1::gguf::FileSource::open(&model(SMOL)).unwrap();
+    let mut q = pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap();
+    forced_decoding_agrees_with_reference(&mut q, "quantized CPU");
 }
 
 #[test]

@@ -1,5 +1,9 @@
 //! `mem1 logits | generate | bench`.
 use super::{load_model, Args};
+use crate::gguf;
+use crate::loader::{AnyEngine, Backend};
+use crate::quant::GgmlType;
+use crate::synthetic::synthetic;
 use crate::engine::{self, Engine};
 use crate::sample::{Rng, SamplerParams};
 use crate::tokenizer::{Message, Tokenizer};
@@ -84,8 +88,63 @@ pub fn generate(raw: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `mem1 bench`: prefill and decode throughput of one backend on a GGUF file or on random weights of
+/// a real model's shapes (`--synthetic`, no download needed); the best of `--repeats` runs.
 pub fn bench(raw: &[String]) -> Result<()> {
-    crate::gpu::bench::cli(raw)
+    let a = Args::parse(raw, &["model", "synthetic", "quant", "prompt-tokens", "decode-tokens", "ctx", "backend", "repeats"], &[])?;
+    let n_prompt = a.parsed("prompt-tokens", 128usize)?;
+    let n_decode = a.parsed("decode-tokens", 32usize)?;
+    let ctx = a.parsed("ctx", (n_prompt + n_decode + 1).max(1024))?;
+    let repeats = a.parsed("repeats", 1usize)?.max(1);
+    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
+    let t_load = engine::now();
+    let (label, mut e) = match (a.get("model"), a.get("synthetic")) {
+        (Some(p), None) => {
+            let mut src = gguf::FileSource::open(std::path::Path::new(p))?;
+            (p.to_string(), pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |_, _| {}))?)
+        }
+        (None, Some(name)) => {
+            let q = a.get("quant").unwrap_or("q4_k");
+            let ty = GgmlType::from_name(q).ok_or_else(|| Error::usage(format!("unknown --quant '{q}'")))?;
+            let mut src = synthetic(name, ty)?;
+            (format!("synthetic {name} {q}"), pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |_, _| {}))?)
+        }
+        _ => return Err(Error::usage("give exactly one of --model PATH or --synthetic NAME")),
+    };
+    let load_s = engine::now() - t_load;
+    let p = SamplerParams::greedy();
+    let vocab = e.config().vocab as u32;
+    let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| (100 + i % 1000) % vocab).collect();
+    let (mut best_prefill, mut best_decode) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..repeats {
+        e.truncate(0)?;
+        let t0 = engine::now();
+        pollster::block_on(e.prefill(&prompt))?;
+        let mut tok = pollster::block_on(e.sample(&p, 0.0))?;
+        best_prefill = best_prefill.min(engine::now() - t0);
+        let t1 = engine::now();
+        for _ in 0..n_decode {
+            tok = pollster::block_on(e.decode(tok, &p, 0.0))?;
+        }
+        best_decode = best_decode.min(engine::now() - t1);
+    }
+    let mut out = serde_json::json!({
+        "model": label,
+        "backend": e.name(),
+        "load_seconds": load_s,
+        "repeats": repeats,
+        "prefill_tokens": n_prompt,
+        "prefill_tok_s": n_prompt as f64 / best_prefill,
+        "decode_tokens": n_decode,
+        "decode_tok_s": n_decode as f64 / best_decode,
+    });
+    if let AnyEngine::Gpu(g) = &mut e {
+        if let (Some(o), serde_json::Value::Object(prof)) = (out.as_object_mut(), crate::gpu::bench::profile(g)?) {
+            o.extend(prof);
+        }
+    }
+    println!("{out}");
+    Ok(())
 }
 
 /// A float32 `.npy` (format 1.0) holding one vector.

@@ -1,0 +1,471 @@
+//! The CPU backend, in two precisions over one forward pass:
+//!
+//! * **reference** ([`Cpu::load`]): every weight dequantized to f32 at load. Slow and obviously
+//!   correct: it is the oracle the GPU kernels and the quantized path are tested against, and it
+//!   is checked itself against HF transformers' logits (tests/fixtures).
+//! * **quantized** ([`Cpu::load_quantized`]): matrices stay in their GGUF blocks and are multiplied
+//!   with integer dot products ([`qdot`]: AVX2 natively, simd128 in wasm), on a thread pool
+//!   natively. This is the fast backend where WebGPU is missing, and for native evaluations.
+//!
+//! Everything but the matrix products (norms, rope, attention, the KV cache) is shared f32 code.
+use crate::engine::{self, Engine};
+use crate::gguf::{self, ByteSource};
+use crate::model::{self, Config, Ops, RopeStyle};
+use crate::quant::{self, GgmlType};
+use crate::sample::{self, SamplerParams};
+use crate::{Error, Result};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub mod qdot;
+
+/// A `[rows, cols]` activation.
+pub struct Mat {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f32>,
+}
+
+type Act = Rc<RefCell<Mat>>;
+
+fn act(rows: usize, cols: usize, data: Vec<f32>) -> Act {
+    debug_assert_eq!(data.len(), rows * cols);
+    Rc::new(RefCell::new(Mat { rows, cols, data }))
+}
+
+/// A tensor as the backend holds it.
+enum Weight {
+    /// Dequantized values: every tensor of the reference; 1-D and float tensors of the quantized path.
+    F32(Vec<f32>),
+    /// GGUF blocks as stored: rows of `cols` elements.
+    Blocks {
+        ty: GgmlType,
+        cols: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+pub struct Cpu {
+    cfg: Config,
+    weights: HashMap<String, Weight>,
+    quantized: bool,
+    k_cache: Vec<Vec<f32>>,
+    v_cache: Vec<Vec<f32>>,
+    rope: Vec<f32>,
+    ctx: usize,
+    pos: usize,
+    step: Vec<u32>,
+    logits: Vec<f32>,
+}
+
+impl Cpu {
+    /// The f32 reference: loads and dequantizes every tensor; `ctx` bounds the KV cache (tokens).
+    pub async fn load<S: ByteSource>(
+        src: &mut S,
+        ctx: usize,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Cpu> {
+        Cpu::load_with(src, ctx, false, progress).await
+    }
+
+    /// The fast path: block-quantized matrices stay quantized in memory.
+    pub async fn load_quantized<S: ByteSource>(
+        src: &mut S,
+        ctx: usize,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Cpu> {
+        Cpu::load_with(src, ctx, true, progress).await
+    }
+
+    async fn load_with<S: ByteSource>(
+        src: &mut S,
+        ctx: usize,
+        quantized: bool,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Cpu> {
+        let g = gguf::read_header(src).await?;
+        let cfg = Config::from_gguf(&g)?;
+        let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
+        let mut done = 0;
+        let mut weights = HashMap::new();
+        for t in &g.tensors {
+            let bytes = src.read_at(t.offset, t.n_bytes as usize).await?;
+            let w = if quantized && t.dims.len() == 2 && qdot::supported(t.ty) {
+                Weight::Blocks {
+                    ty: t.ty,
+                    cols: t.dims[0] as usize,
+                    bytes,
+                }
+            } else {
+                let mut v = vec![0f32; t.n_elements() as usize];
+                quant::dequantize(t.ty, &bytes, &mut v)
+                    .map_err(|e| Error::model(format!("tensor {}: {e}", t.name)))?;
+                Weight::F32(v)
+            };
+            weights.insert(t.name.clone(), w);
+            done += t.n_bytes;
+            progress(done, total);
+        }
+        let ctx = ctx.min(cfg.ctx_len).max(1);
+        let kv = ctx * cfg.kv_dim();
+        Ok(Cpu {
+            k_cache: vec![vec![0.0; kv]; cfg.n_layers],
+            v_cache: vec![vec![0.0; kv]; cfg.n_layers],
+            rope: cfg.rope_table(ctx),
+            weights,
+            quantized,
+            cfg,
+            ctx,
+            pos: 0,
+            step: Vec::new(),
+            logits: Vec::new(),
+        })
+    }
+
+    /// What runs: "quantized, AVX2, 2 threads" or "f32 reference, 2 threads".
+    pub fn describe(&self) -> String {
+        let simd = if !self.quantized {
+            ""
+        } else if cfg!(target_arch = "x86_64") && simd_name() == "avx2" {
+            ", AVX2"
+        } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            ", simd128"
+        } else {
+            ", scalar"
+        };
+        let kind = if self.quantized {
+            "quantized"
+        } else {
+            "f32 reference"
+        };
+        format!(
+            "{kind}{simd}, {} thread{}",
+            threads(),
+            if threads() == 1 { "" } else { "s" }
+        )
+    }
+
+    /// A 1-D or float tensor's values (Config::from_gguf checked every tensor the pass names).
+    fn w(&self, name: &str) -> &[f32] {
+        match &self.weights[name] {
+            Weight::F32(v) => v,
+            Weight::Blocks { .. } => unreachable!("{name} is kept as f32"),
+        }
+    }
+}
+
+fn simd_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if qdot::x86::available() {
+        return "avx2";
+    }
+    "none"
+}
+
+/// The thread pool of the CPU backend: `MEM1_THREADS` threads, default all cores.
+#[cfg(not(target_arch = "wasm32"))]
+fn pool() -> &'static rayon::ThreadPool {
+    use std::sync::OnceLock;
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::env::var("MEM1_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&n| n > 0);
+        let n = n.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .expect("CPU thread pool")
+    })
+}
+
+/// Threads the backend computes on (1 in wasm: no shared-memory workers).
+pub fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        pool().current_num_threads()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        1
+    }
+}
+
+/// Calls `f(i, chunk)` for every `len`-element chunk of `out`, in parallel natively.
+fn par_chunks(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        pool().install(|| {
+            out.par_chunks_mut(len)
+                .enumerate()
+                .for_each(|(i, c)| f(i, c))
+        });
+    }
+    #[cfg(target_arch = "wasm32")]
+    for (i, c) in out.chunks_mut(len).enumerate() {
+        f(i, c);
+    }
+}
+
+/// Rows per parallel task of a matrix product.
+const ROWS: usize = 16;
+
+/// `y[t][r]` for `n` output rows: `f(r0, out)` fills `out[(r - r0)·t + ti]` for the rows of one
+/// task, tasks run in parallel; the result is transposed to `[t][n]`.
+fn by_rows(n: usize, t: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
+    let mut yt = vec![0f32; n * t];
+    par_chunks(&mut yt, ROWS * t, |i, c| f(i * ROWS, c));
+    if t == 1 {
+        return yt;
+    }
+    let mut y = vec![0f32; n * t];
+    for (r, row) in yt.chunks_exact(t).enumerate() {
+        for (ti, v) in row.iter().enumerate() {
+            y[ti * n + r] = *v;
+        }
+    }
+    y
+}
+
+/// y[t][n] = Σ_k x[t][k]·w[n][k] in f32.
+pub fn matmul(x: &[f32], t: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    by_rows(n, t, |r0, out| {
+        for (ri, o) in out.chunks_exact_mut(t).enumerate() {
+            let wr = &w[(r0 + ri) * k..(r0 + ri + 1) * k];
+            for (ti, v) in o.iter_mut().enumerate() {
+                *v = dot(&x[ti * k..(ti + 1) * k], wr);
+            }
+        }
+    })
+}
+
+/// y[t][n] for `ty` blocks: each task unpacks its rows once, then runs every token through them,
+/// four tokens per pass over a row.
+fn matmul_blocks(x: &[f32], t: usize, k: usize, ty: GgmlType, w: &[u8], n: usize) -> Vec<f32> {
+    let xq = qdot::QAct::new(x, k);
+    let rb = ty.row_bytes(k);
+    thread_local! {
+        static ROWS: RefCell<qdot::Unpacked> = RefCell::new(qdot::Unpacked::new(0, 0, GgmlType::Q8_0));
+    }
+    by_rows(n, t, |r0, out| {
+        ROWS.with_borrow_mut(|u| {
+            let rows = out.len() / t;
+            u.reset(k, rows, ty);
+            u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
+            let mut ti = 0;
+            while ti + 4 <= t {
+                for (r, o) in out.chunks_exact_mut(t).enumerate() {
+                    o[ti..ti + 4].copy_from_slice(&u.dot4(r, &xq, ti));
+                }
+                ti += 4;
+            }
+            for ti in ti..t {
+                for (r, o) in out.chunks_exact_mut(t).enumerate() {
+                    o[ti] = u.dot(r, &xq, ti);
+                }
+            }
+        })
+    })
+}
+
+/// Dot product with 8 independent accumulators (vectorizes; order fixed for reproducibility).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let n8 = a.len() / 8 * 8;
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    for i in n8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// Rotates one head vector by the table row `cs` (interleaved cos, sin).
+pub fn rope_head(x: &mut [f32], cs: &[f32], style: RopeStyle) {
+    let half = x.len() / 2;
+    for i in 0..half {
+        let (c, s) = (cs[2 * i], cs[2 * i + 1]);
+        let (a, b) = match style {
+            RopeStyle::Adjacent => (2 * i, 2 * i + 1),
+            RopeStyle::HalfSplit => (i, i + half),
+        };
+        let (x0, x1) = (x[a], x[b]);
+        x[a] = x0 * c - x1 * s;
+        x[b] = x1 * c + x0 * s;
+    }
+}
+
+impl Ops for Cpu {
+    type Act = Act;
+
+    fn embed(&mut self) -> Act {
+        let d = self.cfg.d_model;
+        let mut data = vec![0f32; self.step.len() * d];
+        for (&t, row) in self.step.iter().zip(data.chunks_exact_mut(d)) {
+            let t = t as usize;
+            match &self.weights["token_embd.weight"] {
+                Weight::F32(e) => row.copy_from_slice(&e[t * d..(t + 1) * d]),
+                Weight::Blocks { ty, bytes, .. } => {
+                    let rb = ty.row_bytes(d);
+                    quant::dequantize(*ty, &bytes[t * rb..(t + 1) * rb], row)
+                        .expect("whole blocks per row");
+                }
+            }
+        }
+        act(self.step.len(), d, data)
+    }
+
+    fn rmsnorm(&mut self, x: &Act, weight: &str) -> Act {
+        let x = x.borrow();
+        let w = self.w(weight);
+        let mut out = Vec::with_capacity(x.data.len());
+        for row in x.data.chunks_exact(x.cols) {
+            let ms = row.iter().map(|v| v * v).sum::<f32>() / x.cols as f32;
+            let r = 1.0 / (ms + self.cfg.rms_eps).sqrt();
+            out.extend(row.iter().zip(w).map(|(v, g)| g * (v * r)));
+        }
+        act(x.rows, x.cols, out)
+    }
+
+    fn linear(&mut self, x: &Act, weight: &str, bias: Option<&str>) -> Act {
+        let x = x.borrow();
+        let (t, k) = (x.rows, x.cols);
+        let (mut y, n) = match &self.weights[weight] {
+            Weight::F32(w) => (matmul(&x.data, t, k, w, w.len() / k), w.len() / k),
+            Weight::Blocks { ty, cols, bytes } => {
+                debug_assert_eq!(*cols, k);
+                let n = bytes.len() / ty.row_bytes(k);
+                (matmul_blocks(&x.data, t, k, *ty, bytes, n), n)
+            }
+        };
+        if let Some(b) = bias {
+            let b = self.w(b);
+            for row in y.chunks_exact_mut(n) {
+                for (v, bb) in row.iter_mut().zip(b) {
+                    *v += bb;
+                }
+            }
+        }
+        act(t, n, y)
+    }
+
+    fn rope_and_cache(&mut self, layer: usize, q: &Act, k: &Act, v: &Act) {
+        let (hd, kvd, half) = (self.cfg.head_dim, self.cfg.kv_dim(), self.cfg.head_dim / 2);
+        let style = self.cfg.rope_style;
+        let (mut q, mut k, v) = (q.borrow_mut(), k.borrow_mut(), v.borrow());
+        for t in 0..q.rows {
+            let p = self.pos + t;
+            let cs = &self.rope[p * half * 2..(p + 1) * half * 2];
+            let qc = q.cols;
+            for h in q.data[t * qc..(t + 1) * qc].chunks_exact_mut(hd) {
+                rope_head(h, cs, style);
+            }
+            for h in k.data[t * kvd..(t + 1) * kvd].chunks_exact_mut(hd) {
+                rope_head(h, cs, style);
+            }
+            self.k_cache[layer][p * kvd..(p + 1) * kvd]
+                .copy_from_slice(&k.data[t * kvd..(t + 1) * kvd]);
+            self.v_cache[layer][p * kvd..(p + 1) * kvd]
+                .copy_from_slice(&v.data[t * kvd..(t + 1) * kvd]);
+        }
+    }
+
+    fn attention(&mut self, layer: usize, q: &Act) -> Act {
+        let c = &self.cfg;
+        let (hd, kvd, heads, group) = (c.head_dim, c.kv_dim(), c.n_heads, c.n_heads / c.n_kv_heads);
+        let q = q.borrow();
+        let scale = 1.0 / (hd as f32).sqrt();
+        let (kc, vc, pos) = (&self.k_cache[layer], &self.v_cache[layer], self.pos);
+        let (qd, qc) = (&q.data[..], q.cols);
+        let mut out = vec![0f32; q.rows * q.cols];
+        // One task per (token, head).
+        par_chunks(&mut out, hd, |i, o| {
+            let (t, h) = (i / heads, i % heads);
+            let n_keys = pos + t + 1;
+            let kvh = h / group;
+            let qh = &qd[t * qc + h * hd..t * qc + (h + 1) * hd];
+            let mut s: Vec<f32> = (0..n_keys)
+                .map(|j| dot(qh, &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd]) * scale)
+                .collect();
+            let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for v in s.iter_mut() {
+                *v = (*v - m).exp();
+                sum += *v;
+            }
+            for (j, p) in s.iter().enumerate() {
+                let vj = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                for (oo, vv) in o.iter_mut().zip(vj) {
+                    *oo += p / sum * vv;
+                }
+            }
+        });
+        act(q.rows, q.cols, out)
+    }
+
+    fn silu_mul(&mut self, gate: &Act, up: &Act) -> Act {
+        let (g, u) = (gate.borrow(), up.borrow());
+        let data = g
+            .data
+            .iter()
+            .zip(&u.data)
+            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+            .collect();
+        act(g.rows, g.cols, data)
+    }
+
+    fn add_into(&mut self, x: &Act, y: &Act) {
+        let y = y.borrow();
+        for (a, b) in x.borrow_mut().data.iter_mut().zip(&y.data) {
+            *a += b;
+        }
+    }
+
+    fn last_row(&mut self, x: &Act) -> Act {
+        let x = x.borrow();
+        act(1, x.cols, x.data[(x.rows - 1) * x.cols..].to_vec())
+    }
+}
+
+impl Engine for Cpu {
+    fn config(&self) -> &Config {
+        &self.cfg
+    }
+    fn pos(&self) -> usize {
+        self.pos
+    }
+    fn truncate(&mut self, pos: usize) -> Result<()> {
+        engine::check_truncate(pos, self.pos)?;
+        self.pos = pos;
+        Ok(())
+    }
+    async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
+        engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
+        self.step = tokens.to_vec();
+        let cfg = self.cfg.clone();
+        let logits = model::transformer(self, &cfg);
+        self.logits = std::mem::take(&mut logits.borrow_mut().data);
+        self.pos += tokens.len();
+        Ok(())
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        Ok(self.logits.clone())
+    }
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        if self.logits.is_empty() {
+            return Err(Error::usage("sample before any prefill"));
+        }
+        Ok(sample::sample(&self.logits, p, u))
+    }
+}

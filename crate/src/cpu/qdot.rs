@@ -1,0 +1,610 @@
+//! Quantized matrix products for the fast CPU path: the weights stay in their GGUF blocks and are
+//! multiplied block by block with integer dot products, the way llama.cpp does it.
+//!
+//! * Activations are quantized to `i16` per 16 elements ([`QAct`]): scale `amax/32767`, so the
+//!   rounding error is ~1.5e-5 of each group's largest value — far below the weights' own error,
+//!   which is why this path agrees with the f32 reference to the same tolerances as the GPU.
+//! * A weight row is unpacked once into `i16` values `q`, a scale `s` and an offset `m` per 16
+//!   elements (`w = s·q + m`, exactly the value [`crate::quant::dequantize`] gives), and then
+//!   multiplied by every token's activations: `Σ_g s_g·dx_g·(Σ q·xq) + Σ_g m_g·(Σ x)`.
+//! * The inner `Σ q·xq` is `pmaddwd` (AVX2) or `i32x4.dot_i16x8` (wasm simd128); the scalar loop
+//!   is the definition, and the tests compare the vector paths against it.
+use crate::quant::{GgmlType, QK_K};
+
+/// Elements per scale group.
+pub const G: usize = 16;
+
+/// Whether [`Unpacked::fill`] handles this type (every block-quantized GGUF type we read).
+pub fn supported(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K | Q8K)
+}
+
+fn has_min(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, Q4_1 | Q5_1 | Q4K | Q5K)
+}
+
+/// `t` rows of `k` activations, quantized per group of [`G`].
+pub struct QAct {
+    pub k: usize,
+    pub q: Vec<i16>,
+    pub d: Vec<f32>,
+    /// The f32 sum of each group (for the weights' offsets).
+    pub sum: Vec<f32>,
+}
+
+impl QAct {
+    pub fn new(x: &[f32], k: usize) -> QAct {
+        assert!(
+            k % G == 0 && x.len() % k == 0,
+            "activations of {} values in rows of {k}",
+            x.len()
+        );
+        let groups = x.len() / G;
+        let mut a = QAct {
+            k,
+            q: vec![0; x.len()],
+            d: vec![0.0; groups],
+            sum: vec![0.0; groups],
+        };
+        for (gi, (xs, qs)) in x.chunks_exact(G).zip(a.q.chunks_exact_mut(G)).enumerate() {
+            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 32767.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            for (q, v) in qs.iter_mut().zip(xs) {
+                *q = (v * id).round() as i16;
+            }
+            a.d[gi] = d;
+            a.sum[gi] = xs.iter().sum();
+        }
+        a
+    }
+
+    fn row(&self, t: usize) -> (&[i16], &[f32], &[f32]) {
+        let g = self.k / G;
+        (
+            &self.q[t * self.k..(t + 1) * self.k],
+            &self.d[t * g..(t + 1) * g],
+            &self.sum[t * g..(t + 1) * g],
+        )
+    }
+}
+
+/// Weight rows as `i16` values with a scale and an offset per group of [`G`].
+pub struct Unpacked {
+    pub k: usize,
+    pub q: Vec<i16>,
+    pub s: Vec<f32>,
+    pub m: Vec<f32>,
+    pub has_min: bool,
+}
+
+/// IEEE half to single, exact (subnormals included), inlined: `half`'s conversion is an
+/// out-of-line call with a run-time feature check, too slow once per block.
+#[inline(always)]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    let h = u16::from_le_bytes([b[i], b[i + 1]]) as u32;
+    let sign = (h & 0x8000) << 16;
+    let (exp, man) = ((h >> 10) & 0x1f, h & 0x3ff);
+    if exp == 0 {
+        let v = man as f32 * (1.0 / 16_777_216.0);
+        return if sign != 0 { -v } else { v };
+    }
+    let bits = if exp == 31 {
+        sign | 0x7f80_0000 | (man << 13)
+    } else {
+        sign | ((exp + 112) << 23) | (man << 13)
+    };
+    f32::from_bits(bits)
+}
+
+/// ggml's `get_scale_min_k4`.
+#[inline(always)]
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Unpacks one block: `BB` bytes into `BE` values and `BE/G` scales and offsets.
+#[inline(always)]
+fn unpack_block<const BB: usize, const BE: usize>(
+    ty: GgmlType,
+    b: &[u8; BB],
+    q: &mut [i16; BE],
+    s: &mut [f32],
+    m: &mut [f32],
+) {
+    use GgmlType::*;
+    match ty {
+        Q4_0 | Q4_1 => {
+            let (off, qs): (i16, &[u8; 16]) = if ty == Q4_0 {
+                (8, b[2..18].try_into().unwrap())
+            } else {
+                (0, b[4..20].try_into().unwrap())
+            };
+            for j in 0..16 {
+                q[j] = (qs[j] & 0xF) as i16 - off;
+                q[j + 16] = (qs[j] >> 4) as i16 - off;
+            }
+            s.fill(f16_at(b, 0));
+            m.fill(if ty == Q4_1 { f16_at(b, 2) } else { 0.0 });
+        }
+        Q5_0 | Q5_1 => {
+            let (off, h, qs): (i16, usize, &[u8; 16]) = if ty == Q5_0 {
+                (16, 2, b[6..22].try_into().unwrap())
+            } else {
+                (0, 4, b[8..24].try_into().unwrap())
+            };
+            let qh = u32::from_le_bytes([b[h], b[h + 1], b[h + 2], b[h + 3]]);
+            for j in 0..16 {
+                let h0 = (((qh >> j) << 4) & 0x10) as u8;
+                let h1 = ((qh >> (j + 12)) & 0x10) as u8;
+                q[j] = ((qs[j] & 0xF) | h0) as i16 - off;
+                q[j + 16] = ((qs[j] >> 4) | h1) as i16 - off;
+            }
+            s.fill(f16_at(b, 0));
+            m.fill(if ty == Q5_1 { f16_at(b, 2) } else { 0.0 });
+        }
+        Q8_0 => {
+            for j in 0..32 {
+                q[j] = b[2 + j] as i8 as i16;
+            }
+            s.fill(f16_at(b, 0));
+            m.fill(0.0);
+        }
+        Q8K => {
+            for j in 0..QK_K {
+                q[j] = b[4 + j] as i8 as i16;
+            }
+            s.fill(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            m.fill(0.0);
+        }
+        Q4K | Q5K => {
+            let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+            let scales = &b[4..16];
+            let (qh, ql): (&[u8], &[u8]) = if ty == Q4K {
+                (&[0; 32], &b[16..144])
+            } else {
+                (&b[16..48], &b[48..176])
+            };
+            let qh: &[u8; 32] = qh.try_into().unwrap();
+            for c in 0..4 {
+                let qc: &[u8; 32] = ql[c * 32..c * 32 + 32].try_into().unwrap();
+                let (u1, u2) = (1u8 << (2 * c), 2u8 << (2 * c));
+                for l in 0..32 {
+                    let (lo, hi) = ((qc[l] & 0xF) as i16, (qc[l] >> 4) as i16);
+                    q[c * 64 + l] = lo + if qh[l] & u1 != 0 { 16 } else { 0 };
+                    q[c * 64 + 32 + l] = hi + if qh[l] & u2 != 0 { 16 } else { 0 };
+                }
+                for half in 0..2 {
+                    let (sc, mn) = scale_min_k4(2 * c + half, scales);
+                    let g = c * 4 + half * 2;
+                    s[g..g + 2].fill(d * sc as f32);
+                    m[g..g + 2].fill(-(dmin * mn as f32));
+                }
+            }
+        }
+        Q6K => {
+            let d = f16_at(b, 208);
+            for n in 0..2 {
+                let ql: &[u8; 64] = b[n * 64..n * 64 + 64].try_into().unwrap();
+                let qh: &[u8; 32] = b[128 + n * 32..128 + n * 32 + 32].try_into().unwrap();
+                let q: &mut [i16; 128] = (&mut q[n * 128..n * 128 + 128]).try_into().unwrap();
+                for l in 0..32 {
+                    q[l] = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i16 - 32;
+                    q[l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i16 - 32;
+                    q[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i16 - 32;
+                    q[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i16 - 32;
+                }
+                for k in 0..8 {
+                    s[n * 8 + k] = d * (b[192 + n * 8 + k] as i8) as f32;
+                }
+            }
+            m.fill(0.0);
+        }
+        F32 | F16 | BF16 => unreachable!("float weights take the f32 path"),
+    }
+}
+
+/// Unpacks whole rows of blocks of one type (monomorphized per block size, so the loops vectorize).
+#[inline(always)]
+fn unpack_rows<const BB: usize, const BE: usize>(
+    ty: GgmlType,
+    bytes: &[u8],
+    q: &mut [i16],
+    s: &mut [f32],
+    m: &mut [f32],
+) {
+    for (((b, q), s), m) in bytes
+        .chunks_exact(BB)
+        .zip(q.chunks_exact_mut(BE))
+        .zip(s.chunks_exact_mut(BE / G))
+        .zip(m.chunks_exact_mut(BE / G))
+    {
+        unpack_block::<BB, BE>(ty, b.try_into().unwrap(), q.try_into().unwrap(), s, m);
+    }
+}
+
+#[inline(always)]
+fn unpack(ty: GgmlType, bytes: &[u8], q: &mut [i16], s: &mut [f32], m: &mut [f32]) {
+    use GgmlType::*;
+    match ty {
+        Q4_0 => unpack_rows::<18, 32>(ty, bytes, q, s, m),
+        Q4_1 => unpack_rows::<20, 32>(ty, bytes, q, s, m),
+        Q5_0 => unpack_rows::<22, 32>(ty, bytes, q, s, m),
+        Q5_1 => unpack_rows::<24, 32>(ty, bytes, q, s, m),
+        Q8_0 => unpack_rows::<34, 32>(ty, bytes, q, s, m),
+        Q4K => unpack_rows::<144, 256>(ty, bytes, q, s, m),
+        Q5K => unpack_rows::<176, 256>(ty, bytes, q, s, m),
+        Q6K => unpack_rows::<210, 256>(ty, bytes, q, s, m),
+        Q8K => unpack_rows::<292, 256>(ty, bytes, q, s, m),
+        F32 | F16 | BF16 => unreachable!("float weights take the f32 path"),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn unpack_avx2(ty: GgmlType, bytes: &[u8], q: &mut [i16], s: &mut [f32], m: &mut [f32]) {
+    unpack(ty, bytes, q, s, m)
+}
+
+impl Unpacked {
+    /// Room for `rows` rows of `k` elements of `ty`.
+    pub fn new(k: usize, rows: usize, ty: GgmlType) -> Unpacked {
+        let mut u = Unpacked {
+            k: 0,
+            q: Vec::new(),
+            s: Vec::new(),
+            m: Vec::new(),
+            has_min: false,
+        };
+        u.reset(k, rows, ty);
+        u
+    }
+
+    /// Reuses the buffers for `rows` rows of `k` elements of `ty` (they grow, never shrink).
+    pub fn reset(&mut self, k: usize, rows: usize, ty: GgmlType) {
+        self.k = k;
+        self.has_min = has_min(ty);
+        if self.q.len() < k * rows {
+            self.q.resize(k * rows, 0);
+            self.s.resize(k * rows / G, 0.0);
+            self.m.resize(k * rows / G, 0.0);
+        }
+    }
+
+    /// Unpacks whole rows of `ty` blocks (`bytes.len() == n·ty.row_bytes(k)`, n ≤ rows) into rows 0..n.
+    pub fn fill(&mut self, ty: GgmlType, bytes: &[u8]) {
+        let (be, bb) = ty.block();
+        let n = bytes.len() / bb * be;
+        assert!(
+            supported(ty) && bytes.len() % bb == 0 && n % self.k == 0 && n <= self.q.len(),
+            "{ty:?} rows"
+        );
+        let (q, s, m) = (&mut self.q[..n], &mut self.s[..n / G], &mut self.m[..n / G]);
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            // SAFETY: AVX2 is present.
+            return unsafe { unpack_avx2(ty, bytes, q, s, m) };
+        }
+        unpack(ty, bytes, q, s, m)
+    }
+
+    fn row(&self, r: usize) -> (&[i16], &[f32], &[f32]) {
+        let (k, g) = (self.k, self.k / G);
+        (
+            &self.q[r * k..(r + 1) * k],
+            &self.s[r * g..(r + 1) * g],
+            &self.m[r * g..(r + 1) * g],
+        )
+    }
+
+    /// Row `r` times token `t` of `x`.
+    pub fn dot(&self, r: usize, x: &QAct, t: usize) -> f32 {
+        let (q, s, m) = self.row(r);
+        let (xq, dx, xs) = x.row(t);
+        scaled_dot(q, s, xq, dx) + self.offsets(m, xs)
+    }
+
+    /// Row `r` times tokens `t..t + 4` of `x`, loading the row once.
+    pub fn dot4(&self, r: usize, x: &QAct, t: usize) -> [f32; 4] {
+        let (q, s, m) = self.row(r);
+        let xr = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
+        let mut out = scaled_dot4(
+            q,
+            s,
+            [xr[0].0, xr[1].0, xr[2].0, xr[3].0],
+            [xr[0].1, xr[1].1, xr[2].1, xr[3].1],
+        );
+        for (o, xr) in out.iter_mut().zip(&xr) {
+            *o += self.offsets(m, xr.2);
+        }
+        out
+    }
+
+    fn offsets(&self, m: &[f32], xs: &[f32]) -> f32 {
+        if self.has_min {
+            super::dot(m, xs)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `Σ_g s_g·dx_g·Σ_{i∈g} q_i·x_i` over groups of [`G`]: the vector kernel where the CPU has one.
+pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
+    assert!(q.len() == xq.len() && s.len() == dx.len() && s.len() * G == q.len());
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: AVX2 and FMA are present; the lengths were checked above.
+        return unsafe { x86::scaled_dot(q, s, xq, dx) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::scaled_dot(q, s, xq, dx);
+    #[allow(unreachable_code)]
+    scaled_dot_scalar(q, s, xq, dx)
+}
+
+/// [`scaled_dot`] for four activation rows at once.
+pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
+    for j in 0..4 {
+        assert!(q.len() == xq[j].len() && s.len() == dx[j].len() && s.len() * G == q.len());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        // SAFETY: as in scaled_dot.
+        return unsafe { x86::scaled_dot4(q, s, xq, dx) };
+    }
+    #[allow(unreachable_code)]
+    std::array::from_fn(|j| scaled_dot(q, s, xq[j], dx[j]))
+}
+
+/// The definition the vector kernels are tested against.
+pub fn scaled_dot_scalar(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
+    let mut acc = 0f32;
+    for (g, (qg, xg)) in q.chunks_exact(G).zip(xq.chunks_exact(G)).enumerate() {
+        let i: i32 = qg.iter().zip(xg).map(|(&a, &b)| a as i32 * b as i32).sum();
+        acc += s[g] * dx[g] * i as f32;
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86 {
+    use super::G;
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    /// AVX2 + FMA, detected once; `MEM1_NO_SIMD=1` forces the scalar path (for comparisons).
+    pub fn available() -> bool {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::env::var_os("MEM1_NO_SIMD").is_none()
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn group(q: *const i16, x: *const i16) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(
+            _mm256_loadu_si256(q as *const __m256i),
+            _mm256_loadu_si256(x as *const __m256i),
+        ))
+    }
+
+    /// # Safety
+    /// AVX2 and FMA must be available; `q.len() == xq.len() == G·s.len() == G·dx.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
+        let n = s.len();
+        let (qp, xp) = (q.as_ptr(), xq.as_ptr());
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut g = 0;
+        while g + 2 <= n {
+            let p0 = group(qp.add(g * G), xp.add(g * G));
+            let p1 = group(qp.add(g * G + G), xp.add(g * G + G));
+            a0 = _mm256_fmadd_ps(
+                _mm256_set1_ps(*s.get_unchecked(g) * *dx.get_unchecked(g)),
+                p0,
+                a0,
+            );
+            a1 = _mm256_fmadd_ps(
+                _mm256_set1_ps(*s.get_unchecked(g + 1) * *dx.get_unchecked(g + 1)),
+                p1,
+                a1,
+            );
+            g += 2;
+        }
+        if g < n {
+            let p0 = group(qp.add(g * G), xp.add(g * G));
+            a0 = _mm256_fmadd_ps(
+                _mm256_set1_ps(*s.get_unchecked(g) * *dx.get_unchecked(g)),
+                p0,
+                a0,
+            );
+        }
+        hsum(_mm256_add_ps(a0, a1))
+    }
+
+    /// # Safety
+    /// As [`scaled_dot`], for each of the four activation rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
+        let qp = q.as_ptr();
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for g in 0..s.len() {
+            let w = _mm256_loadu_si256(qp.add(g * G) as *const __m256i);
+            let sg = *s.get_unchecked(g);
+            for j in 0..4 {
+                let x = _mm256_loadu_si256(xq[j].as_ptr().add(g * G) as *const __m256i);
+                let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(w, x));
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(sg * *dx[j].get_unchecked(g)), p, acc[j]);
+            }
+        }
+        [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm {
+    use super::G;
+    use core::arch::wasm32::*;
+
+    /// simd128 form of [`super::scaled_dot`]; the caller checked the lengths.
+    pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
+        let mut acc = f32x4_splat(0.0);
+        for g in 0..s.len() {
+            // SAFETY: g·G + 16 ≤ q.len() == xq.len(); unaligned v128 loads are allowed.
+            let p = unsafe {
+                let (qp, xp) = (
+                    q.as_ptr().add(g * G) as *const v128,
+                    xq.as_ptr().add(g * G) as *const v128,
+                );
+                i32x4_add(
+                    i32x4_dot_i16x8(v128_load(qp), v128_load(xp)),
+                    i32x4_dot_i16x8(v128_load(qp.add(1)), v128_load(xp.add(1))),
+                )
+            };
+            acc = f32x4_add(
+                acc,
+                f32x4_mul(f32x4_splat(s[g] * dx[g]), f32x4_convert_i32x4(p)),
+            );
+        }
+        f32x4_extract_lane::<0>(acc)
+            + f32x4_extract_lane::<1>(acc)
+            + f32x4_extract_lane::<2>(acc)
+            + f32x4_extract_lane::<3>(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{dequantize, random_blocks};
+
+    #[test]
+    fn unpacked_rows_equal_dequantized_values() {
+        use GgmlType::*;
+        for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K, Q8K] {
+            let k = 512;
+            let bytes = random_blocks(ty, k, 7);
+            let mut want = vec![0f32; k];
+            dequantize(ty, &bytes, &mut want).unwrap();
+            let mut u = Unpacked::new(k, 1, ty);
+            u.fill(ty, &bytes);
+            for i in 0..k {
+                let got = u.s[i / G] * u.q[i] as f32 + u.m[i / G];
+                assert!(
+                    (got - want[i]).abs() <= 1e-6 * want[i].abs().max(1e-3),
+                    "{ty:?}[{i}]: {got} vs {}",
+                    want[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn half_conversion_is_exact() {
+        for h in 0..=u16::MAX {
+            let want = half::f16::from_bits(h).to_f32();
+            let got = f16_at(&h.to_le_bytes(), 0);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "{h:#x}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn vector_kernels_equal_the_scalar_definition() {
+        let mut r = crate::sample::Rng::new(3);
+        for n in [1usize, 2, 3, 16, 57] {
+            let q: Vec<i16> = (0..n * G)
+                .map(|_| (r.uniform() * 256.0) as i16 - 128)
+                .collect();
+            let s: Vec<f32> = (0..n).map(|_| r.uniform() - 0.5).collect();
+            let xs: Vec<Vec<i16>> = (0..4)
+                .map(|_| {
+                    (0..n * G)
+                        .map(|_| (r.uniform() * 65534.0) as i32 as i16 - 32767)
+                        .collect()
+                })
+                .collect();
+            let dx: Vec<Vec<f32>> = (0..4)
+                .map(|_| (0..n).map(|_| r.uniform() * 1e-4).collect())
+                .collect();
+            let four = scaled_dot4(
+                &q,
+                &s,
+                [&xs[0], &xs[1], &xs[2], &xs[3]],
+                [&dx[0], &dx[1], &dx[2], &dx[3]],
+            );
+            for j in 0..4 {
+                let want = scaled_dot_scalar(&q, &s, &xs[j], &dx[j]);
+                let tol = 1e-5 * want.abs().max(1.0);
+                assert!(
+                    (scaled_dot(&q, &s, &xs[j], &dx[j]) - want).abs() <= tol,
+                    "n {n}"
+                );
+                assert!((four[j] - want).abs() <= tol, "n {n} dot4");
+            }
+        }
+    }
+
+    #[test]
+    fn quantized_dot_is_close_to_the_f32_dot() {
+        use GgmlType::*;
+        let mut r = crate::sample::Rng::new(5);
+        for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K] {
+            let k = 768;
+            let bytes = random_blocks(ty, k, 11);
+            let mut w = vec![0f32; k];
+            dequantize(ty, &bytes, &mut w).unwrap();
+            let x: Vec<f32> = (0..k * 5).map(|_| r.uniform() * 4.0 - 2.0).collect();
+            let a = QAct::new(&x, k);
+            let mut u = Unpacked::new(k, 1, ty);
+            u.fill(ty, &bytes);
+            let four = u.dot4(0, &a, 1);
+            for t in 0..5 {
+                let want: f64 = w
+                    .iter()
+                    .zip(&x[t * k..])
+                    .map(|(a, b)| *a as f64 * *b as f64)
+                    .sum();
+                let scale: f64 = w
+                    .iter()
+                    .zip(&x[t * k..])
+                    .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                    .sum();
+                let got = u.dot(0, &a, t) as f64;
+                assert!(
+                    (got - want).abs() <= 1e-4 * scale,
+                    "{ty:?} t{t}: {got} vs {want}"
+                );
+                if (1..5).contains(&t) {
+                    assert!(
+                        (four[t - 1] as f64 - got).abs() <= 1e-5 * scale,
+                        "{ty:?} dot4"
+                    );
+                }
+            }
+        }
+    }
+}
