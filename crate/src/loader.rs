@@ -2,7 +2,7 @@
 use crate::cpu::Cpu;
 use crate::engine::Engine;
 use crate::gguf::ByteSource;
-use crate::gpu::Gpu;
+use crate::gpu::{Device, Gpu, DEFAULT_CHUNK};
 use crate::model::Config;
 use crate::sample::SamplerParams;
 use crate::{Error, Result};
@@ -15,6 +15,9 @@ pub enum Backend {
     Cpu,
     /// Every weight dequantized to f32: the slow, obviously correct oracle.
     Reference,
+    /// The GPU when a hardware adapter can hold the model, else the quantized CPU backend (also on
+    /// CPU-emulated adapters such as SwiftShader or lavapipe, where the CPU backend is faster).
+    Auto,
 }
 
 impl Backend {
@@ -23,7 +26,8 @@ impl Backend {
             "gpu" => Ok(Backend::Gpu),
             "cpu" => Ok(Backend::Cpu),
             "ref" | "reference" => Ok(Backend::Reference),
-            o => Err(Error::usage(format!("unknown backend '{o}' (gpu, cpu or ref)"))),
+            "auto" => Ok(Backend::Auto),
+            o => Err(Error::usage(format!("unknown backend '{o}' (auto, gpu, cpu or ref)"))),
         }
     }
 }
@@ -34,8 +38,21 @@ pub enum AnyEngine {
 }
 
 impl AnyEngine {
-    pub async fn load<S: ByteSource>(b: Backend, src: &mut S, ctx: usize, progress: impl FnMut(u64, u64)) -> Result<AnyEngine> {
+    pub async fn load<S: ByteSource>(b: Backend, src: &mut S, ctx: usize, mut progress: impl FnMut(u64, u64)) -> Result<AnyEngine> {
         Ok(match b {
+            Backend::Auto => {
+                let why = match Device::new().await {
+                    Ok(d) if !d.emulated => match Gpu::load_on(d, src, ctx, DEFAULT_CHUNK, &mut progress).await {
+                        Ok(g) => return Ok(AnyEngine::Gpu(Box::new(g))),
+                        Err(e) => format!("the GPU cannot run this model: {e}"),
+                    },
+                    Ok(d) => format!("the GPU adapter is CPU-emulated ({})", d.description),
+                    Err(e) => format!("{e}"),
+                };
+                let mut cpu = Cpu::load_quantized(src, ctx, progress).await?;
+                cpu.fallback = Some(why);
+                AnyEngine::Cpu(Box::new(cpu))
+            }
             Backend::Gpu => AnyEngine::Gpu(Box::new(Gpu::load(src, ctx, progress).await?)),
             Backend::Cpu => AnyEngine::Cpu(Box::new(Cpu::load_quantized(src, ctx, progress).await?)),
             Backend::Reference => AnyEngine::Cpu(Box::new(Cpu::load(src, ctx, progress).await?)),

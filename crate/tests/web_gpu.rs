@@ -8,6 +8,7 @@ use mem1::cpu::Cpu;
 use mem1::engine::{now, Engine};
 use mem1::gguf::ByteSource;
 use mem1::gpu::{self, Device, Gpu};
+use mem1::loader::{AnyEngine, Backend};
 use mem1::quant::{self, GgmlType};
 use mem1::sample::{argmax, SamplerParams};
 use mem1::synthetic::{synthetic_gguf, Shape};
@@ -125,6 +126,14 @@ async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
         tok = w;
     }
     assert_eq!(gpu.pos(), 18);
+
+    // The quantized CPU backend (simd128 dot products) against the same reference.
+    let mut q = Cpu::load_quantized(&mut bytes.clone(), CTX, |_, _| {}).await.expect("quantized CPU load");
+    let mut r = Cpu::load(&mut bytes.clone(), CTX, |_, _| {}).await.expect("CPU load");
+    q.prefill(&prompt).await.unwrap();
+    r.prefill(&prompt).await.unwrap();
+    let want = r.logits().await.unwrap();
+    check(&format!("{label} {ty:?}: quantized CPU ({}) prefill 13", q.describe()), &compare(&q.logits().await.unwrap(), &want), REL);
 }
 
 /// `random_blocks` makes the weights of types with a min term (Q4_1, Q5_1, Q4_K, Q5_K) all positive
@@ -300,8 +309,6 @@ fn top_k(v: &[f32], k: usize) -> Vec<usize> {
 #[wasm_bindgen_test]
 async fn smollm2_over_http_matches_fixtures() {
     let Some(url) = model_url(SMOL_FILE) else { return };
-    let fx: serde_json::Value = serde_json::from_str(SMOL_JSON).unwrap();
-    let prompts = fx["prompts"].as_array().unwrap();
     let mut src = HttpSource::open(&url).await.expect("open model URL");
     let t0 = now();
     let mut gpu = Gpu::load(&mut src, 256, |_, _| {}).await.expect("GPU load");
@@ -312,15 +319,35 @@ async fn smollm2_over_http_matches_fixtures() {
         src.requests,
         gpu.adapter_name()
     );
+    smollm2_matches_fixtures(&mut gpu, "WebGPU").await;
+}
+
+/// The automatic choice on a CPU-emulated adapter (SwiftShader here) is the quantized CPU backend,
+/// and it matches the fixtures too.
+#[wasm_bindgen_test]
+async fn smollm2_auto_backend_falls_back_to_cpu_and_matches_fixtures() {
+    let Some(url) = model_url(SMOL_FILE) else { return };
+    let mut src = HttpSource::open(&url).await.expect("open model URL");
+    let t0 = now();
+    let mut e = AnyEngine::load(Backend::Auto, &mut src, 256, |_, _| {}).await.expect("auto load");
+    log!("SmolLM2 loaded in {:.1} s on {}", now() - t0, e.name());
+    assert!(matches!(e, AnyEngine::Cpu(_)), "SwiftShader should give the CPU backend, got {}", e.name());
+    assert!(e.name().contains("simd128") && e.name().contains("CPU-emulated"), "{}", e.name());
+    smollm2_matches_fixtures(&mut e, "CPU (wasm simd128)").await;
+}
+
+async fn smollm2_matches_fixtures<E: Engine>(e: &mut E, what: &str) {
+    let fx: serde_json::Value = serde_json::from_str(SMOL_JSON).unwrap();
+    let prompts = fx["prompts"].as_array().unwrap();
     let greedy = SamplerParams::greedy();
     let (mut dec_tokens, mut dec_secs, mut pre_tokens, mut pre_secs) = (0usize, 0f64, 0usize, 0f64);
     for (i, p) in prompts.iter().enumerate() {
         let tokens: Vec<u32> = p["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
         let want = npy_f32(SMOL_NPY[i]);
-        gpu.truncate(0).unwrap();
+        e.truncate(0).unwrap();
         let t = now();
-        gpu.prefill(&tokens).await.unwrap();
-        let got = gpu.logits().await.unwrap();
+        e.prefill(&tokens).await.unwrap();
+        let got = e.logits().await.unwrap();
         pre_secs += now() - t;
         pre_tokens += tokens.len();
         let c = compare(&got, &want);
@@ -344,10 +371,10 @@ async fn smollm2_over_http_matches_fixtures() {
         let margins: Vec<f64> = p["greedy_margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
         let n = 8.min(ref_greedy.len());
         let firm = margins.iter().take(n).position(|&m| m < 0.05).unwrap_or(n);
-        let mut out = vec![gpu.sample(&greedy, 0.0).await.unwrap()];
+        let mut out = vec![e.sample(&greedy, 0.0).await.unwrap()];
         let t = now();
         while out.len() < n {
-            let next = gpu.decode(*out.last().unwrap(), &greedy, 0.0).await.unwrap();
+            let next = e.decode(*out.last().unwrap(), &greedy, 0.0).await.unwrap();
             out.push(next);
         }
         dec_secs += now() - t;
@@ -356,8 +383,44 @@ async fn smollm2_over_http_matches_fixtures() {
         assert_eq!(&out[..firm], &ref_greedy[..firm], "prompt {i}: greedy continuation");
     }
     log!(
-        "SmolLM2-135M Q4_1 in headless Chromium WebGPU: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
+        "SmolLM2-135M Q4_1 in headless Chromium, {what}: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
         pre_tokens as f64 / pre_secs,
         dec_tokens as f64 / dec_secs
     );
+}
+
+/// The in-browser half of `scripts/bench-cpu.sh`, which builds the tests in release mode with
+/// `MEM1_BROWSER_BENCH=1`: prefill and decode tok/s of the CPU backend (WebAssembly SIMD, one
+/// thread) on both test models, with the prompt ids `mem1 bench` uses, one `BENCH {json}` line each.
+#[wasm_bindgen_test]
+async fn bench_cpu_backend_in_browser() {
+    if option_env!("MEM1_BROWSER_BENCH").is_none() {
+        log!("CPU benchmark not built in: scripts/bench-cpu.sh builds it with MEM1_BROWSER_BENCH=1");
+        return;
+    }
+    let n_prompt: usize = option_env!("MEM1_BENCH_PROMPT").and_then(|s| s.parse().ok()).unwrap_or(300);
+    let n_decode: usize = option_env!("MEM1_BENCH_DECODE").and_then(|s| s.parse().ok()).unwrap_or(128);
+    for file in [SMOL_FILE, "qwen2.5-coder-0.5b-instruct.gguf"] {
+        let url = model_url(file).unwrap();
+        let mut src = HttpSource::open(&url).await.expect("open model URL");
+        let mut e = Cpu::load_quantized(&mut src, n_prompt + n_decode + 1, |_, _| {}).await.expect("CPU load");
+        let vocab = e.config().vocab as u32;
+        let prompt: Vec<u32> = (0..n_prompt as u32).map(|i| (100 + i % 1000) % vocab).collect();
+        let greedy = SamplerParams::greedy();
+        let t0 = now();
+        e.prefill(&prompt).await.unwrap();
+        let mut tok = e.sample(&greedy, 0.0).await.unwrap();
+        let prefill_s = now() - t0;
+        let t1 = now();
+        for _ in 0..n_decode {
+            tok = e.decode(tok, &greedy, 0.0).await.unwrap();
+        }
+        let decode_s = now() - t1;
+        let line = serde_json::json!({
+            "engine": "mem1 wasm (headless Chromium)", "backend": e.describe(), "model": file,
+            "prefill_tokens": n_prompt, "prefill_tok_s": n_prompt as f64 / prefill_s,
+            "decode_tokens": n_decode, "decode_tok_s": n_decode as f64 / decode_s,
+        });
+        log!("BENCH {line}");
+    }
 }

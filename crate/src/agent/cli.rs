@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run --model PATH (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
-          [--max-turns T] [--no-constrain] [--backend gpu|cpu|ref] [--json] [--limit N] [--skip N]
+          [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]";
 

@@ -96,7 +96,7 @@ pub fn bench(raw: &[String]) -> Result<()> {
     let n_decode = a.parsed("decode-tokens", 32usize)?;
     let ctx = a.parsed("ctx", (n_prompt + n_decode + 1).max(1024))?;
     let repeats = a.parsed("repeats", 1usize)?.max(1);
-    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
+    let backend = Backend::parse(a.get("backend").unwrap_or("auto"))?;
     let t_load = engine::now();
     let (label, mut e) = match (a.get("model"), a.get("synthetic")) {
         (Some(p), None) => {

@@ -16,10 +16,10 @@ pub struct Loaded {
     pub engine: AnyEngine,
 }
 
-/// Loads `--model` into `--backend` (default gpu) with a KV cache of `ctx` tokens, showing progress.
+/// Loads `--model` into `--backend` (default auto: a hardware GPU, else the quantized CPU backend) with a KV cache of `ctx` tokens, showing progress.
 pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
     let path = a.required("model")?;
-    let backend = Backend::parse(a.get("backend").unwrap_or("gpu"))?;
+    let backend = Backend::parse(a.get("backend").unwrap_or("auto"))?;
     let mut src = FileSource::open(Path::new(path))?;
     let g = pollster::block_on(gguf::read_header(&mut src))?;
     let tok = match a.get("tokenizer") {
@@ -44,12 +44,12 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
 const USAGE: &str = "usage: mem1 <command> [flags]
 
 commands:
-  logits    --model PATH --prompt TEXT [--chat] [--backend gpu|cpu|ref] [--top K] [--out FILE.npy]
-  generate  --model PATH --prompt TEXT [--chat] [--max-tokens N] [--backend gpu|cpu|ref]
-  bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend gpu|cpu|ref]
+  logits    --model PATH --prompt TEXT [--chat] [--backend auto|gpu|cpu|ref] [--top K] [--out FILE.npy]
+  generate  --model PATH --prompt TEXT [--chat] [--max-tokens N] [--backend auto|gpu|cpu|ref]
+  bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend auto|gpu|cpu|ref]
   shop      serve|replay ...   (the WebShop-faithful store)
   run       --model PATH (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]
-            [--no-constrain] [--backend gpu|cpu|ref] [--json]   (MEM1 agent episodes; `mem1 run --help`)";
+            [--no-constrain] [--backend auto|gpu|cpu|ref] [--json]   (MEM1 agent episodes; `mem1 run --help`)";
 
 /// Runs the CLI; returns the process exit code. Errors are printed, never panicked.
 pub fn main(args: Vec<String>) -> i32 {

@@ -57,6 +57,8 @@ pub struct Cpu {
     pos: usize,
     step: Vec<u32>,
     logits: Vec<f32>,
+    /// Why the CPU runs when the GPU was wanted (set by the loader's automatic choice).
+    pub fallback: Option<String>,
 }
 
 impl Cpu {
@@ -120,6 +122,7 @@ impl Cpu {
             pos: 0,
             step: Vec::new(),
             logits: Vec::new(),
+            fallback: None,
         })
     }
 
@@ -139,11 +142,12 @@ impl Cpu {
         } else {
             "f32 reference"
         };
-        format!(
-            "{kind}{simd}, {} thread{}",
-            threads(),
-            if threads() == 1 { "" } else { "s" }
-        )
+        let n = threads();
+        let mut d = format!("{kind}{simd}, {n} thread{}", if n == 1 { "" } else { "s" });
+        if let Some(why) = &self.fallback {
+            d += &format!("; not the GPU because {why}");
+        }
+        d
     }
 
     /// A 1-D or float tensor's values (Config::from_gguf checked every tensor the pass names).

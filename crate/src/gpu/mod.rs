@@ -34,6 +34,8 @@ pub struct Device {
     pub matvec_tpr: u32,
     /// What the adapter is, for people: name and backend natively, WebGPU's adapter info in browsers.
     pub description: String,
+    /// A CPU-emulated adapter (SwiftShader, lavapipe, llvmpipe): the CPU backend is faster there.
+    pub emulated: bool,
     /// Errors the device reported outside an error scope (validation, out of memory, loss).
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -83,7 +85,7 @@ impl Device {
             _ if emulated => 1,
             _ => 8,
         };
-        Ok(Device { dev, queue, info, limits, matvec_tpr, description, errors })
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors })
     }
 
     /// Fails with the first error the device reported since the last check.
