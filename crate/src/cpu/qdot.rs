@@ -83,20 +83,22 @@ pub struct Unpacked {
 /// IEEE half to single, exact (subnormals included), inlined: `half`'s conversion is an
 /// out-of-line call with a run-time feature check, too slow once per block.
 #[inline(always)]
-fn f16_at(b: &[u8], i: usize) -> f32 {
-    let h = u16::from_le_bytes([b[i], b[i + 1]]) as u32;
-    let sign = (h & 0x8000) << 16;
-    let (exp, man) = ((h >> 10) & 0x1f, h & 0x3ff);
-    if exp == 0 {
-        let v = man as f32 * (1.0 / 16_777_216.0);
-        return if sign != 0 { -v } else { v };
+fn f16_at<const F16C: bool>(b: &[u8], i: usize) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if F16C {
+        use std::arch::x86_64::*;
+        let h = u16::from_le_bytes([b[i], b[i + 1]]) as i32;
+        // SAFETY: F16C is only true inside `unpack_avx2`, which requires the f16c feature.
+        return unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))) };
     }
-    let bits = if exp == 31 {
-        sign | 0x7f80_0000 | (man << 13)
-    } else {
-        sign | ((exp + 112) << 23) | (man << 13)
-    };
-    f32::from_bits(bits)
+    let h = u16::from_le_bytes([b[i], b[i + 1]]) as u32;
+    let em = h & 0x7fff;
+    // Branch-free: normal numbers re-biased, inf/NaN widened, zero/subnormals exact as man·2⁻²⁴.
+    let normal = (em << 13) + (112 << 23);
+    let infnan = (em << 13) | 0x7f80_0000;
+    let sub = (em as f32 * (1.0 / 16_777_216.0)).to_bits();
+    let bits = if em >= 0x7c00 { infnan } else if em < 0x0400 { sub } else { normal };
+    f32::from_bits(bits | ((h & 0x8000) << 16))
 }
 
 /// ggml's `get_scale_min_k4`.
@@ -114,7 +116,7 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 /// Unpacks one block: `BB` bytes into `BE` values and `BE/G` scales and offsets.
 #[inline(always)]
-fn unpack_block<const BB: usize, const BE: usize>(
+fn unpack_block<const BB: usize, const BE: usize, const F16C: bool>(
     ty: GgmlType,
     b: &[u8; BB],
     q: &mut [i16; BE],
@@ -133,8 +135,10 @@ fn unpack_block<const BB: usize, const BE: usize>(
                 q[j] = (qs[j] & 0xF) as i16 - off;
                 q[j + 16] = (qs[j] >> 4) as i16 - off;
             }
-            s.fill(f16_at(b, 0));
-            m.fill(if ty == Q4_1 { f16_at(b, 2) } else { 0.0 });
+            s.fill(f16_at::<F16C>(b, 0));
+            if ty == Q4_1 {
+                m.fill(f16_at::<F16C>(b, 2));
+            }
         }
         Q5_0 | Q5_1 => {
             let (off, h, qs): (i16, usize, &[u8; 16]) = if ty == Q5_0 {
@@ -149,25 +153,25 @@ fn unpack_block<const BB: usize, const BE: usize>(
                 q[j] = ((qs[j] & 0xF) | h0) as i16 - off;
                 q[j + 16] = ((qs[j] >> 4) | h1) as i16 - off;
             }
-            s.fill(f16_at(b, 0));
-            m.fill(if ty == Q5_1 { f16_at(b, 2) } else { 0.0 });
+            s.fill(f16_at::<F16C>(b, 0));
+            if ty == Q5_1 {
+                m.fill(f16_at::<F16C>(b, 2));
+            }
         }
         Q8_0 => {
             for j in 0..32 {
                 q[j] = b[2 + j] as i8 as i16;
             }
-            s.fill(f16_at(b, 0));
-            m.fill(0.0);
+            s.fill(f16_at::<F16C>(b, 0));
         }
         Q8K => {
             for j in 0..QK_K {
                 q[j] = b[4 + j] as i8 as i16;
             }
             s.fill(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            m.fill(0.0);
         }
         Q4K | Q5K => {
-            let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+            let (d, dmin) = (f16_at::<F16C>(b, 0), f16_at::<F16C>(b, 2));
             let scales = &b[4..16];
             let (qh, ql): (&[u8], &[u8]) = if ty == Q4K {
                 (&[0; 32], &b[16..144])
@@ -192,7 +196,7 @@ fn unpack_block<const BB: usize, const BE: usize>(
             }
         }
         Q6K => {
-            let d = f16_at(b, 208);
+            let d = f16_at::<F16C>(b, 208);
             for n in 0..2 {
                 let ql: &[u8; 64] = b[n * 64..n * 64 + 64].try_into().unwrap();
                 let qh: &[u8; 32] = b[128 + n * 32..128 + n * 32 + 32].try_into().unwrap();
@@ -207,7 +211,6 @@ fn unpack_block<const BB: usize, const BE: usize>(
                     s[n * 8 + k] = d * (b[192 + n * 8 + k] as i8) as f32;
                 }
             }
-            m.fill(0.0);
         }
         F32 | F16 | BF16 => unreachable!("float weights take the f32 path"),
     }
@@ -215,7 +218,7 @@ fn unpack_block<const BB: usize, const BE: usize>(
 
 /// Unpacks whole rows of blocks of one type (monomorphized per block size, so the loops vectorize).
 #[inline(always)]
-fn unpack_rows<const BB: usize, const BE: usize>(
+fn unpack_rows<const BB: usize, const BE: usize, const F16C: bool>(
     ty: GgmlType,
     bytes: &[u8],
     q: &mut [i16],
@@ -228,31 +231,31 @@ fn unpack_rows<const BB: usize, const BE: usize>(
         .zip(s.chunks_exact_mut(BE / G))
         .zip(m.chunks_exact_mut(BE / G))
     {
-        unpack_block::<BB, BE>(ty, b.try_into().unwrap(), q.try_into().unwrap(), s, m);
+        unpack_block::<BB, BE, F16C>(ty, b.try_into().unwrap(), q.try_into().unwrap(), s, m);
     }
 }
 
 #[inline(always)]
-fn unpack(ty: GgmlType, bytes: &[u8], q: &mut [i16], s: &mut [f32], m: &mut [f32]) {
+fn unpack<const F16C: bool>(ty: GgmlType, bytes: &[u8], q: &mut [i16], s: &mut [f32], m: &mut [f32]) {
     use GgmlType::*;
     match ty {
-        Q4_0 => unpack_rows::<18, 32>(ty, bytes, q, s, m),
-        Q4_1 => unpack_rows::<20, 32>(ty, bytes, q, s, m),
-        Q5_0 => unpack_rows::<22, 32>(ty, bytes, q, s, m),
-        Q5_1 => unpack_rows::<24, 32>(ty, bytes, q, s, m),
-        Q8_0 => unpack_rows::<34, 32>(ty, bytes, q, s, m),
-        Q4K => unpack_rows::<144, 256>(ty, bytes, q, s, m),
-        Q5K => unpack_rows::<176, 256>(ty, bytes, q, s, m),
-        Q6K => unpack_rows::<210, 256>(ty, bytes, q, s, m),
-        Q8K => unpack_rows::<292, 256>(ty, bytes, q, s, m),
+        Q4_0 => unpack_rows::<18, 32, F16C>(ty, bytes, q, s, m),
+        Q4_1 => unpack_rows::<20, 32, F16C>(ty, bytes, q, s, m),
+        Q5_0 => unpack_rows::<22, 32, F16C>(ty, bytes, q, s, m),
+        Q5_1 => unpack_rows::<24, 32, F16C>(ty, bytes, q, s, m),
+        Q8_0 => unpack_rows::<34, 32, F16C>(ty, bytes, q, s, m),
+        Q4K => unpack_rows::<144, 256, F16C>(ty, bytes, q, s, m),
+        Q5K => unpack_rows::<176, 256, F16C>(ty, bytes, q, s, m),
+        Q6K => unpack_rows::<210, 256, F16C>(ty, bytes, q, s, m),
+        Q8K => unpack_rows::<292, 256, F16C>(ty, bytes, q, s, m),
         F32 | F16 | BF16 => unreachable!("float weights take the f32 path"),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn unpack_avx2(ty: GgmlType, bytes: &[u8], q: &mut [i16], s: &mut [f32], m: &mut [f32]) {
-    unpack(ty, bytes, q, s, m)
+    unpack::<true>(ty, bytes, q, s, m)
 }
 
 impl Unpacked {
@@ -294,7 +297,7 @@ impl Unpacked {
             // SAFETY: AVX2 is present.
             return unsafe { unpack_avx2(ty, bytes, q, s, m) };
         }
-        unpack(ty, bytes, q, s, m)
+        unpack::<false>(ty, bytes, q, s, m)
     }
 
     fn row(&self, r: usize) -> (&[i16], &[f32], &[f32]) {
@@ -389,6 +392,7 @@ pub mod x86 {
             std::env::var_os("MEM1_NO_SIMD").is_none()
                 && is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
         })
     }
 
@@ -520,11 +524,23 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "f16c")]
+    unsafe fn f16c_at(b: &[u8]) -> f32 {
+        f16_at::<true>(b, 0)
+    }
+
     #[test]
     fn half_conversion_is_exact() {
         for h in 0..=u16::MAX {
             let want = half::f16::from_bits(h).to_f32();
-            let got = f16_at(&h.to_le_bytes(), 0);
+            let got = f16_at::<false>(&h.to_le_bytes(), 0);
+            #[cfg(target_arch = "x86_64")]
+            if x86::available() {
+                // SAFETY: F16C is present (x86::available checks it).
+                let f16c = unsafe { f16c_at(&h.to_le_bytes()) };
+                assert!(f16c.to_bits() == want.to_bits() || (f16c.is_nan() && want.is_nan()), "{h:#x} F16C");
+            }
             assert!(
                 got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
                 "{h:#x}: {got} vs {want}"
