@@ -42,12 +42,19 @@ fn generate_streams_text_then_speeds() {
 
 #[test]
 fn bench_runs_a_synthetic_model_without_a_file() {
-    let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2"]);
+    let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--backend", "gpu"]);
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert!(j["decode_tok_s"].as_f64().unwrap() > 0.0);
     let kernels = j["kernels"].as_array().unwrap();
     assert!(kernels.iter().any(|k| k["kernel"] == "matvec/Q4_0" && k["gb_s"].as_f64().unwrap() > 0.0), "{j}");
+    // The default picks the quantized CPU backend on this CPU-emulated adapter and says why.
+    let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    let backend = j["backend"].as_str().unwrap();
+    assert!(backend.starts_with("cpu: quantized") && backend.contains("CPU-emulated"), "{j}");
+    assert!(j["prefill_tok_s"].as_f64().unwrap() > 0.0 && j["decode_tok_s"].as_f64().unwrap() > 0.0, "{j}");
 }
 
 #[test]

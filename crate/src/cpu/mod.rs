@@ -150,6 +150,31 @@ impl Cpu {
         d
     }
 
+    /// The forward pass of the step's tokens; returns the last position's logits. Natively it runs
+    /// on a worker of the pool, so every matrix product's tasks start without waking the caller.
+    fn forward(&mut self) -> Vec<f32> {
+        let cfg = self.cfg.clone();
+        let run = move |c: &mut Cpu| {
+            let logits = model::transformer(c, &cfg);
+            let v = std::mem::take(&mut logits.borrow_mut().data);
+            v
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            struct Ptr(*mut Cpu);
+            // SAFETY: the caller blocks in `install` until the closure returns, so the backend (and
+            // the `Rc`s inside its activations) is used by one thread at a time.
+            unsafe impl Send for Ptr {}
+            let p = Ptr(self);
+            pool().install(move || {
+                let p = p;
+                run(unsafe { &mut *p.0 })
+            })
+        }
+        #[cfg(target_arch = "wasm32")]
+        run(self)
+    }
+
     /// A 1-D or float tensor's values (Config::from_gguf checked every tensor the pass names).
     fn w(&self, name: &str) -> &[f32] {
         match &self.weights[name] {
@@ -457,9 +482,7 @@ impl Engine for Cpu {
     async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
         engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
         self.step = tokens.to_vec();
-        let cfg = self.cfg.clone();
-        let logits = model::transformer(self, &cfg);
-        self.logits = std::mem::take(&mut logits.borrow_mut().data);
+        self.logits = self.forward();
         self.pos += tokens.len();
         Ok(())
     }
