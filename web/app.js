@@ -128,16 +128,23 @@ function randomGoal() {
 // (cache.put stores a complete response or nothing), so a half-written model is never used.
 async function download(url, onProgress) {
   const abs = new URL(url, location.href).href;
+  // The size first, with a one-byte ranged GET (HEAD is often refused cross-origin); a server
+  // that ignores Range sends the whole file, which then is the download.
   let size = null;
+  let resp = null;
   try {
-    const h = await fetch(abs, { method: 'HEAD' });
-    if (h.ok && h.headers.get('content-length')) size = Number(h.headers.get('content-length'));
-  } catch {
-    /* HEAD may be refused cross-origin; the GET below tells */
+    const r0 = await fetch(abs, { headers: { Range: 'bytes=0-0' } });
+    if (r0.status === 206) {
+      size = Number((r0.headers.get('content-range') || '').split('/')[1]) || null;
+      await r0.arrayBuffer();
+    } else if (r0.ok) resp = r0;
+    else throw new Error(`GET ${url}: HTTP ${r0.status} ${r0.statusText}`);
+  } catch (e) {
+    throw new Error(`cannot fetch ${url}: ${e.message} (offline, wrong URL, or the server does not allow CORS?)`);
   }
   const cache = 'caches' in self ? await caches.open(CACHE).catch(() => null) : null;
   const keyOf = (n) => `${abs}${abs.includes('?') ? '&' : '?'}mem1-cache-bytes=${n}`;
-  if (cache && size) {
+  if (cache && size && !resp) {
     const hit = await cache.match(keyOf(size));
     if (hit) {
       const blob = await hit.blob();
@@ -145,7 +152,7 @@ async function download(url, onProgress) {
       await cache.delete(keyOf(size));
     }
   }
-  const resp = await fetch(abs);
+  resp ||= await fetch(abs);
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status} ${resp.statusText}`);
   const total = Number(resp.headers.get('content-length')) || size || 0;
   const reader = resp.body.getReader();
@@ -273,10 +280,11 @@ function turnItem(n) {
 
 function onEvent(ev) {
   if (ev.type === 'turn_start') {
+    st.turnT0 = performance.now();
     turnItem(ev.turn);
     status(`turn ${ev.turn}: reading the page (${ev.prompt_tokens} prompt tokens, ${ev.actions.length} actions)…`);
   } else if (ev.type === 'prefill') {
-    status(`turn ${ev.turn}: prefilling ${ev.tokens} new prompt tokens…`);
+    status(`turn ${ev.turn}: reading the prompt — ${ev.done} of ${ev.tokens} new tokens (${fmt((performance.now() - st.turnT0) / 1000, 0)} s)`);
   } else if (ev.type === 'token') {
     status(`turn ${ev.turn}: generating — ${ev.tokens} tokens, ${fmt(ev.tok_s)} tok/s`);
   } else if (ev.type === 'turn') {

@@ -171,8 +171,8 @@ impl Demo {
     /// `goal`: `{index}` (a template goal) or `{text}` (typed; its purchase is not scored).
     /// `opts`: `{mode: "mem1"|"full", maxTurns, maxTokens, memoryTokens, actionTokens, constrain, seed}`
     /// (as `mem1 run`'s flags; memory and action budgets default to min(48, maxTokens)).
-    /// `on_event` gets `{type: "turn_start", turn, page, observation, actions}`, `{type: "token",
-    /// turn, tokens, tok_s}` and `{type: "turn", turn, action, valid, invalid_reason, summary,
+    /// `on_event` gets `{type: "turn_start", turn, prompt_tokens, actions}`, `{type: "prefill", turn,
+    /// done, tokens}`, `{type: "token", turn, tokens, tok_s}` and `{type: "turn", turn, action, valid, invalid_reason, summary,
     /// output, page, prompt_tokens, context_tokens, prefill_tokens, decode_tokens, prefill_tok_s,
     /// decode_tok_s, seconds, problems, reward}`.
     /// Resolves to `{episode, goal, reward, scored, reward_info, purchased, stopped, error}`.
@@ -390,6 +390,9 @@ impl Policy for Announced<'_> {
     }
 }
 
+/// Prompt tokens per prefill call in the browser (see [`Watched`]'s `prefill`).
+const PREFILL_PIECE: usize = 32;
+
 /// An engine that reports each generated token to JavaScript (count, tokens/s this turn) and
 /// stops when asked.
 struct Watched {
@@ -434,13 +437,22 @@ impl Engine for Watched {
     }
     async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
         self.check()?;
-        if tokens.len() > 1 && self.t0.is_none() {
-            call(&self.events, &json!({"type": "prefill", "turn": self.turn, "tokens": tokens.len()}));
-        }
-        self.inner.prefill(tokens).await?;
         if tokens.len() == 1 {
+            self.inner.prefill(tokens).await?;
             self.generated();
-        } else if self.t0.is_none() {
+            return Ok(());
+        }
+        // A long prompt in pieces, each waited for (a logits read-back) so the page can show real
+        // progress and a visitor's Stop takes effect between pieces; the KV cache ends the same.
+        let mut done = 0;
+        for piece in tokens.chunks(PREFILL_PIECE) {
+            self.check()?;
+            self.inner.prefill(piece).await?;
+            self.inner.logits().await?;
+            done += piece.len();
+            call(&self.events, &json!({"type": "prefill", "turn": self.turn, "done": done, "tokens": tokens.len()}));
+        }
+        if self.tokens == 0 {
             self.t0 = Some(now());
         }
         Ok(())
