@@ -1,26 +1,43 @@
 #!/usr/bin/env bash
-# The main job: set up, build, serve the WebShop-style store on 127.0.0.1, and run the MEM1 agent
-# on a freshly sampled goal with the default model, printing each turn (Ctrl-C stops the store).
-#   MODEL=path.gguf   another GGUF (default: SmolLM2-135M-Instruct Q4_1, fetched by setup)
-#   BACKEND=gpu|cpu   (default cpu: faster than a CPU-emulated Vulkan adapter; use gpu on a real GPU)
-#   EPISODES=N TURNS=T PORT=P SEED=S
+# The main job: on a fresh machine, install what is missing (scripts/setup.sh: Debian packages,
+# the wasm32 target, wasm-bindgen, node packages, the models), build the web demo (the store, the
+# observation builder and the MEM1 agent compiled to wasm; scripts/build-web.sh) and serve it on
+# 127.0.0.1, printing the URL. Open it in a browser with WebGPU, pick a goal, press Run.
+# Keeps serving until Ctrl-C.
+#   PORT=P              (default 8080)
+#   HEADLESS=1          instead: the same agent in the terminal, `mem1 run --sample N` natively,
+#                       printing each episode's result (EPISODES=N, default 5; TURNS=T; SEED=S;
+#                       MODEL=path.gguf; BACKEND=gpu|cpu)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
-cargo build --release -q
-bin=./target/release/mem1
-model=${MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
-port=${PORT:-3000}
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-"$bin" shop serve --port "$port" --seed "${SEED:-1}" &
+if [ -n "${HEADLESS:-}" ]; then
+  cargo build --release -q
+  model=${MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+  echo "demo: MEM1 agent ($model, backend ${BACKEND:-cpu}) on ${EPISODES:-5} sampled goal(s) in the in-process store" >&2
+  exec ./target/release/mem1 run --model "$model" --sample "${EPISODES:-5}" --seed "${SEED:-1}" \
+    --max-turns "${TURNS:-10}" --backend "${BACKEND:-cpu}" --progress --no-prompts
+fi
+
+bash scripts/build-web.sh
+port=${PORT:-8080}
+log=$(mktemp)
+SERVE_KEEP=1 node tests/serve.mjs web/dist "$port" >"$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-sleep 0.5
-kill -0 $server 2>/dev/null || { echo "demo: the store could not start on port $port (set PORT=...)" >&2; exit 1; }
-echo "demo: the store is at http://127.0.0.1:$port/fixed_0 (goal 0; /fixed_N for others)" >&2
-echo "demo: running the MEM1 agent ($model, backend ${BACKEND:-cpu}) on ${EPISODES:-1} sampled goal(s)..." >&2
-"$bin" run --model "$model" --sample "${EPISODES:-1}" --seed "${SEED:-1}" --max-turns "${TURNS:-6}" \
-  --backend "${BACKEND:-cpu}" --progress --no-prompts
-echo "demo: the store keeps serving at http://127.0.0.1:$port/fixed_0 — Ctrl-C to stop" >&2
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 50); do
+  grep -q '^listening' "$log" && break
+  kill -0 $server 2>/dev/null || break
+  sleep 0.1
+done
+grep -q '^listening' "$log" || { cat "$log" >&2; echo "demo: the server did not start (PORT=$port in use? set PORT=...)" >&2; exit 1; }
+echo
+echo "  MEM1 shopping agent demo: http://127.0.0.1:$port/"
+echo
+echo "demo: serving web/dist (a folder of static files; any static host serves it too). Ctrl-C stops." >&2
+echo "demo: needs a browser with WebGPU (Chrome/Edge 113+; on Linux enable chrome://flags/#enable-unsafe-webgpu)." >&2
 wait $server

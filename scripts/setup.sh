@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine (idempotent): system packages,
-# the wasm32 Rust target, wasm-bindgen's test runner matching Cargo.lock, and the test models.
+# the wasm32 Rust target, wasm-bindgen's CLI and test runner matching Cargo.lock, playwright-core
+# (npm, under tests/), and the test models.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,5 +31,8 @@ if [ -n "$wb" ] && ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " 
   cargo install -q wasm-bindgen-cli --version "$wb"
 fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# playwright-core (drives the system Chromium in the web demo's test; no bundled browsers).
+[ -f tests/node_modules/playwright-core/package.json ] || (cd tests && npm ci --no-audit --no-fund --silent)
 
 bash scripts/fetch-models.sh >/dev/null

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Runs the browser test suite (crate/tests/web_gpu.rs) in headless Chromium with WebGPU
-# (SwiftShader, no GPU needed), installing whatever is missing first (scripts/setup.sh).
-# Then serves .cache/models on 127.0.0.1 with Range
-# support (tests/serve.mjs), runs `cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu`
-# with MEM1_MODEL_URL pointing at it, and stops the server. Exits non-zero on any failure.
+# Runs the browser test suites in headless Chromium with WebGPU (SwiftShader, no GPU needed),
+# installing whatever is missing first (scripts/setup.sh):
+#  1. wasm-bindgen tests (crate/tests/web_gpu.rs, crate/tests/web_observe.rs): serves .cache/models
+#     on 127.0.0.1 with Range support (tests/serve.mjs), runs `cargo test --target
+#     wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe` with MEM1_MODEL_URL
+#     pointing at it, and stops the server;
+#  2. the web demo: builds web/dist (scripts/build-web.sh) and runs tests/web_demo.mjs (Playwright:
+#     one short episode with the bundled model, screenshot in tests/out/web_demo.png).
+# Exits non-zero on any failure.
 #
 # Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
-# at 2); extra arguments go to the test runner (e.g. a test name filter).
+# at 2) for the wasm-bindgen tests; SKIP_DEMO=1 skips step 2; extra arguments go to the test
+# runner (e.g. a test name filter).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,6 +57,14 @@ export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 unset GECKODRIVER SAFARIDRIVER
 t0=$(date +%s)
 status=0
-cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu "${profile[@]}" -- --nocapture "$@" || status=$?
-echo "browser tests: exit $status after $(( $(date +%s) - t0 )) s" >&2
+cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe "${profile[@]}" -- --nocapture "$@" || status=$?
+echo "browser tests (wasm-bindgen): exit $status after $(( $(date +%s) - t0 )) s" >&2
+
+if [ -z "${SKIP_DEMO:-}" ]; then
+  t1=$(date +%s)
+  demo=0
+  bash scripts/build-web.sh && node tests/web_demo.mjs || demo=$?
+  echo "browser tests (web demo): exit $demo after $(( $(date +%s) - t1 )) s" >&2
+  [ "$demo" = 0 ] || status=$demo
+fi
 exit $status

@@ -1,20 +1,29 @@
-// A tiny static file server for the browser tests: GET/HEAD with single `Range: bytes=a-b`
-// requests (206 + Content-Range; `/norange/PATH` ignores Range), CORS for any origin (Range allowed, Content-Range exposed).
-// No npm dependencies.
+// A tiny static file server for the browser tests and the web demo: GET/HEAD with single
+// `Range: bytes=a-b` requests (206 + Content-Range; `/norange/PATH` ignores Range), CORS for any
+// origin (Range allowed, Content-Range exposed), a folder's index.html, and Content-Type by file
+// extension (wasm must be application/wasm to be compiled while it streams). No npm dependencies.
 //
 //   node tests/serve.mjs ROOT [PORT]    (PORT 0 or absent: a free port)
 //
 // Listens on 127.0.0.1 and prints `listening http://127.0.0.1:PORT` once ready. Stops on SIGTERM/
 // SIGINT, and by itself when its stdin closes (so it never outlives the script that started it
-// with a pipe on stdin) or after MAX_SECONDS (env SERVE_MAX_SECONDS, default 3600).
+// with a pipe on stdin) or after MAX_SECONDS (env SERVE_MAX_SECONDS, default 3600). SERVE_KEEP=1
+// (the demo) ignores stdin and has no time limit.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(process.argv[2] || '.');
 const port = Number(process.argv[3] || 0);
+const keep = !!process.env.SERVE_KEEP;
 const maxSeconds = Number(process.env.SERVE_MAX_SECONDS || 3600);
 const quiet = !process.env.SERVE_VERBOSE;
+
+const types = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png',
+  '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8',
+};
 
 const cors = {
   'Access-Control-Allow-Origin': '*',
@@ -49,7 +58,7 @@ const server = http.createServer((req, res) => {
     honourRange = false;
     rel = rel.slice('/norange'.length);
   }
-  const file = path.join(root, rel);
+  let file = path.join(root, rel);
   if (!file.startsWith(root + path.sep) && file !== root) return fail(res, 403, 'forbidden');
   let st;
   try {
@@ -57,9 +66,17 @@ const server = http.createServer((req, res) => {
   } catch {
     return fail(res, 404, 'not found');
   }
+  if (st.isDirectory()) {
+    file = path.join(file, 'index.html');
+    try {
+      st = fs.statSync(file);
+    } catch {
+      return fail(res, 404, 'not a file');
+    }
+  }
   if (!st.isFile()) return fail(res, 404, 'not a file');
   const size = st.size;
-  const headers = { ...cors, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' };
+  const headers = { ...cors, 'Accept-Ranges': 'bytes', 'Content-Type': types[path.extname(file).toLowerCase()] || 'application/octet-stream', 'Cache-Control': 'no-store' };
   let start = 0, end = size - 1, status = 200;
   const range = honourRange ? req.headers.range : undefined;
   if (range) {
@@ -88,6 +105,10 @@ const server = http.createServer((req, res) => {
   stream.pipe(res);
 });
 
+server.on('error', (e) => {
+  console.error(`serve.mjs: cannot listen on 127.0.0.1:${port}: ${e.code || e.message}${e.code === 'EADDRINUSE' ? ' (port in use: choose another)' : ''}`);
+  process.exit(1);
+});
 server.listen(port, '127.0.0.1', () => {
   console.log(`listening http://127.0.0.1:${server.address().port}`);
 });
@@ -99,7 +120,9 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.on('close', stop);
-process.stdin.resume();
-setTimeout(stop, maxSeconds * 1000).unref();
+if (!keep) {
+  process.stdin.on('end', stop);
+  process.stdin.on('close', stop);
+  process.stdin.resume();
+  setTimeout(stop, maxSeconds * 1000).unref();
+}

@@ -8,6 +8,8 @@
 //! * store: page → [`observe`] (DOM → text observation and actions) → [`shop`] (WebShop-faithful
 //!   catalog, search, pages, goals, reward).
 //! * agent: observation → prompt → policy → action, with MEM1's constant-memory context ([`agent`]).
+//! * browser (wasm32): byte sources over HTTP Range and `Blob` (`web`), and the demo's API
+//!   (`webapp`: store in a live document, model loading, episodes reported turn by turn).
 //!
 //! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`loader::AnyEngine`] loading, the [`agent`] loop and
 //! the [`engine::Engine`] trait. Everything else is internal and free to change.
@@ -28,6 +30,8 @@ pub mod observe;
 pub mod agent;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod webapp;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 

@@ -118,3 +118,62 @@ fn real_shop_pages_are_sane() {
         assert!(o.clickables.iter().all(|c| !c.key.is_empty() && c.key.chars().count() <= mem1::observe::MAX_CLICK_TEXT));
     }
 }
+
+/// The walk through the store that `web_observe` replays in the browser: search, a product with
+/// options, an option, a sub-page, back, buy. Returns (action, observation after it) pairs; the
+/// first action is empty (the start page).
+fn store_walk() -> Vec<(String, serde_json::Value)> {
+    use mem1::observe::{ClickKind, Observation};
+    let obs_json = |o: &Observation| {
+        serde_json::json!({
+            "text": o.text, "search": o.has_search_bar,
+            "clickables": o.clickables.iter().map(|c| {
+                let kind = match &c.kind {
+                    ClickKind::Button => "button".to_string(),
+                    ClickKind::Link { product } => format!("link product={product}"),
+                    ClickKind::Option { name } => format!("option {name}"),
+                };
+                serde_json::json!([c.key, kind, c.target])
+            }).collect::<Vec<_>>(),
+        })
+    };
+    let store = Arc::new(Store::builtin(0).unwrap());
+    let goal = dev_goals().unwrap()[0].clone();
+    let mut env = Env::new(store.clone(), goal).unwrap();
+    let mut walk = vec![(String::new(), obs_json(env.observe()))];
+    let mut act = |env: &mut Env, a: String| {
+        let r = env.step(&a);
+        assert!(r.valid, "{a}: {:?}", r.reason);
+        walk.push((a, obs_json(env.observe())));
+    };
+    act(&mut env, "search[cotton t-shirt for men]".into());
+    let product = env
+        .observe()
+        .clickables
+        .iter()
+        .find(|c| c.kind == ClickKind::Link { product: true } && store.product(&c.key.to_uppercase()).is_some_and(|p| !p.options.is_empty()))
+        .expect("a result with options")
+        .key
+        .clone();
+    act(&mut env, format!("click[{product}]"));
+    let option = env.observe().clickables.iter().find(|c| matches!(c.kind, ClickKind::Option { .. })).unwrap().key.clone();
+    act(&mut env, format!("click[{option}]"));
+    act(&mut env, "click[description]".into());
+    act(&mut env, "click[< prev]".into());
+    act(&mut env, "click[buy now]".into());
+    walk
+}
+
+/// `tests/fixtures/web_observe.json` holds what the native observation builder sees on that walk;
+/// the browser test (`crate/tests/web_observe.rs`) checks that the live-DOM path sees the same.
+/// `MEM1_BLESS=1` rewrites the fixture after an intended change to the store's pages.
+#[test]
+fn web_observe_fixture_is_current() {
+    let path = format!("{}/../tests/fixtures/web_observe.json", env!("CARGO_MANIFEST_DIR"));
+    let now = serde_json::to_string_pretty(&store_walk()).unwrap() + "\n";
+    if std::env::var_os("MEM1_BLESS").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let saved = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(saved == now, "{path} is stale: the native observations changed (MEM1_BLESS=1 cargo test --release --test shop_observe rewrites it)");
+}

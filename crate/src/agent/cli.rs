@@ -13,7 +13,7 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::sync::Arc;
 
-pub const USAGE: &str = "mem1 run --model PATH (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
+pub const USAGE: &str = "mem1 run [--model PATH] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]";
@@ -39,9 +39,22 @@ fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
     Ok(goals)
 }
 
+/// The model `mem1 run` uses without `--model` (fetched by `scripts/fetch-models.sh`).
+pub const DEFAULT_MODEL: &str = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
 pub fn run(raw: &[String]) -> Result<()> {
+    let mut raw = raw.to_vec();
+    if !raw.iter().any(|r| r == "--model") {
+        if !std::path::Path::new(DEFAULT_MODEL).is_file() {
+            return Err(Error::usage(format!(
+                "no --model given and the default model {DEFAULT_MODEL} is not here (run from the repository root \
+                 after scripts/fetch-models.sh, or pass --model PATH)"
+            )));
+        }
+        raw.extend(["--model".to_string(), DEFAULT_MODEL.to_string()]);
+    }
     let a = Args::parse(
-        raw,
+        &raw,
         &[
             "model", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
             "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens",
@@ -94,7 +107,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             }
         }))?;
         let line = serde_json::json!({
-            "episode": i, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
+            "episode": i, "instruction": ep.instruction, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
             "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "seconds": ep.seconds,
             "mode": mode.name(), "constrain": policy.constrain, "done": ep.done,
             "prefix_tokens": ep.prefix_tokens, "prefill_tokens": ep.prefill_tokens, "decode_tokens": ep.decode_tokens,

@@ -11,7 +11,8 @@ use crate::Result;
 use serde::Serialize;
 
 /// What the loop needs from a shop: the live page and a way to act on it. The in-process
-/// [`crate::shop::Env`] implements it natively; the browser wraps the live tab's DOM.
+/// [`crate::shop::Env`] implements it (natively over parsed HTML, in the browser over the live
+/// document it renders into); an extension would wrap a real tab's DOM.
 pub trait Shop {
     fn instruction(&self) -> String;
     fn observation(&self) -> Observation;
@@ -24,7 +25,6 @@ pub trait Shop {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Shop for crate::shop::Env {
     fn instruction(&self) -> String {
         self.goal().instruction_text.clone()

@@ -3,9 +3,8 @@
 //!
 //! One implementation for every DOM: the algorithms are generic over [`DomNode`], a minimal
 //! read-only view of a DOM node. Natively, [`native`] parses HTML (html5ever via `scraper`);
-//! in the browser a `web_sys::Node` wrapper implements the same trait over the live page
-//! (`node_type`, `tag_name`, `get_attribute`, `child_nodes`, `node_value`, and optionally
-//! `hidden_hint` from computed styles).
+//! in the browser [`web`] implements the same trait over `web_sys::Node` (the live page, with
+//! `hidden_hint` from computed styles and layout boxes).
 //!
 //! WebShop's text env (`web_agent_text_env.py`) takes every text node whose parent is not
 //! style/script/head/title/meta, skips comments, strips each and joins them with ` [SEP] `;
@@ -18,6 +17,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// What kind of DOM node this is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -1,6 +1,9 @@
 //! The in-process environment: one session of the store for one goal. Every observation is made
 //! by rendering the page's HTML and running [`crate::observe`] on its DOM, the path a browser
-//! takes; every click is checked against the clickables found there.
+//! takes; every click is checked against the clickables found there. Natively the HTML is parsed
+//! (`observe::native`); in the browser it is rendered into a live document given to
+//! [`Env::in_document`] and observed there (`observe::web`), so a visitor sees the very page the
+//! agent reads.
 use super::action::{parse_action, Action};
 use super::catalog::{Catalog, Product};
 use super::goal::{product_prices, Goal, Rng};
@@ -114,8 +117,10 @@ pub struct Env {
     done: bool,
     reward: f64,
     html: String,
-    #[cfg(not(target_arch = "wasm32"))]
     obs: Observation,
+    /// The live document each page is rendered into (browser only).
+    #[cfg(target_arch = "wasm32")]
+    dom: Option<web_sys::Document>,
 }
 
 impl Env {
@@ -125,6 +130,17 @@ impl Env {
     }
 
     pub fn with_session(store: Arc<Store>, goal: Goal, session: &str) -> Result<Env> {
+        Env::make(store, goal, session, |_| ())
+    }
+
+    /// A session whose pages are rendered into `doc` (e.g. an iframe's document) and observed
+    /// from its live DOM.
+    #[cfg(target_arch = "wasm32")]
+    pub fn in_document(store: Arc<Store>, goal: Goal, doc: web_sys::Document) -> Result<Env> {
+        Env::make(store, goal, "fixed_0", move |e| e.dom = Some(doc))
+    }
+
+    fn make(store: Arc<Store>, goal: Goal, session: &str, setup: impl FnOnce(&mut Env)) -> Result<Env> {
         let mut env = Env {
             store,
             goal,
@@ -138,9 +154,11 @@ impl Env {
             done: false,
             reward: 0.0,
             html: String::new(),
-            #[cfg(not(target_arch = "wasm32"))]
             obs: Observation { text: String::new(), has_search_bar: false, clickables: Vec::new() },
+            #[cfg(target_arch = "wasm32")]
+            dom: None,
         };
+        setup(&mut env);
         env.reset()?;
         Ok(env)
     }
@@ -163,6 +181,14 @@ impl Env {
         #[cfg(not(target_arch = "wasm32"))]
         {
             self.obs = crate::observe::native::observe_html(&self.html);
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let doc = self.dom.as_ref().ok_or_else(|| {
+                Error::Shop("in the browser a store session renders into a live document: use Env::in_document".into())
+            })?;
+            crate::observe::web::render_into(doc, &self.html)?;
+            self.obs = crate::observe::web::observe_node(doc);
         }
         Ok(())
     }
@@ -200,13 +226,11 @@ impl Env {
     }
 
     /// The observation of the current page, computed from its DOM.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn observe(&self) -> &Observation {
         &self.obs
     }
 
     /// Takes an action (a string like `click[Buy Now]`).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, action: &str) -> StepResult {
         let obs = self.obs.clone();
         self.step_with(action, &obs)

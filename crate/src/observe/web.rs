@@ -1,0 +1,106 @@
+//! [`DomNode`] over the browser's live DOM (`web_sys::Node`), and rendering a store page's HTML
+//! into a live document so it can be observed there.
+//!
+//! A live DOM knows what is rendered: [`DomNode::hidden_hint`] reports elements whose computed
+//! style hides them (`display: none`, `visibility: hidden|collapse`), elements without any layout
+//! box (not rendered at all), and zero-size boxes that clip their content. A zero-size box that
+//! does not clip still shows its children and its own control (WebShop's radio inputs are styled
+//! `width:0; opacity:0` and stay clickable through their labels), so it is not hidden.
+use super::{observe, DomNode, NodeKind, Observation};
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, Node};
+
+/// A node of a live document.
+#[derive(Clone)]
+pub struct WebNode(pub Node);
+
+impl WebNode {
+    /// The node as an element. By node type, not `instanceof`: nodes of an iframe's document come
+    /// from another realm, whose `Element` is not this window's.
+    fn element(&self) -> Option<&Element> {
+        (self.0.node_type() == Node::ELEMENT_NODE).then(|| self.0.unchecked_ref::<Element>())
+    }
+}
+
+impl DomNode for WebNode {
+    fn kind(&self) -> NodeKind {
+        match self.0.node_type() {
+            Node::DOCUMENT_NODE | Node::DOCUMENT_FRAGMENT_NODE => NodeKind::Document,
+            Node::ELEMENT_NODE => NodeKind::Element,
+            Node::TEXT_NODE | Node::CDATA_SECTION_NODE => NodeKind::Text,
+            Node::COMMENT_NODE => NodeKind::Comment,
+            _ => NodeKind::Other,
+        }
+    }
+    fn tag(&self) -> String {
+        match self.element() {
+            Some(e) => e.local_name().to_ascii_lowercase(),
+            None => String::new(),
+        }
+    }
+    fn attr(&self, name: &str) -> Option<String> {
+        self.element()?.get_attribute(name)
+    }
+    fn children(&self) -> Vec<Self> {
+        let list = self.0.child_nodes();
+        (0..list.length()).filter_map(|i| list.item(i)).map(WebNode).collect()
+    }
+    fn text(&self) -> String {
+        match self.kind() {
+            NodeKind::Text => self.0.node_value().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+    fn hidden_hint(&self) -> bool {
+        let Some(el) = self.element() else { return false };
+        let Some(win) = self.0.owner_document().and_then(|d| d.default_view()) else { return false };
+        let Ok(Some(style)) = win.get_computed_style(el) else { return false };
+        let prop = |p: &str| style.get_property_value(p).unwrap_or_default();
+        let display = prop("display");
+        if display == "none" || matches!(prop("visibility").as_str(), "hidden" | "collapse") {
+            return true;
+        }
+        // `display: contents` makes no box of its own; its children are judged by themselves.
+        if display == "contents" {
+            return false;
+        }
+        if el.get_client_rects().length() == 0 {
+            return true;
+        }
+        let r = el.get_bounding_client_rect();
+        r.width() == 0.0 && r.height() == 0.0 && prop("overflow") != "visible"
+    }
+}
+
+/// The observation of a live document (or any subtree of one).
+pub fn observe_node(root: &Node) -> Observation {
+    observe(&WebNode(root.clone()))
+}
+
+/// Replaces `doc`'s content with the page `html` (parsed by the browser's own HTML parser, without
+/// running scripts), keeping the document itself, so listeners on it stay. Images keep their
+/// markup but load nothing: their `src` moves to `data-src`, so the page never reaches the network
+/// (the catalog's image URLs point at a third-party CDN).
+pub fn render_into(doc: &Document, html: &str) -> crate::Result<()> {
+    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("rendering the page into the document: {what}: {e:?}"));
+    let parsed = web_sys::DomParser::new()
+        .map_err(|e| err("DOMParser", e))?
+        .parse_from_string(html, web_sys::SupportedType::TextHtml)
+        .map_err(|e| err("parse", e))?;
+    let imgs = parsed.query_selector_all("img[src]").map_err(|e| err("querySelectorAll", e))?;
+    for i in 0..imgs.length() {
+        if let Some(img) = imgs.item(i).filter(|n| n.node_type() == Node::ELEMENT_NODE).map(|n| n.unchecked_into::<Element>()) {
+            if let Some(src) = img.get_attribute("src") {
+                let _ = img.remove_attribute("src");
+                let _ = img.set_attribute("data-src", &src);
+            }
+        }
+    }
+    let new_root = parsed.document_element().ok_or_else(|| crate::Error::Shop("the page has no root element".into()))?;
+    let imported = doc.import_node_with_deep(&new_root, true).map_err(|e| err("importNode", e))?;
+    match doc.document_element() {
+        Some(old) => doc.replace_child(&imported, &old).map(|_| ()),
+        None => doc.append_child(&imported).map(|_| ()),
+    }
+    .map_err(|e| err("replaceChild", e))
+}

@@ -1,0 +1,464 @@
+//! The browser demo's API (wasm-bindgen): the WebShop-style store rendered into a live document
+//! (an iframe the visitor watches), a model loaded from a `Blob` or an HTTP URL, and MEM1 episodes
+//! run by [`crate::agent::run_episode_with`] with every turn reported to JavaScript.
+//!
+//! Values cross to JavaScript as plain objects (JSON-shaped); errors as `Error`s whose message is
+//! the crate's [`crate::Error`] text.
+use crate::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Policy, Protocol, Shop, TurnReply, TurnRequest, Vocab};
+use crate::engine::{now, Engine};
+use crate::gguf::{self, ByteSource};
+use crate::loader::{AnyEngine, Backend};
+use crate::model::Config;
+use crate::observe::Observation;
+use crate::sample::SamplerParams;
+use crate::shop::goal::{generate_goals, sample_weighted, Rng};
+use crate::shop::{Env, Goal, StepResult, Store, View};
+use crate::tokenizer::Tokenizer;
+use crate::web::{BlobSource, HttpSource};
+use crate::{Error, Result};
+use js_sys::{Function, Promise};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
+
+/// A JSON value as a JavaScript object.
+fn to_js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+}
+
+fn from_js(v: &JsValue) -> Result<Value> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Value::Null);
+    }
+    let s: String = js_sys::JSON::stringify(v).map_err(|_| Error::usage("options are not JSON-like"))?.into();
+    serde_json::from_str(&s).map_err(|e| Error::usage(format!("options: {e}")))
+}
+
+/// Calls a JavaScript callback; an exception in it is reported on the console, not propagated
+/// (a broken display must not kill the episode).
+fn call(f: &Function, v: &Value) {
+    if let Err(e) = f.call1(&JsValue::NULL, &to_js(v)) {
+        web_sys::console::error_2(&"mem1: callback failed:".into(), &e);
+    }
+}
+
+/// A loaded model: tokenizer, engine and the vocabulary's bytes (for constrained actions).
+struct Model {
+    tok: Rc<Tokenizer>,
+    engine: AnyEngine,
+    vocab: Arc<Vocab>,
+    ctx: usize,
+    backend: String,
+    info: Value,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    goals: Vec<Goal>,
+    model: RefCell<Option<Model>>,
+    stop: Rc<Cell<bool>>,
+    busy: Cell<bool>,
+}
+
+/// The demo: one store, the goals made from WebShop's templates, at most one loaded model.
+#[wasm_bindgen]
+pub struct Demo {
+    inner: Rc<Inner>,
+}
+
+fn goal_json(i: Option<usize>, g: &Goal) -> Value {
+    let mut v = g.to_json();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("index".into(), i.map(Value::from).unwrap_or(Value::Null));
+        o.insert("scored".into(), (!g.asin.is_empty()).into());
+    }
+    v
+}
+
+/// A goal the visitor typed: no target product, so a purchase cannot be scored.
+fn typed_goal(text: &str) -> Goal {
+    Goal {
+        asin: String::new(),
+        instruction_text: text.trim().to_string(),
+        attributes: Vec::new(),
+        goal_options: Vec::new(),
+        price_upper: 1_000_000.0,
+        category: String::new(),
+        query: String::new(),
+        name: String::new(),
+        product_category: String::new(),
+        weight: 1.0,
+    }
+}
+
+fn model_info(c: &Config) -> Value {
+    json!({"arch": format!("{:?}", c.arch), "layers": c.n_layers, "ctx_len": c.ctx_len, "vocab": c.vocab, "d_model": c.d_model})
+}
+
+#[wasm_bindgen]
+impl Demo {
+    /// The store over the shipped catalog (prices drawn with `store_seed`, as `mem1 run --store-seed`)
+    /// and every goal WebShop's templates make for it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(store_seed: u32) -> std::result::Result<Demo, JsValue> {
+        let store = Arc::new(Store::builtin(store_seed as u64).map_err(js_err)?);
+        let goals = generate_goals(&store.catalog, &store.prices, &mut Rng::new(0)).map_err(js_err)?;
+        Ok(Demo { inner: Rc::new(Inner { store, goals, model: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) }) })
+    }
+
+    #[wasm_bindgen(js_name = goalCount)]
+    pub fn goal_count(&self) -> usize {
+        self.inner.goals.len()
+    }
+
+    /// A goal drawn as `mem1 run --sample` draws them (weighted by WebShop's attribute weights).
+    #[wasm_bindgen(js_name = randomGoal)]
+    pub fn random_goal(&self, seed: f64) -> JsValue {
+        let i = sample_weighted(&self.inner.goals, &mut Rng::new(seed as u64));
+        to_js(&goal_json(Some(i), &self.inner.goals[i]))
+    }
+
+    /// Goal `index` (as in `randomGoal`), or an error when out of range.
+    pub fn goal(&self, index: usize) -> std::result::Result<JsValue, JsValue> {
+        let g = self.inner.goals.get(index).ok_or_else(|| js_err(format!("no goal {index} (0..{})", self.inner.goals.len())))?;
+        Ok(to_js(&goal_json(Some(index), g)))
+    }
+
+    /// Shows the goal's start page (the search page) in `doc` without running anything.
+    #[wasm_bindgen(js_name = showStart)]
+    pub fn show_start(&self, doc: web_sys::Document, goal: JsValue) -> std::result::Result<JsValue, JsValue> {
+        let g = self.inner.pick_goal(&goal).map_err(js_err)?;
+        let env = Env::in_document(self.inner.store.clone(), g, doc).map_err(js_err)?;
+        Ok(to_js(&json!({"observation": env.observe().text, "actions": env.observe().available_actions()})))
+    }
+
+    /// Loads a GGUF from a `Blob` (a downloaded or cached file, or a picked one). `backend` is
+    /// `auto` (a hardware WebGPU adapter that can hold the model, else the CPU backend, also on
+    /// CPU-emulated adapters such as SwiftShader), or any name [`Backend::parse`] knows (`gpu`, `cpu`). `ctx` is the KV-cache size in tokens (clamped to the
+    /// model's). `progress(done, total)` is called as tensors are loaded. Resolves to
+    /// `{backend, arch, layers, ctx_len, vocab, seconds}`.
+    #[wasm_bindgen(js_name = loadModelBlob)]
+    pub fn load_model_blob(&self, blob: web_sys::Blob, backend: String, ctx: u32, progress: Function) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut src = BlobSource::new(blob);
+            inner.load(&mut src, &backend, ctx as usize, progress).await.map(|v| to_js(&v)).map_err(js_err)
+        })
+    }
+
+    /// Loads a GGUF streamed from `url` with HTTP Range requests (no whole-file download, no cache).
+    #[wasm_bindgen(js_name = loadModelUrl)]
+    pub fn load_model_url(&self, url: String, backend: String, ctx: u32, progress: Function) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let r = async {
+                let mut src = HttpSource::open(&url).await?;
+                inner.load(&mut src, &backend, ctx as usize, progress).await
+            };
+            r.await.map(|v| to_js(&v)).map_err(js_err)
+        })
+    }
+
+    /// Runs one episode, rendering every page into `doc`.
+    ///
+    /// `goal`: `{index}` (a template goal) or `{text}` (typed; its purchase is not scored).
+    /// `opts`: `{mode: "mem1"|"full", maxTurns, maxTokens, memoryTokens, actionTokens, constrain, seed}`
+    /// (as `mem1 run`'s flags; memory and action budgets default to min(48, maxTokens)).
+    /// `on_event` gets `{type: "turn_start", turn, prompt_tokens, actions}`, `{type: "prefill", turn,
+    /// done, tokens}`, `{type: "token", turn, tokens, tok_s}` and `{type: "turn", turn, action, valid, invalid_reason, summary,
+    /// output, page, prompt_tokens, context_tokens, prefill_tokens, decode_tokens, prefill_tok_s,
+    /// decode_tok_s, seconds, problems, reward}`.
+    /// Resolves to `{episode, goal, reward, scored, reward_info, purchased, stopped, error}`.
+    pub fn run(&self, doc: web_sys::Document, goal: JsValue, opts: JsValue, on_event: Function) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { inner.run(doc, &goal, &opts, on_event).await.map(|v| to_js(&v)).map_err(js_err) })
+    }
+
+    /// Asks a running episode to stop (at the next generated token).
+    pub fn stop(&self) {
+        self.inner.stop.set(true);
+    }
+
+    /// Whether a model is loaded.
+    #[wasm_bindgen(js_name = hasModel)]
+    pub fn has_model(&self) -> bool {
+        self.inner.model.borrow().is_some()
+    }
+}
+
+/// Marks the demo busy for the lifetime of the guard (one load or episode at a time).
+struct Busy<'a>(&'a Cell<bool>);
+
+impl<'a> Busy<'a> {
+    fn take(c: &'a Cell<bool>) -> Result<Busy<'a>> {
+        if c.replace(true) {
+            return Err(Error::usage("busy: a model is loading or an episode is running"));
+        }
+        Ok(Busy(c))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl Inner {
+    fn pick_goal(&self, goal: &JsValue) -> Result<Goal> {
+        let v = from_js(goal)?;
+        if let Some(t) = v.get("text").and_then(Value::as_str) {
+            if t.trim().is_empty() {
+                return Err(Error::usage("the typed goal is empty"));
+            }
+            return Ok(typed_goal(t));
+        }
+        let i = v.get("index").and_then(Value::as_u64).ok_or_else(|| Error::usage("goal: give {index} or {text}"))? as usize;
+        self.goals.get(i).cloned().ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
+    }
+
+    async fn load<S: ByteSource>(&self, src: &mut S, backend: &str, ctx: usize, progress: Function) -> Result<Value> {
+        let _busy = Busy::take(&self.busy)?;
+        let t0 = now();
+        // Free the old model's GPU buffers before allocating the new one's.
+        self.model.borrow_mut().take();
+        let g = gguf::read_header(src).await?;
+        let tok = Tokenizer::from_gguf(&g)?;
+        let mut report = |done: u64, total: u64| {
+            let _ = progress.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
+        };
+        // `auto`: a hardware WebGPU adapter that can hold the model, else the CPU backend (the
+        // engine's name says which runs and why).
+        let engine = AnyEngine::load(Backend::parse(backend)?, src, ctx, &mut report).await?;
+        let ctx = ctx.min(engine.config().ctx_len);
+        let mut info = model_info(engine.config());
+        let name = engine.name();
+        let vocab = Arc::new(Vocab::new(&tok));
+        info["backend"] = name.clone().into();
+        info["ctx"] = ctx.into();
+        info["seconds"] = (now() - t0).into();
+        *self.model.borrow_mut() = Some(Model { tok: Rc::new(tok), engine, vocab, ctx, backend: name, info: info.clone() });
+        Ok(info)
+    }
+
+    async fn run(&self, doc: web_sys::Document, goal: &JsValue, opts: &JsValue, on_event: Function) -> Result<Value> {
+        let _busy = Busy::take(&self.busy)?;
+        let goal = self.pick_goal(goal)?;
+        let o = from_js(opts)?;
+        let num = |k: &str, d: u64| o.get(k).and_then(Value::as_u64).unwrap_or(d);
+        let mode = Mode::parse(o.get("mode").and_then(Value::as_str).unwrap_or("mem1"))
+            .ok_or_else(|| Error::usage("mode is mem1 or full"))?;
+        let max_turns = num("maxTurns", 10).max(1) as usize;
+        let max_tokens = num("maxTokens", 128) as usize;
+        let d = Limits::default();
+        // A small turn budget shrinks the forced memory and action budgets with it (the action is
+        // still completed to a valid one when its budget runs out).
+        let limits = Limits {
+            max_tokens,
+            memory_tokens: num("memoryTokens", d.memory_tokens.min(max_tokens) as u64) as usize,
+            action_tokens: num("actionTokens", d.action_tokens.min(max_tokens) as u64) as usize,
+        };
+        let constrain = o.get("constrain").and_then(Value::as_bool).unwrap_or(true);
+        let model = self.model.borrow_mut().take().ok_or_else(|| Error::usage("load a model first"))?;
+        self.stop.set(false);
+        let Model { tok, engine, vocab, ctx, backend, info } = model;
+        let env = Env::in_document(self.store.clone(), goal.clone(), doc);
+        let env = match env {
+            Ok(e) => e,
+            Err(e) => {
+                *self.model.borrow_mut() = Some(Model { tok, engine, vocab, ctx, backend, info });
+                return Err(e);
+            }
+        };
+        let events = Rc::new(on_event);
+        let engine = Watched { inner: engine, stop: self.stop.clone(), events: events.clone(), turn: 0, tokens: 0, t0: None };
+        let mut policy = LlmPolicy::new(engine, &tok, vocab.clone(), Protocol::webshop(), ctx);
+        policy.constrain = constrain;
+        policy.limits = limits;
+        policy.params = SamplerParams::greedy();
+        policy.seed(num("seed", 0));
+        let mut policy = Announced { inner: policy, events: events.clone() };
+        let seen = Rc::new(RefCell::new(None::<(String, Observation)>));
+        let mut shop = ShopTap { env, seen: seen.clone() };
+        let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode, max_turns, trace_prompts: false };
+        let result = run_episode_with(&mut policy, &tok, &mut shop, &cfg, |t| {
+            let (page, obs) = seen.borrow().clone().unwrap_or_else(|| (String::new(), Observation { text: String::new(), has_search_bar: false, clickables: Vec::new() }));
+            let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+            call(
+                &events,
+                &json!({
+                    "type": "turn", "turn": t.turn, "action": t.action, "valid": t.valid,
+                    "invalid_reason": t.invalid_reason, "summary": t.memory, "output": t.output,
+                    "page": page, "observation": obs.text,
+                    "prompt_tokens": t.prompt_tokens, "context_tokens": t.context_tokens,
+                    "prefill_tokens": t.prefill_tokens, "decode_tokens": t.decode_tokens,
+                    "prefill_tok_s": tps(t.prefill_tokens, t.prefill_seconds),
+                    "decode_tok_s": tps(t.decode_tokens, t.decode_seconds),
+                    "seconds": t.seconds, "problems": t.problems, "reward": t.reward,
+                }),
+            );
+        })
+        .await;
+        let stopped = self.stop.replace(false);
+        let engine = policy.inner.engine.inner;
+        *self.model.borrow_mut() = Some(Model { tok: tok.clone(), engine, vocab, ctx, backend, info: info.clone() });
+        let ep = result?;
+        let env = &shop.env;
+        let scored = !goal.asin.is_empty();
+        let (reward_info, purchased) = match env.view() {
+            View::Done { asin, options, info, .. } => {
+                let title = self.store.product(asin).map(|p| p.title.clone()).unwrap_or_default();
+                (if scored { info.to_json() } else { Value::Null }, json!({"asin": asin, "title": title, "options": options}))
+            }
+            _ => (Value::Null, Value::Null),
+        };
+        Ok(json!({
+            "episode": serde_json::to_value(&ep).unwrap_or(Value::Null),
+            "goal": goal_json(None, &goal),
+            "reward": if scored { Value::from(ep.reward) } else { Value::Null },
+            "scored": scored,
+            "reward_info": reward_info,
+            "purchased": purchased,
+            "stopped": stopped,
+            "error": ep.error,
+            "model": info,
+        }))
+    }
+}
+
+/// The store session the visitor watches; records the page kind and observation each action was
+/// taken on (the turn report shows them).
+struct ShopTap {
+    env: Env,
+    seen: Rc<RefCell<Option<(String, Observation)>>>,
+}
+
+impl Shop for ShopTap {
+    fn instruction(&self) -> String {
+        self.env.instruction()
+    }
+    fn observation(&self) -> Observation {
+        self.env.observation()
+    }
+    fn act(&mut self, action: &str) -> StepResult {
+        *self.seen.borrow_mut() = Some((self.env.page(), self.env.observation()));
+        self.env.act(action)
+    }
+    fn reward(&self) -> f64 {
+        Shop::reward(&self.env)
+    }
+    fn is_done(&self) -> bool {
+        Shop::is_done(&self.env)
+    }
+    fn page(&self) -> String {
+        self.env.page()
+    }
+}
+
+/// Tells JavaScript when a turn starts.
+struct Announced<'t> {
+    inner: LlmPolicy<'t, Watched>,
+    events: Rc<Function>,
+}
+
+impl Policy for Announced<'_> {
+    async fn act(&mut self, req: &TurnRequest<'_>) -> Result<TurnReply> {
+        self.inner.engine.start_turn(req.turn);
+        call(&self.events, &json!({"type": "turn_start", "turn": req.turn, "prompt_tokens": req.context.len(), "actions": req.actions}));
+        self.inner.act(req).await
+    }
+    fn kv_bytes_per_token(&self) -> usize {
+        self.inner.kv_bytes_per_token()
+    }
+    fn kv_capacity(&self) -> usize {
+        self.inner.kv_capacity()
+    }
+}
+
+/// Prompt tokens per prefill call in the browser (see [`Watched`]'s `prefill`).
+const PREFILL_PIECE: usize = 32;
+
+/// An engine that reports each generated token to JavaScript (count, tokens/s this turn) and
+/// stops when asked.
+struct Watched {
+    inner: AnyEngine,
+    stop: Rc<Cell<bool>>,
+    events: Rc<Function>,
+    turn: usize,
+    tokens: usize,
+    /// When this turn's first generated token was asked for (after the prompt's prefill).
+    t0: Option<f64>,
+}
+
+impl Watched {
+    fn start_turn(&mut self, turn: usize) {
+        self.turn = turn;
+        self.tokens = 0;
+        self.t0 = None;
+    }
+    fn check(&self) -> Result<()> {
+        if self.stop.get() {
+            return Err(Error::usage("stopped by the visitor"));
+        }
+        Ok(())
+    }
+    fn generated(&mut self) {
+        self.tokens += 1;
+        let dt = now() - *self.t0.get_or_insert_with(now);
+        let tok_s = if dt > 0.0 { self.tokens as f64 / dt } else { 0.0 };
+        call(&self.events, &json!({"type": "token", "turn": self.turn, "tokens": self.tokens, "tok_s": tok_s}));
+    }
+}
+
+impl Engine for Watched {
+    fn config(&self) -> &Config {
+        self.inner.config()
+    }
+    fn pos(&self) -> usize {
+        self.inner.pos()
+    }
+    fn truncate(&mut self, pos: usize) -> Result<()> {
+        self.inner.truncate(pos)
+    }
+    async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check()?;
+        if tokens.len() == 1 {
+            self.inner.prefill(tokens).await?;
+            self.generated();
+            return Ok(());
+        }
+        // A long prompt in pieces, each waited for (a logits read-back) so the page can show real
+        // progress and a visitor's Stop takes effect between pieces; the KV cache ends the same.
+        let mut done = 0;
+        for piece in tokens.chunks(PREFILL_PIECE) {
+            self.check()?;
+            self.inner.prefill(piece).await?;
+            self.inner.logits().await?;
+            done += piece.len();
+            call(&self.events, &json!({"type": "prefill", "turn": self.turn, "done": done, "tokens": tokens.len()}));
+        }
+        if self.tokens == 0 {
+            self.t0 = Some(now());
+        }
+        Ok(())
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        self.inner.logits().await
+    }
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.inner.sample(p, u).await
+    }
+    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.check()?;
+        let t = self.inner.decode(token, p, u).await?;
+        self.generated();
+        Ok(t)
+    }
+}

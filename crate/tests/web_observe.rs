@@ -1,0 +1,89 @@
+//! The live-DOM observation path (headless Chromium): the store's pages rendered into an iframe's
+//! document and observed through `observe::web` must give exactly what the native builder gives on
+//! the parsed HTML (`tests/fixtures/web_observe.json`, kept current by the native
+//! `shop_observe::web_observe_fixture_is_current`). Computed styles and layout are live here, so
+//! this also checks that `hidden_hint` hides nothing the agent should see (e.g. the zero-width,
+//! transparent radio inputs of the options). Run with `scripts/test-browser.sh`.
+#![cfg(target_arch = "wasm32")]
+
+use mem1::agent::Shop;
+use mem1::observe::{ClickKind, Observation};
+use mem1::shop::goal::dev_goals;
+use mem1::shop::{Env, Store};
+use std::sync::Arc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const WALK: &str = include_str!("../../tests/fixtures/web_observe.json");
+
+fn obs_json(o: &Observation) -> serde_json::Value {
+    serde_json::json!({
+        "text": o.text, "search": o.has_search_bar,
+        "clickables": o.clickables.iter().map(|c| {
+            let kind = match &c.kind {
+                ClickKind::Button => "button".to_string(),
+                ClickKind::Link { product } => format!("link product={product}"),
+                ClickKind::Option { name } => format!("option {name}"),
+            };
+            serde_json::json!([c.key, kind, c.target])
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// A fresh iframe in the test page; its document is where the store renders.
+fn frame_document() -> web_sys::Document {
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let frame = doc.create_element("iframe").unwrap();
+    frame.set_attribute("style", "width: 1000px; height: 700px").unwrap();
+    doc.body().expect("the test page has a body").append_child(&frame).unwrap();
+    frame.dyn_into::<web_sys::HtmlIFrameElement>().unwrap().content_document().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn live_dom_observations_equal_native_ones() {
+    let walk: Vec<(String, serde_json::Value)> = serde_json::from_str(WALK).unwrap();
+    let store = Arc::new(Store::builtin(0).unwrap());
+    let goal = dev_goals().unwrap()[0].clone();
+    let doc = frame_document();
+    let mut env = Env::in_document(store, goal, doc.clone()).unwrap();
+    for (i, (action, want)) in walk.iter().enumerate() {
+        if !action.is_empty() {
+            let r = env.step(action);
+            assert!(r.valid, "step {i}: {action} rejected in the browser: {:?}", r.reason);
+        }
+        // The page really is in the live document, and the observation is taken from it.
+        let body = doc.body().expect("the rendered page has a body").inner_text();
+        assert!(!body.trim().is_empty(), "step {i}: the iframe shows nothing");
+        let got = obs_json(&Shop::observation(&env));
+        assert_eq!(&got, want, "step {i} ({action:?}): live DOM and native observations differ");
+    }
+    assert!(env.is_done(), "the walk ends with a purchase");
+}
+
+#[wasm_bindgen_test]
+fn css_hidden_elements_are_not_observed() {
+    // What only a live DOM can know: a stylesheet hides an element, or it has no box.
+    let doc = frame_document();
+    mem1::observe::web::render_into(
+        &doc,
+        "<!DOCTYPE html><html><head><style>.gone{display:none}.ghost{visibility:hidden}\
+         .clip{width:0;height:0;overflow:hidden}</style></head><body>\
+         <p>seen</p><p class=gone>by class</p><p class=ghost>invisible</p><div class=clip><p>clipped</p></div>\
+         <button class=gone>Hidden Button</button><button>Shown Button</button></body></html>",
+    )
+    .unwrap();
+    let o = mem1::observe::web::observe_node(&doc);
+    assert_eq!(o.text, "seen [SEP] Shown Button");
+    let keys: Vec<&str> = o.clickables.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["shown button"]);
+}
+
+#[wasm_bindgen_test]
+fn env_without_a_document_is_a_clear_error() {
+    let store = Arc::new(Store::builtin(0).unwrap());
+    let goal = dev_goals().unwrap()[0].clone();
+    let err = Env::new(store, goal).err().expect("no document to render into");
+    assert!(err.to_string().contains("Env::in_document"), "{err}");
+}

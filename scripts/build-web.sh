@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the browser demo into web/dist/: a folder of static files any static host can serve
+# (relative paths only, no server code). The wasm (crate `mem1`, its `webapp` API) goes through
+# wasm-bindgen into web/dist/pkg/; web/*.html|js|css and web/data/ are copied beside it; the default
+# model (SmolLM2-135M-Instruct Q4_1, from .cache/models/, see scripts/fetch-models.sh) is hard-linked
+# (or copied) to web/dist/models/.
+#
+# Environment: PROFILE=release|dev (default release). Assumes scripts/setup.sh has run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+profile=${PROFILE:-release}
+flags=()
+[ "$profile" = release ] && flags=(--release)
+dir=$([ "$profile" = release ] && echo release || echo debug)
+t0=$(date +%s)
+cargo build "${flags[@]}" --target wasm32-unknown-unknown -p mem1 --lib
+dist="$root/web/dist"
+rm -rf "$dist.tmp"
+mkdir -p "$dist.tmp/pkg" "$dist.tmp/models" "$dist.tmp/data"
+wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/pkg" "target/wasm32-unknown-unknown/$dir/mem1.wasm"
+cp web/*.html web/*.js web/*.css "$dist.tmp/"
+cp web/data/*.json "$dist.tmp/data/"
+model=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+[ -f "$model" ] || { echo "build-web: $model is missing (run scripts/fetch-models.sh)" >&2; exit 1; }
+ln "$(readlink -f "$model")" "$dist.tmp/models/" 2>/dev/null || cp "$model" "$dist.tmp/models/"
+rm -rf "$dist"
+mv "$dist.tmp" "$dist"
+echo "build-web: web/dist built in $(( $(date +%s) - t0 )) s ($(du -sh --apparent-size "$dist/pkg" | cut -f1) of wasm+js)" >&2
