@@ -3,8 +3,9 @@
 //! Data flows one way, and the modules are named for its steps:
 //!
 //! * engine: bytes → [`gguf`] → [`quant`] (exact dequantization) → [`model`] (architecture from
-//!   metadata) → forward pass on [`cpu`] (the plain f32 reference) or [`gpu`] (WGSL kernels from
-//!   `shaders/` through wgpu) → logits → [`sample`] → token → [`tokenizer`] → text.
+//!   metadata) → forward pass on [`cpu`] (quantized integer SIMD dot products, or the plain f32
+//!   reference) or [`gpu`] (WGSL kernels from `shaders/` through wgpu), chosen by [`loader`] →
+//!   logits → [`sample`] → token → [`tokenizer`] → text.
 //! * store: page → [`observe`] (DOM → text observation and actions) → [`shop`] (WebShop-faithful
 //!   catalog, search, pages, goals, reward).
 //! * agent: observation → prompt → policy → action, with MEM1's constant-memory context ([`agent`]).
