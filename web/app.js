@@ -65,15 +65,15 @@ async function checkWebGPU() {
 function explainWebGPU(g) {
   if (!g.ok) {
     banner(
-      `<b>No WebGPU here</b> (${g.why}). The model can still run on the CPU backend (pick “auto” or “CPU”), ` +
-        'but slowly. For WebGPU use Chrome or Edge 113+ on Windows, macOS or ChromeOS; on Linux, Chrome with ' +
+      `<b>No WebGPU here</b> (${g.why}). The model still runs on the CPU backend (“auto” picks it), ` +
+        'more slowly than on a GPU. For WebGPU use Chrome or Edge 113+ on Windows, macOS or ChromeOS; on Linux, Chrome with ' +
         '<code>chrome://flags/#enable-unsafe-webgpu</code> and <code>#enable-vulkan</code>; Safari 26+; or Firefox 141+ on Windows.',
       'error',
     );
   } else if (g.fallback) {
     banner(
-      `WebGPU runs on a <b>CPU emulation</b> here (${g.name || 'fallback adapter'}): expect about one token per second. ` +
-        'Lower “max turns” and “max tokens / turn” for a quick look, or open the page on a machine with a GPU.',
+      `WebGPU runs on a <b>CPU emulation</b> here (${g.name || 'fallback adapter'}), about one token per second, so ` +
+        '“auto” runs the model on the CPU backend instead. Open the page on a machine with a GPU for the WebGPU path.',
       'warn',
     );
   }
@@ -100,12 +100,14 @@ function showGoal() {
       el('div', { class: 'meta' }, `goal #${g.index} · target ${g.asin} · attributes: ${g.attributes.join(', ') || '–'} · options: ${opts.join(', ') || '–'}`),
     );
   }
-  if (key !== st.goalKey) {
+  // A new goal starts on its search page; the same goal keeps the page the last episode left.
+  const changed = key !== st.goalKey;
+  if (changed) {
     st.goalKey = key;
     st.live = {};
     drawPlot();
   }
-  if (!st.running) {
+  if (changed && !st.running) {
     try {
       if (!typed || st.goal.text) {
         st.demo.showStart(storeDoc(), st.goal);
@@ -178,9 +180,16 @@ async function download(url, onProgress) {
   return { blob, cached: false };
 }
 
+// “auto”: WebGPU on a real adapter; the CPU backend without WebGPU or when the only adapter is a
+// CPU emulation (SwiftShader runs the model about ten times slower than the CPU backend).
+function resolveBackend(b) {
+  if (b !== 'auto') return b;
+  return st.webgpu?.ok && !st.webgpu.fallback ? 'gpu' : 'cpu';
+}
+
 async function ensureModel() {
   const choice = $('model-choice').value;
-  const backend = $('backend').value;
+  const backend = resolveBackend($('backend').value);
   let source, label;
   if (choice === 'bundled') [source, label] = [BUNDLED, 'SmolLM2-135M-Instruct Q4_1'];
   else if (choice === 'url') {
@@ -401,7 +410,12 @@ async function main() {
     st.demo.stop();
     status('stopping at the next token…');
   });
-  randomGoal();
+  // ?goal=N pins a template goal (reproducible links and tests); otherwise a random one.
+  const pinned = new URLSearchParams(location.search).get('goal');
+  if (pinned !== null && /^\d+$/.test(pinned) && Number(pinned) < st.demo.goalCount()) {
+    st.goalIndex = Number(pinned);
+    showGoal();
+  } else randomGoal();
   await loadRecorded();
   status(`ready: ${st.demo.goalCount()} goals; press Run`);
   document.body.dataset.ready = '1';

@@ -139,9 +139,8 @@ impl Demo {
         Ok(to_js(&json!({"observation": env.observe().text, "actions": env.observe().available_actions()})))
     }
 
-    /// Loads a GGUF from a `Blob` (a downloaded or cached file, or a picked one). `backend` is
-    /// `auto` (WebGPU when the browser has it, else the CPU backend), or any name
-    /// [`Backend::parse`] knows (`gpu`, `cpu`). `ctx` is the KV-cache size in tokens (clamped to the
+    /// Loads a GGUF from a `Blob` (a downloaded or cached file, or a picked one). `backend` is any
+    /// name [`Backend::parse`] knows (`gpu`, `cpu`; the page resolves its “auto”). `ctx` is the KV-cache size in tokens (clamped to the
     /// model's). `progress(done, total)` is called as tensors are loaded. Resolves to
     /// `{backend, arch, layers, ctx_len, vocab, seconds}`.
     #[wasm_bindgen(js_name = loadModelBlob)]
@@ -234,17 +233,7 @@ impl Inner {
         let mut report = |done: u64, total: u64| {
             let _ = progress.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
         };
-        let engine = match backend {
-            "auto" => match AnyEngine::load(Backend::Gpu, src, ctx, &mut report).await {
-                Ok(e) => e,
-                Err(Error::Gpu(why)) => {
-                    web_sys::console::warn_1(&format!("mem1: no usable WebGPU ({why}); using the CPU backend").into());
-                    AnyEngine::load(Backend::Cpu, src, ctx, &mut report).await?
-                }
-                Err(e) => return Err(e),
-            },
-            b => AnyEngine::load(Backend::parse(b)?, src, ctx, &mut report).await?,
-        };
+        let engine = AnyEngine::load(Backend::parse(backend)?, src, ctx, &mut report).await?;
         let ctx = ctx.min(engine.config().ctx_len);
         let mut info = model_info(engine.config());
         let name = engine.name();
