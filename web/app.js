@@ -100,12 +100,14 @@ function showGoal() {
       el('div', { class: 'meta' }, `goal #${g.index} · target ${g.asin} · attributes: ${g.attributes.join(', ') || '–'} · options: ${opts.join(', ') || '–'}`),
     );
   }
-  if (key !== st.goalKey) {
+  // A new goal starts on its search page; the same goal keeps the page the last episode left.
+  const changed = key !== st.goalKey;
+  if (changed) {
     st.goalKey = key;
     st.live = {};
     drawPlot();
   }
-  if (!st.running) {
+  if (changed && !st.running) {
     try {
       if (!typed || st.goal.text) {
         st.demo.showStart(storeDoc(), st.goal);
@@ -180,6 +182,8 @@ async function download(url, onProgress) {
 
 async function ensureModel() {
   const choice = $('model-choice').value;
+  // “auto” is resolved by the engine's loader (crate/src/loader.rs): WebGPU on a hardware adapter that
+  // can hold the model, else the CPU backend; `info.backend` says which runs and why.
   const backend = $('backend').value;
   let source, label;
   if (choice === 'bundled') [source, label] = [BUNDLED, 'SmolLM2-135M-Instruct Q4_1'];
@@ -401,7 +405,12 @@ async function main() {
     st.demo.stop();
     status('stopping at the next token…');
   });
-  randomGoal();
+  // ?goal=N pins a template goal (reproducible links and tests); otherwise a random one.
+  const pinned = new URLSearchParams(location.search).get('goal');
+  if (pinned !== null && /^\d+$/.test(pinned) && Number(pinned) < st.demo.goalCount()) {
+    st.goalIndex = Number(pinned);
+    showGoal();
+  } else randomGoal();
   await loadRecorded();
   status(`ready: ${st.demo.goalCount()} goals; press Run`);
   document.body.dataset.ready = '1';
