@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# CPU baseline: llama.cpp (through llama-cpp-python, built from source natively) against our
+# `mem1 bench --backend cpu`, on the same GGUF files, prompt and thread count, and against the same
+# CPU backend compiled to wasm (SIMD, one thread) in headless Chromium (BROWSER=0 skips that).
+#
+#   bash scripts/bench-cpu.sh
+#
+# Env: THREADS (default 2, used by both engines; exported as MEM1_THREADS for ours),
+#      PROMPT_TOKENS (300), DECODE_TOKENS (128), REPEATS (3, best run reported),
+#      WAIT_IDLE (seconds to wait, per model, for other processes to leave the CPU; default 0),
+#      MODELS (space-separated GGUF paths; default: the two test models), SETUP_ONLY=1 (build the venv only).
+# Output: one JSON line per (engine, model) on stdout, then a human table. Build logs go to
+# .cache/llama-venv-build.log. The first run compiles llama.cpp (~12 min on 2 cores).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+THREADS=${THREADS:-2}
+PROMPT_TOKENS=${PROMPT_TOKENS:-300}
+DECODE_TOKENS=${DECODE_TOKENS:-128}
+REPEATS=${REPEATS:-3}
+venv="$root/.cache/llama-venv"
+py="$venv/bin/python"
+
+# --- venv with llama-cpp-python compiled from source (idempotent) --------------------------
+have_llama() {
+  [ -x "$py" ] && "$py" - "$LLAMA_CPP_PYTHON_VERSION" <<'EOF' 2>/dev/null
+import sys, llama_cpp
+sys.exit(0 if llama_cpp.__version__ == sys.argv[1] else 1)
+EOF
+}
+if ! have_llama; then
+  if ! command -v cc >/dev/null || ! command -v c++ >/dev/null; then
+    echo "installing a C/C++ compiler (build-essential) ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >&2
+  fi
+  [ -x "$py" ] || python3 -m venv "$venv"
+  "$py" -m pip install -q --upgrade pip >&2
+  # cmake and ninja as wheels from PyPI (the system may have neither; never build them from source).
+  "$py" -m pip install -q --only-binary :all: "cmake>=3.21" ninja >&2
+  echo "building llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (llama.cpp from source, native CPU);" \
+       "log: .cache/llama-venv-build.log ..." >&2
+  t0=$(date +%s)
+  PATH="$venv/bin:$PATH" \
+  CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release" \
+  CMAKE_BUILD_PARALLEL_LEVEL=${BUILD_JOBS:-2} \
+    nice -n 10 "$py" -m pip install -v --no-cache-dir --no-binary llama-cpp-python \
+      "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" > "$root/.cache/llama-venv-build.log" 2>&1 \
+    || { tail -40 "$root/.cache/llama-venv-build.log" >&2; echo "llama-cpp-python build failed" >&2; exit 1; }
+  echo "built in $(( $(date +%s) - t0 )) s" >&2
+  have_llama || { echo "llama_cpp does not import after the build" >&2; exit 1; }
+fi
+[ "${SETUP_ONLY:-0}" = 1 ] && { echo "venv ready: $venv" >&2; exit 0; }
+
+# --- models ----------------------------------------------------------------------------------
+if [ -n "${MODELS:-}" ]; then
+  read -r -a models <<< "$MODELS"
+else
+  models=("$root/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+          "$root/.cache/models/qwen2.5-coder-0.5b-instruct.gguf")
+  for m in "${models[@]}"; do
+    [ -f "$m" ] || { bash "$root/scripts/fetch-models.sh" >&2; break; }
+  done
+fi
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+# --- llama.cpp -------------------------------------------------------------------------------
+echo "llama.cpp: threads=$THREADS prompt=$PROMPT_TOKENS decode=$DECODE_TOKENS repeats=$REPEATS (best)" >&2
+"$py" "$root/scripts/bench_llama.py" --model "${models[@]}" --threads "$THREADS" \
+  --prompt-tokens "$PROMPT_TOKENS" --decode-tokens "$DECODE_TOKENS" --repeats "$REPEATS" \
+  --wait-idle "${WAIT_IDLE:-0}" | tee -a "$results"
+
+# --- ours --------------------------------------------------------------------------------------
+export MEM1_THREADS=$THREADS
+mem1="$root/target/release/mem1"
+if [ ! -x "$mem1" ]; then
+  echo "building target/release/mem1 ..." >&2
+  cargo build --release -p mem1 >&2 || echo "cargo build failed; skipping our engine" >&2
+fi
+if [ -x "$mem1" ]; then
+  for m in "${models[@]}"; do
+    if [ "${WAIT_IDLE:-0}" != 0 ]; then
+      "$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import bench_llama; bench_llama.wait_idle(float(sys.argv[2]))' \
+        "$root/scripts" "$WAIT_IDLE"
+    fi
+    # Best of REPEATS runs, like the llama.cpp side.
+    for _ in $(seq "$REPEATS"); do
+      if out=$("$mem1" bench --model "$m" --backend cpu --prompt-tokens "$PROMPT_TOKENS" \
+                 --decode-tokens "$DECODE_TOKENS" 2>&1); then
+        line=$(printf '%s\n' "$out" | grep -E '^\{.*prefill_tok_s' | tail -1 || true)
+        if [ -n "$line" ]; then
+          "$py" - "$m" "$THREADS" "$line" <<'EOF' | tee -a "$results"
+import json, os, sys
+d = json.loads(sys.argv[3])
+print(json.dumps({"engine": "mem1 cpu", "model": os.path.basename(sys.argv[1]),
+                  "threads": int(sys.argv[2]),
+                  "prefill_tokens": d.get("prefill_tokens", d.get("prompt_tokens")),
+                  "prefill_tok_s": d.get("prefill_tok_s"),
+                  "decode_tokens": d.get("decode_tokens"),
+                  "decode_tok_s": d.get("decode_tok_s")}))
+EOF
+        else
+          echo "mem1 bench printed no JSON line for $m:" >&2; printf '%s\n' "$out" | tail -5 >&2; break
+        fi
+      else
+        echo "mem1 bench --backend cpu failed for $m:" >&2; printf '%s\n' "$out" | tail -5 >&2; break
+      fi
+    done
+  done
+fi
+
+# --- ours in headless Chromium (wasm, SIMD, one thread) --------------------------------------------
+# The release build of crate/tests/web_gpu.rs with MEM1_BROWSER_BENCH=1 runs bench_cpu_backend_in_browser
+# on both test models (served over HTTP by scripts/test-browser.sh) and logs one `BENCH {json}` each.
+if [ "${BROWSER:-1}" = 1 ]; then
+  echo "ours in headless Chromium (release wasm build; first run compiles it) ..." >&2
+  blog=$(mktemp)
+  MEM1_BROWSER_BENCH=1 MEM1_BENCH_PROMPT=$PROMPT_TOKENS MEM1_BENCH_DECODE=$DECODE_TOKENS PROFILE=release SKIP_DEMO=1 \
+    bash "$root/scripts/test-browser.sh" bench_cpu_backend_in_browser > "$blog" 2>&1 \
+    || { tail -20 "$blog" >&2; echo "the browser benchmark failed" >&2; }
+  sed -n 's/^BENCH //p' "$blog" | tee -a "$results"
+  rm -f "$blog"
+fi
+
+# --- table -------------------------------------------------------------------------------------
+"$py" - "$results" <<'EOF'
+import json, sys
+best = {}   # (engine kind, model) -> best prefill / decode over repeats
+for line in open(sys.argv[1]):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    kind = "browser" if d["engine"].startswith("mem1 wasm") else "ours" if d["engine"].startswith("mem1") else "llama"
+    b = best.setdefault((kind, d["model"]), {"prefill": 0.0, "decode": 0.0})
+    b["prefill"] = max(b["prefill"], d.get("prefill_tok_s") or 0.0)
+    b["decode"] = max(b["decode"], d.get("decode_tok_s") or 0.0)
+models = list(dict.fromkeys(m for _, m in best))
+fmt = "{:<34} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6}"
+print()
+print("tok/s (native: best of repeats; browser: one run); ratios are to llama.cpp native")
+print(fmt.format("model", "llama pp", "llama tg", "ours pp", "ours tg", "pp x", "tg x", "wasm pp", "wasm tg", "pp x", "tg x"))
+f = lambda x: f"{x:.1f}" if x else "-"
+r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+for m in models:
+    l = best.get(("llama", m), {})
+    o = best.get(("ours", m), {})
+    w = best.get(("browser", m), {})
+    print(fmt.format(m[:34], f(l.get("prefill")), f(l.get("decode")), f(o.get("prefill")),
+                     f(o.get("decode")), r(o.get("prefill"), l.get("prefill")),
+                     r(o.get("decode"), l.get("decode")), f(w.get("prefill")), f(w.get("decode")),
+                     r(w.get("prefill"), l.get("prefill")), r(w.get("decode"), l.get("decode"))))
+EOF
