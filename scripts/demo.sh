@@ -39,5 +39,5 @@ echo
 echo "  MEM1 shopping agent demo: http://127.0.0.1:$port/"
 echo
 echo "demo: serving web/dist (a folder of static files; any static host serves it too). Ctrl-C stops." >&2
-echo "demo: needs a browser with WebGPU (Chrome/Edge 113+; on Linux enable chrome://flags/#enable-unsafe-webgpu)." >&2
+echo "demo: open it in any current browser; WebGPU (Chrome/Edge 113+; on Linux chrome://flags/#enable-unsafe-webgpu) runs the model on the GPU, elsewhere it runs on the CPU backend (WebAssembly SIMD)." >&2
 wait $server
