@@ -80,11 +80,12 @@ fn dequantization_equals_gguf_py() {
     }
 }
 
-/// Prompt logits and the greedy continuation of one backend against the fixtures.
-fn check_model<E: Engine>(name: &str, mut load: impl FnMut() -> E) {
+/// Prompt logits and the greedy continuation of one backend against the fixtures; the engine is
+/// loaded once and each prompt starts from an emptied cache.
+fn check_model<E: Engine>(name: &str, e: &mut E) {
     let fx = fixture(&format!("{}.json", fixture_id(name)));
     for (i, p) in fx["prompts"].as_array().unwrap().iter().enumerate() {
-        let mut e = load();
+        e.truncate(0).unwrap();
         let toks = ids(&p["tokens"]);
         pollster::block_on(e.prefill(&toks)).unwrap();
         let logits = pollster::block_on(e.logits()).unwrap();
@@ -103,101 +104,45 @@ fn check_model<E: Engine>(name: &str, mut load: impl FnMut() -> E) {
     }
 }
 
+/// `model_file` loaded by `load` from its file.
+fn load<E>(model_file: &str, load: impl FnOnce(&mut mem1::gguf::FileSource) -> E) -> E {
+    load(&mut mem1::gguf::FileSource::open(&model(model_file)).unwrap())
+}
+
 #[test]
 fn cpu_reference_matches_transformers_smollm2() {
-    let path = model(SMOL);
-    check_model(SMOL, || {
-        let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-        pollster::block_on(Cpu::load(&mut src, 512, |_, _| {})).unwrap()
-    });
+    let mut e = load(SMOL, |src| pollster::block_on(Cpu::load(src, 512, |_, _| {})).unwrap());
+    check_model(SMOL, &mut e);
 }
 
 #[test]
 fn cpu_reference_matches_transformers_qwen2() {
-    let path = model(QWEN);
-    let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-    // Load once (2 GB of f32): each prompt starts from an empty cache.
-    let mut cpu = pollster::block_on(Cpu::load(&mut src, 512, |_, _| {})).unwrap();
-    let cpu_ptr: *mut Cpu = &mut cpu;
-    check_model(QWEN, || {
-        // SAFETY: check_model drops each borrow before asking for the next.
-        let c = unsafe { &mut *cpu_ptr };
-        c.truncate(0).unwrap();
-        Reset(c)
-    });
+    let mut e = load(QWEN, |src| pollster::block_on(Cpu::load(src, 512, |_, _| {})).unwrap());
+    check_model(QWEN, &mut e);
 }
 
 #[test]
 fn cpu_quantized_matches_transformers_smollm2() {
-    let path = model(SMOL);
-    check_model(SMOL, || {
-        let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-        pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap()
-    });
+    let mut e = load(SMOL, |src| pollster::block_on(Cpu::load_quantized(src, 512, |_, _| {})).unwrap());
+    check_model(SMOL, &mut e);
 }
 
 #[test]
 fn cpu_quantized_matches_transformers_qwen2() {
-    let path = model(QWEN);
-    let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-    let mut cpu = pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap();
-    let cpu_ptr: *mut Cpu = &mut cpu;
-    check_model(QWEN, || {
-        // SAFETY: as above.
-        let c = unsafe { &mut *cpu_ptr };
-        c.truncate(0).unwrap();
-        Reset(c)
-    });
+    let mut e = load(QWEN, |src| pollster::block_on(Cpu::load_quantized(src, 512, |_, _| {})).unwrap());
+    check_model(QWEN, &mut e);
 }
 
 #[test]
 fn gpu_matches_transformers_smollm2() {
-    let path = model(SMOL);
-    check_model(SMOL, || {
-        let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-        pollster::block_on(Gpu::load_on(gpu_device(), &mut src, 512, 64, |_, _| {})).unwrap()
-    });
+    let mut e = load(SMOL, |src| pollster::block_on(Gpu::load_on(gpu_device(), src, 512, 64, |_, _| {})).unwrap());
+    check_model(SMOL, &mut e);
 }
 
 #[test]
 fn gpu_matches_transformers_qwen2() {
-    let path = model(QWEN);
-    let mut src = mem1::gguf::FileSource::open(&path).unwrap();
-    let mut gpu = pollster::block_on(Gpu::load_on(gpu_device(), &mut src, 512, 64, |_, _| {})).unwrap();
-    let ptr: *mut Gpu = &mut gpu;
-    check_model(QWEN, || {
-        // SAFETY: as above.
-        let g = unsafe { &mut *ptr };
-        g.truncate(0).unwrap();
-        Reset(g)
-    });
-}
-
-/// Borrows an engine whose cache was just emptied.
-struct Reset<'a, E: Engine>(&'a mut E);
-
-impl<E: Engine> Engine for Reset<'_, E> {
-    fn config(&self) -> &mem1::model::Config {
-        self.0.config()
-    }
-    fn pos(&self) -> usize {
-        self.0.pos()
-    }
-    fn truncate(&mut self, pos: usize) -> mem1::Result<()> {
-        self.0.truncate(pos)
-    }
-    async fn prefill(&mut self, tokens: &[u32]) -> mem1::Result<()> {
-        self.0.prefill(tokens).await
-    }
-    async fn logits(&mut self) -> mem1::Result<Vec<f32>> {
-        self.0.logits().await
-    }
-    async fn sample(&mut self, p: &mem1::sample::SamplerParams, u: f32) -> mem1::Result<u32> {
-        self.0.sample(p, u).await
-    }
-    async fn decode(&mut self, token: u32, p: &mem1::sample::SamplerParams, u: f32) -> mem1::Result<u32> {
-        self.0.decode(token, p, u).await
-    }
+    let mut e = load(QWEN, |src| pollster::block_on(Gpu::load_on(gpu_device(), src, 512, 64, |_, _| {})).unwrap());
+    check_model(QWEN, &mut e);
 }
 
 /// 256 tokens of a chat forced through the f32 reference and another backend one at a time: the
@@ -229,15 +174,13 @@ fn forced_decoding_agrees_with_reference<E: Engine>(other: &mut E, what: &str) {
 
 #[test]
 fn forced_decoding_gpu_agrees_with_cpu() {
-    let mut src = mem1::gguf::FileSource::open(&model(SMOL)).unwrap();
-    let mut gpu = pollster::block_on(Gpu::load_on(gpu_device(), &mut src, 512, 64, |_, _| {})).unwrap();
+    let mut gpu = load(SMOL, |src| pollster::block_on(Gpu::load_on(gpu_device(), src, 512, 64, |_, _| {})).unwrap());
     forced_decoding_agrees_with_reference(&mut gpu, "GPU");
 }
 
 #[test]
 fn forced_decoding_quantized_cpu_agrees_with_reference() {
-    let mut src = mem1::gguf::FileSource::open(&model(SMOL)).unwrap();
-    let mut q = pollster::block_on(Cpu::load_quantized(&mut src, 512, |_, _| {})).unwrap();
+    let mut q = load(SMOL, |src| pollster::block_on(Cpu::load_quantized(src, 512, |_, _| {})).unwrap());
     forced_decoding_agrees_with_reference(&mut q, "quantized CPU");
 }
 

@@ -128,22 +128,13 @@ impl Cpu {
 
     /// What runs: "quantized, AVX2, 2 threads" or "f32 reference, 2 threads".
     pub fn describe(&self) -> String {
-        let simd = if !self.quantized {
-            ""
-        } else if cfg!(target_arch = "x86_64") && simd_name() == "avx2" {
-            ", AVX2"
-        } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
-            ", simd128"
-        } else {
-            ", scalar"
-        };
         let kind = if self.quantized {
-            "quantized"
+            format!("quantized, {}", qdot::simd())
         } else {
-            "f32 reference"
+            "f32 reference".to_string()
         };
         let n = threads();
-        let mut d = format!("{kind}{simd}, {n} thread{}", if n == 1 { "" } else { "s" });
+        let mut d = format!("{kind}, {n} thread{}", if n == 1 { "" } else { "s" });
         if let Some(why) = &self.fallback {
             d += &format!("; not the GPU because {why}");
         }
@@ -156,8 +147,8 @@ impl Cpu {
         let cfg = self.cfg.clone();
         let run = move |c: &mut Cpu| {
             let logits = model::transformer(c, &cfg);
-            let v = std::mem::take(&mut logits.borrow_mut().data);
-            v
+            let mut logits = logits.borrow_mut();
+            std::mem::take(&mut logits.data)
         };
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -182,14 +173,6 @@ impl Cpu {
             Weight::Blocks { .. } => unreachable!("{name} is kept as f32"),
         }
     }
-}
-
-fn simd_name() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if qdot::x86::available() {
-        return "avx2";
-    }
-    "none"
 }
 
 /// The thread pool of the CPU backend: `MEM1_THREADS` threads, default all cores.

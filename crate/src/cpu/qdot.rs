@@ -367,6 +367,19 @@ impl Unpacked {
     }
 }
 
+/// Which vector kernel [`scaled_dot`] runs: `AVX2`, `simd128` or `scalar`.
+pub fn simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if x86::available() {
+        return "AVX2";
+    }
+    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        "simd128"
+    } else {
+        "scalar"
+    }
+}
+
 /// `Σ_g s_g·dx_g·Σ_{i∈g} q_i·x_i` over groups of [`G`]: the vector kernel where the CPU has one.
 pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
     assert!(q.len() == xq.len() && s.len() == dx.len() && s.len() * G == q.len());
