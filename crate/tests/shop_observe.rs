@@ -5,6 +5,9 @@ use mem1::shop::goal::dev_goals;
 use mem1::shop::{Env, Store};
 use std::sync::Arc;
 
+mod observe_json;
+use observe_json::obs_json;
+
 fn shared(path: &str) -> Option<String> {
     let p = format!("{}/../../shared/webshop/{}", env!("CARGO_MANIFEST_DIR"), path);
     match std::fs::read(&p) {
@@ -123,20 +126,7 @@ fn real_shop_pages_are_sane() {
 /// options, an option, a sub-page, back, buy. Returns (action, observation after it) pairs; the
 /// first action is empty (the start page).
 fn store_walk() -> Vec<(String, serde_json::Value)> {
-    use mem1::observe::{ClickKind, Observation};
-    let obs_json = |o: &Observation| {
-        serde_json::json!({
-            "text": o.text, "search": o.has_search_bar,
-            "clickables": o.clickables.iter().map(|c| {
-                let kind = match &c.kind {
-                    ClickKind::Button => "button".to_string(),
-                    ClickKind::Link { product } => format!("link product={product}"),
-                    ClickKind::Option { name } => format!("option {name}"),
-                };
-                serde_json::json!([c.key, kind, c.target])
-            }).collect::<Vec<_>>(),
-        })
-    };
+    use mem1::observe::ClickKind;
     let store = Arc::new(Store::builtin(0).unwrap());
     let goal = dev_goals().unwrap()[0].clone();
     let mut env = Env::new(store.clone(), goal).unwrap();

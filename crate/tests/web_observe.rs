@@ -7,30 +7,18 @@
 #![cfg(target_arch = "wasm32")]
 
 use mem1::agent::Shop;
-use mem1::observe::{ClickKind, Observation};
 use mem1::shop::goal::dev_goals;
 use mem1::shop::{Env, Store};
 use std::sync::Arc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
+mod observe_json;
+use observe_json::obs_json;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const WALK: &str = include_str!("../../tests/fixtures/web_observe.json");
-
-fn obs_json(o: &Observation) -> serde_json::Value {
-    serde_json::json!({
-        "text": o.text, "search": o.has_search_bar,
-        "clickables": o.clickables.iter().map(|c| {
-            let kind = match &c.kind {
-                ClickKind::Button => "button".to_string(),
-                ClickKind::Link { product } => format!("link product={product}"),
-                ClickKind::Option { name } => format!("option {name}"),
-            };
-            serde_json::json!([c.key, kind, c.target])
-        }).collect::<Vec<_>>(),
-    })
-}
 
 /// A fresh iframe in the test page; its document is where the store renders.
 fn frame_document() -> web_sys::Document {
