@@ -7,7 +7,7 @@
 #   PORT=P              (default 8080)
 #   HEADLESS=1          instead: the same agent in the terminal, `mem1 run --sample N` natively,
 #                       printing each episode's result (EPISODES=N, default 5; TURNS=T; SEED=S;
-#                       MODEL=path.gguf; BACKEND=gpu|cpu)
+#                       MODEL=path.gguf; BACKEND=auto|gpu|cpu|ref, default cpu)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
