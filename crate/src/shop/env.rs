@@ -154,7 +154,7 @@ impl Env {
             done: false,
             reward: 0.0,
             html: String::new(),
-            obs: Observation { text: String::new(), has_search_bar: false, clickables: Vec::new() },
+            obs: Observation::default(),
             #[cfg(target_arch = "wasm32")]
             dom: None,
         };

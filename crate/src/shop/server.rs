@@ -230,7 +230,9 @@ pub fn serve(app: Arc<App>, host: &str, port: u16, threads: usize) -> Result<()>
     let server = tiny_http::Server::http((host, port))
         .map_err(|e| Error::Shop(format!("cannot listen on {host}:{port}: {e}")))?;
     let server = Arc::new(server);
-    eprintln!("mem1 shop: serving {} goals on http://{host}:{port}/ (try /dev_0 or /fixed_0)", app.goals.len());
+    // With port 0 the system picks one: say which.
+    let addr = server.server_addr().to_ip().map(|a| a.to_string()).unwrap_or_else(|| format!("{host}:{port}"));
+    eprintln!("mem1 shop: serving {} goals on http://{addr}/ (try /dev_0 or /fixed_0)", app.goals.len());
     let mut handles = Vec::new();
     for _ in 0..threads.max(1) {
         let (server, app) = (server.clone(), app.clone());

@@ -1,0 +1,69 @@
+// Lays out the two packages from one source: `node extension/build.mjs PKG_DIR MODEL OUT_DIR`
+// writes OUT_DIR/chrome/ (manifest.json as written, offscreen document + service worker) and
+// OUT_DIR/firefox/ (background page + sidebar instead, gecko id), each with the wasm package
+// (PKG_DIR, wasm-bindgen --target web) and the bundled model (hard-linked when possible), and
+// zips them to OUT_DIR/mem1-chrome.zip and OUT_DIR/mem1-firefox.zip.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [pkg, model, out] = process.argv.slice(2);
+if (!pkg || !model || !out) {
+  console.error('usage: node extension/build.mjs PKG_DIR MODEL.gguf OUT_DIR');
+  process.exit(2);
+}
+const base = JSON.parse(fs.readFileSync(path.join(here, 'manifest.json'), 'utf8'));
+
+function firefoxManifest(m) {
+  const f = structuredClone(m);
+  delete f.side_panel;
+  delete f.minimum_chrome_version;
+  f.permissions = f.permissions.filter((p) => !['sidePanel', 'offscreen'].includes(p));
+  f.background = { scripts: ['firefox-background.js'], type: 'module' };
+  f.sidebar_action = { default_panel: 'panel.html', default_title: m.name, open_at_install: false };
+  // Nothing leaves the browser: the model runs locally and no data is collected.
+  f.browser_specific_settings = {
+    gecko: { id: 'mem1-shopping-agent@mem1.invalid', strict_min_version: '128.0', data_collection_permissions: { required: ['none'] } },
+  };
+  return f;
+}
+
+const only = { chrome: ['background.js', 'offscreen.html', 'offscreen.js'], firefox: ['firefox-background.js'] };
+const sources = fs.readdirSync(here).filter((f) => /\.(js|html|css)$/.test(f) && f !== 'build.mjs');
+
+function link(from, to) {
+  try {
+    fs.linkSync(fs.realpathSync(from), to);
+  } catch {
+    fs.copyFileSync(from, to);
+  }
+}
+
+fs.mkdirSync(out, { recursive: true });
+for (const browser of ['chrome', 'firefox']) {
+  const dir = path.join(out, browser);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'pkg'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'models'));
+  const other = browser === 'chrome' ? only.firefox : only.chrome;
+  for (const f of sources) if (!other.includes(f)) fs.copyFileSync(path.join(here, f), path.join(dir, f));
+  for (const f of fs.readdirSync(pkg)) fs.copyFileSync(path.join(pkg, f), path.join(dir, 'pkg', f));
+  link(model, path.join(dir, 'models', path.basename(model)));
+  const manifest = browser === 'chrome' ? base : firefoxManifest(base);
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const zip = path.join(out, `mem1-${browser}.zip`);
+  fs.rmSync(zip, { force: true });
+  // Stored, not deflated: the model does not compress and the zip stays quick to make.
+  execFileSync('python3', ['-c', `
+import os, sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(dst, 'w', zipfile.ZIP_STORED) as z:
+    for d, _, fs in os.walk(src):
+        for f in sorted(fs):
+            p = os.path.join(d, f)
+            z.write(p, os.path.relpath(p, src))
+`, dir, zip]);
+  console.error(`build-extension: ${dir} and ${zip}`);
+}

@@ -1,0 +1,106 @@
+// The engine host: holds the wasm module and the loaded model, and runs episodes for the panel.
+// Lives in the offscreen document (Chromium) or the background page (Firefox); the panel talks to
+// it over a runtime port named "mem1-agent". `relay` acts in the tab: {snapshot(tabId),
+// act(tabId, cmd)} (relay.js directly in Firefox, the service worker's copy in Chromium).
+//
+// Port messages in: {type: 'start', task, tabId, model: {source: 'bundled'|'cache', key}, backend,
+// opts}, {type: 'stop'}, {type: 'confirm-reply', id, ok}. Out: {type: 'status', text},
+// {type: 'load', done, total}, {type: 'loaded', info}, {type: 'event', ev} (the engine's turn
+// events), {type: 'confirm', id, action, target, url}, {type: 'end', result}, {type: 'error', message}.
+import { api } from './api.js';
+import init, { Demo } from './pkg/mem1.js';
+import * as models from './models.js';
+
+export const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
+const CTX = 2048;
+
+export function startHost(relay) {
+  let agent = null;
+  let loaded = null; // "source:key:backend" of the model in the engine
+  let running = null; // the port whose episode runs
+
+  const ready = (async () => {
+    await init();
+    agent = Demo.forLivePages();
+    console.info(`mem1: engine host ready (wasm loaded; WebGPU ${navigator.gpu ? 'present' : 'absent'})`);
+  })();
+  ready.catch((e) => console.error(`mem1: the engine failed to start: ${e?.message || e}`));
+
+  async function loadModel(port, model, backend) {
+    const id = `${model.source}:${model.key || ''}:${backend}`;
+    if (loaded === id && agent.hasModel()) return;
+    loaded = null;
+    let blob;
+    if (model.source === 'bundled') {
+      port.postMessage({ type: 'status', text: 'reading the bundled model' });
+      const res = await fetch(api.runtime.getURL(BUNDLED));
+      if (!res.ok) throw new Error(`the bundled model is missing from the extension (${res.status})`);
+      blob = await res.blob();
+    } else {
+      const got = await models.open(model.key);
+      if (!got) throw new Error('the chosen model is not in the cache (download it in the settings)');
+      blob = got.blob;
+    }
+    port.postMessage({ type: 'status', text: 'loading the model' });
+    const info = await agent.loadModelBlob(blob, backend || 'auto', CTX, (done, total) => port.postMessage({ type: 'load', done, total }));
+    loaded = id;
+    port.postMessage({ type: 'loaded', info });
+  }
+
+  async function start(port, msg) {
+    if (running) throw new Error('the agent is already running');
+    if (!Number.isInteger(msg.tabId)) throw new Error('no tab to shop in');
+    running = port;
+    try {
+      await ready;
+      await loadModel(port, msg.model || { source: 'bundled' }, msg.backend);
+      const tabId = msg.tabId;
+      port.postMessage({ type: 'status', text: 'reading the page' });
+      const first = await relay.snapshot(tabId);
+      let nextId = 0;
+      const pending = new Map();
+      port.onMessage.addListener((m) => {
+        if (m?.type === 'confirm-reply' && pending.has(m.id)) {
+          pending.get(m.id)(m.ok === true);
+          pending.delete(m.id);
+        }
+      });
+      port.onDisconnect.addListener(() => {
+        for (const ok of pending.values()) ok(false);
+        pending.clear();
+      });
+      const confirm = (req) => new Promise((ok) => {
+        const id = ++nextId;
+        pending.set(id, ok);
+        port.postMessage({ type: 'confirm', id, ...req });
+      });
+      const perform = (cmd) => relay.act(tabId, cmd);
+      const result = await agent.runLive(msg.task, first, msg.opts || {}, perform, confirm, (ev) => port.postMessage({ type: 'event', ev }));
+      port.postMessage({ type: 'end', result });
+    } finally {
+      running = null;
+    }
+  }
+
+  api.runtime.onConnect.addListener((port) => {
+    if (port.name !== 'mem1-agent') return;
+    // Only the extension's own pages (the panel) reach this; pages and content scripts cannot.
+    const from = port.sender?.url || '';
+    if (!from.startsWith(api.runtime.getURL('')) || port.sender?.id !== api.runtime.id) {
+      port.disconnect();
+      return;
+    }
+    port.onMessage.addListener((msg) => {
+      if (msg?.type === 'start') {
+        start(port, msg).catch((e) => port.postMessage({ type: 'error', message: e?.message || String(e) }));
+      } else if (msg?.type === 'stop' && running === port) {
+        agent?.stop();
+      }
+    });
+    port.onDisconnect.addListener(() => {
+      // The panel closed: a running episode stops (nobody could confirm a purchase).
+      if (running === port) agent?.stop();
+    });
+    port.postMessage({ type: 'hello', busy: !!running });
+  });
+}

@@ -1,0 +1,54 @@
+// Acting in the shopper's tab: injects content.js and calls it through scripting.executeScript.
+// Runs in the Chromium service worker (for the engine in the offscreen document, which has no tabs
+// API) and in Firefox's background page.
+import { api, shoppable } from './api.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function call(tabId, func, args = []) {
+  const [r] = await api.scripting.executeScript({ target: { tabId }, func, args });
+  if (r?.error) throw new Error(String(r.error.message || r.error));
+  return r?.result;
+}
+
+async function inject(tabId) {
+  const tab = await api.tabs.get(tabId);
+  if (!shoppable(tab.url)) throw new Error(`the tab shows ${tab.url || 'nothing'}, not a web page`);
+  await api.scripting.executeScript({ target: { tabId }, files: ['content.js'] });
+}
+
+/// The page in the tab now, once it has loaded: {doc, url, title, html}.
+export async function snapshot(tabId) {
+  await settle(tabId);
+  await inject(tabId);
+  return call(tabId, () => globalThis.__mem1.snapshot());
+}
+
+/// Waits until the tab has finished loading.
+async function settle(tabId, ms = 30_000) {
+  const t0 = Date.now();
+  while ((await api.tabs.get(tabId)).status !== 'complete') {
+    if (Date.now() - t0 > ms) throw new Error(`the page did not finish loading in ${ms / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/// Carries out {kind: 'click'|'search', node, text} and returns the snapshot of the page it led to:
+/// a new document when the action navigated (waited for until it has loaded), else the same page
+/// after a moment (a script may have changed it).
+export async function act(tabId, cmd) {
+  const before = await call(tabId, (c) => globalThis.__mem1.act(c), [cmd]);
+  const t0 = Date.now();
+  for (;;) {
+    await sleep(150);
+    const tab = await api.tabs.get(tabId);
+    if (tab.status === 'complete') {
+      await inject(tabId);
+      const doc = await call(tabId, () => globalThis.__mem1.doc());
+      if (doc !== before.doc || Date.now() - t0 > 1500) break;
+    } else if (Date.now() - t0 > 30_000) {
+      throw new Error('the page did not finish loading in 30 s');
+    }
+  }
+  return snapshot(tabId);
+}

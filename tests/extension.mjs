@@ -1,0 +1,193 @@
+// The Chromium extension, end to end (run scripts/build-extension.sh first): headless Chromium with
+// extension/dist/chrome loaded unpacked, the panel opened as a page (panel.html?tab=ID, the side
+// panel's own page, aimed at one tab), the bundled model, and real pages:
+//
+//  1. The project's store (`mem1 shop serve`): the panel is given a session's goal and Go; the
+//     agent's actions must reach the shop tab (its URL changes: search, results, ...), and the
+//     panel must show each turn, the internal state and the context chart. A second run is stopped
+//     with Stop after its first turn.
+//  2. A checkout page (tests/pages/, served by tests/serve.mjs): the agent's “Place order” click
+//     must first raise the confirmation dialog with the page untouched; declining ends the episode
+//     with nothing bought; a second run, confirmed, places the order (the tab reaches ordered.html).
+//
+// The zero-shot bundled model (SmolLM2-135M) does not find its way to Buy Now in the store (it
+// loops between search and results), so the purchase path is checked on the checkout page.
+// Screenshots in tests/out/extension-*.png.
+//
+//   node tests/extension.mjs  (env: SESSION=fixed_0 TURNS=3 TOKENS=64 CHROMIUM=/usr/bin/chromium
+//                              MEM1=target/release/mem1 TIMEOUT_S=600 VERBOSE=1)
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const ext = path.join(root, 'extension/dist/chrome');
+const out = path.join(here, 'out');
+const session = process.env.SESSION || 'fixed_0';
+const turns = Number(process.env.TURNS || 3);
+const tokens = Number(process.env.TOKENS || 64);
+const timeoutMs = Number(process.env.TIMEOUT_S || 600) * 1000;
+const t0 = Date.now();
+const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
+const log = (m) => console.error(`extension: [${secs()} s] ${m}`);
+
+function fail(msg) {
+  console.error(`extension: FAIL: ${msg}`);
+  process.exitCode = 1;
+  throw new Error(msg);
+}
+
+/// Starts a server process and resolves to its base URL, read from its output by `re`.
+async function server(cmd, args, re, stream) {
+  const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const url = await new Promise((ok, no) => {
+    let buf = '';
+    p[stream].on('data', (d) => {
+      buf += d;
+      const m = re.exec(buf);
+      if (m) ok(m[1]);
+    });
+    p.on('exit', (c) => no(new Error(`${cmd} exited (${c}): ${buf}`)));
+  });
+  return { url, stop: () => p.kill() };
+}
+
+if (!fs.existsSync(path.join(ext, 'manifest.json'))) fail(`${ext} is missing: run scripts/build-extension.sh first`);
+const bin = path.resolve(root, process.env.MEM1 || 'target/release/mem1');
+if (!fs.existsSync(bin)) fail(`${bin} is missing: cargo build --release`);
+const shop = await server(bin, ['shop', 'serve', '--port', '0'], /on (http:\/\/127\.0\.0\.1:\d+)\//, 'stderr');
+const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(here, 'pages'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
+log(`store at ${shop.url}, checkout pages at ${pages.url}`);
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-ext-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1200, height: 900 },
+  args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
+    `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
+});
+const errors = [];
+try {
+  const sw = context.serviceWorkers()[0] || (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
+  const id = new URL(sw.url()).host;
+  log(`extension ${id} loaded`);
+  await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: turns, maxTokens: tokens });
+  fs.mkdirSync(out, { recursive: true });
+
+  /// A shop tab at `url`, its id as the extension sees it, and the URLs it visits.
+  async function openTab(url) {
+    const tab = await context.newPage();
+    const visited = [];
+    tab.on('framenavigated', (f) => f === tab.mainFrame() && visited.push(f.url()));
+    await tab.goto(url);
+    const tabId = await sw.evaluate(async (u) => (await chrome.tabs.query({})).find((t) => t.url === u)?.id, tab.url());
+    if (!Number.isInteger(tabId)) fail(`the tab ${url} is not visible to the extension`);
+    return { tab, tabId, visited };
+  }
+
+  async function openPanel(tabId) {
+    const panel = await context.newPage();
+    panel.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`panel console: ${m.text()}`);
+      if (process.env.VERBOSE) console.error(`[panel ${m.type()}] ${m.text()}`);
+    });
+    panel.on('pageerror', (e) => errors.push(`panel error: ${e.message}`));
+    await panel.goto(`chrome-extension://${id}/panel.html?tab=${tabId}`);
+    return panel;
+  }
+
+  /// Types the task, presses Go and waits until `until` (a page predicate) holds.
+  async function go(panel, task, until = () => ['done', 'ended', 'error'].includes(document.body.dataset.state)) {
+    await panel.fill('#task', task);
+    await panel.click('#go');
+    const tick = setInterval(() => panel.textContent('#status').then((s) => log(`  ${s}`), () => {}), 30_000);
+    await panel
+      .waitForFunction(until, null, { timeout: timeoutMs, polling: 250 })
+      .catch(async () => fail(`no progress within ${timeoutMs / 1000} s: ${await panel.textContent('#status')}`))
+      .finally(() => clearInterval(tick));
+  }
+
+  async function shown(panel) {
+    return panel.evaluate(() => ({
+      state: document.body.dataset.state,
+      status: document.getElementById('status').textContent,
+      turns: [...document.querySelectorAll('#turns li')].map((li) => li.innerText.replace(/\s+/g, ' ')),
+      points: Number(document.getElementById('chart').dataset.points || 0),
+      memory: document.getElementById('state').textContent,
+      result: document.getElementById('result').hidden ? '' : document.getElementById('result').textContent,
+    }));
+  }
+
+  // --- 1. the store ------------------------------------------------------------------------
+  const goal = await (await fetch(`${shop.url}/api/goal/${session}`)).json();
+  const store = await openTab(`${shop.url}/${session}`);
+  const panel = await openPanel(store.tabId);
+  log(`store task: ${goal.instruction_text}`);
+  await go(panel, goal.instruction_text);
+  let s = await shown(panel);
+  for (const t of s.turns) log(`  turn: ${t}`);
+  log(`  ${s.state}: ${s.result || s.status}`);
+  await panel.screenshot({ path: path.join(out, 'extension-panel.png'), fullPage: true });
+  await store.tab.screenshot({ path: path.join(out, 'extension-store.png') });
+  if (s.state === 'error') fail(`the store episode failed: ${s.status}`);
+  if (s.turns.length < 1 || s.turns.length > turns) fail(`${s.turns.length} turns shown, expected 1..${turns}`);
+  for (const t of s.turns) if (!/^(search|click)\[.+\]/.test(t)) fail(`a turn without a well-formed action: ${t}`);
+  if (s.points !== s.turns.length) fail(`the chart has ${s.points} points for ${s.turns.length} turns`);
+  if (!s.memory || s.memory === '–') fail('no internal state shown');
+  const moved = store.visited.slice(1).filter((u) => u.startsWith(shop.url));
+  if (!moved.length) fail(`no action reached the shop tab (it stayed on ${store.visited.join(', ')})`);
+  if (store.visited.some((u) => !u.startsWith(shop.url))) fail(`the shop tab left the store: ${store.visited.join(', ')}`);
+  const storeTurns = s.turns.length;
+  log(`  the shop tab went through ${moved.length} pages: ${moved.map((u) => new URL(u).pathname.split('/')[1]).join(', ')}`);
+
+  // Stop: a second run, stopped once its first turn is reported.
+  await go(panel, goal.instruction_text, () => document.querySelectorAll('#turns li').length >= 1);
+  await panel.click('#stop');
+  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  s = await shown(panel);
+  log(`  stopped run: ${s.state}: ${s.result}`);
+  if (s.state !== 'ended' || !/Stopped/.test(s.result)) fail(`Stop did not end the run: ${s.state} ${s.status} ${s.result}`);
+  if (s.turns.length >= turns) fail(`Stop came after the last turn (${s.turns.length} turns)`);
+
+  // --- 2. purchase confirmation on a checkout page -------------------------------------------
+  const checkout = await openTab(`${pages.url}/checkout.html`);
+  const cpanel = await openPanel(checkout.tabId);
+  const task = 'Place the order for the sneakers in my cart.';
+  const asked = () => !document.getElementById('confirm').hidden || ['done', 'ended', 'error'].includes(document.body.dataset.state);
+  await go(cpanel, task, asked);
+  if (!(await cpanel.isVisible('#confirm'))) fail(`the agent did not try to place the order: ${JSON.stringify(await shown(cpanel))}`);
+  log(`  asked: ${await cpanel.textContent('#confirm-text')}`);
+  if (!/Place order/i.test(await cpanel.textContent('#confirm-text'))) fail('the dialog does not name the button');
+  await cpanel.screenshot({ path: path.join(out, 'extension-confirm.png'), fullPage: true });
+  if (!checkout.tab.url().endsWith('/checkout.html') || checkout.visited.length !== 1) fail(`the page changed before the confirmation: ${checkout.visited.join(', ')}`);
+  await cpanel.click('#confirm-no');
+  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+  s = await shown(cpanel);
+  log(`  declined: ${s.state}: ${s.result}`);
+  if (s.state !== 'ended' || !/declined/.test(s.result)) fail(`declining did not end the episode: ${s.state} ${s.result}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  if (checkout.visited.length !== 1) fail(`the order was placed although declined: ${checkout.visited.join(', ')}`);
+
+  await go(cpanel, task, asked);
+  if (!(await cpanel.isVisible('#confirm'))) fail('the second run did not ask to place the order');
+  await cpanel.click('#confirm-yes');
+  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  s = await shown(cpanel);
+  log(`  confirmed: ${s.state}: ${s.result}`);
+  if (s.state !== 'done') fail(`the confirmed purchase did not end the episode as done: ${s.state} ${s.status}`);
+  if (!/\/ordered\.html/.test(checkout.tab.url())) fail(`the order page was not reached: ${checkout.tab.url()}`);
+  if (!/Order placed/.test(await checkout.tab.textContent('body'))) fail('the order page does not say the order was placed');
+  await checkout.tab.screenshot({ path: path.join(out, 'extension-ordered.png') });
+  if (errors.length) fail(`console errors:\n  ${errors.join('\n  ')}`);
+  console.log(JSON.stringify({ ok: true, store_turns: storeTurns, store_pages: moved.length, seconds: Number(secs()) }));
+} finally {
+  await context.close();
+  shop.stop();
+  pages.stop();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
