@@ -51,6 +51,7 @@ export function startHost(relay) {
     if (running) throw new Error('the agent is already running');
     if (!Number.isInteger(msg.tabId)) throw new Error('no tab to shop in');
     running = port;
+    let cleanup = () => {};
     try {
       await ready;
       await loadModel(port, msg.model || { source: 'bundled' }, msg.backend);
@@ -59,16 +60,23 @@ export function startHost(relay) {
       const first = await relay.snapshot(tabId);
       let nextId = 0;
       const pending = new Map();
-      port.onMessage.addListener((m) => {
+      const onReply = (m) => {
         if (m?.type === 'confirm-reply' && pending.has(m.id)) {
           pending.get(m.id)(m.ok === true);
           pending.delete(m.id);
         }
-      });
-      port.onDisconnect.addListener(() => {
+      };
+      // A closed panel answers every open question with no.
+      const onGone = () => {
         for (const ok of pending.values()) ok(false);
         pending.clear();
-      });
+      };
+      port.onMessage.addListener(onReply);
+      port.onDisconnect.addListener(onGone);
+      cleanup = () => {
+        port.onMessage.removeListener(onReply);
+        port.onDisconnect.removeListener(onGone);
+      };
       const confirm = (req) => new Promise((ok) => {
         const id = ++nextId;
         pending.set(id, ok);
@@ -78,6 +86,7 @@ export function startHost(relay) {
       const result = await agent.runLive(msg.task, first, msg.opts || {}, perform, confirm, (ev) => port.postMessage({ type: 'event', ev }));
       port.postMessage({ type: 'end', result });
     } finally {
+      cleanup();
       running = null;
     }
   }

@@ -6,7 +6,10 @@
 //     agent's actions must reach the shop tab (its URL changes: search, results, ...), and the
 //     panel must show each turn, the internal state and the context chart. A second run is stopped
 //     with Stop after its first turn.
-//  2. A checkout page (tests/pages/, served by tests/serve.mjs): the agent's “Place order” click
+//  2. A model downloaded into the extension's cache from a local server: interrupted after two
+//     chunks (kept as a partial, never opened), resumed from there, verified by sha256; a copy with
+//     a wrong sha256 is refused and deleted. The next part runs on the cached copy.
+//  3. A checkout page (tests/pages/, served by tests/serve.mjs): the agent's “Place order” click
 //     must first raise the confirmation dialog with the page untouched; declining ends the episode
 //     with nothing bought; a second run, confirmed, places the order (the tab reaches ordered.html).
 //
@@ -61,6 +64,7 @@ const bin = path.resolve(root, process.env.MEM1 || 'target/release/mem1');
 if (!fs.existsSync(bin)) fail(`${bin} is missing: cargo build --release`);
 const shop = await server(bin, ['shop', 'serve', '--port', '0'], /on (http:\/\/127\.0\.0\.1:\d+)\//, 'stderr');
 const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(here, 'pages'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
+const modelHost = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(root, '.cache/models'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
 log(`store at ${shop.url}, checkout pages at ${pages.url}`);
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-ext-'));
 const context = await chromium.launchPersistentContext(profile, {
@@ -154,7 +158,36 @@ try {
   if (s.state !== 'ended' || !/Stopped/.test(s.result)) fail(`Stop did not end the run: ${s.state} ${s.status} ${s.result}`);
   if (s.turns.length >= turns) fail(`Stop came after the last turn (${s.turns.length} turns)`);
 
-  // --- 2. purchase confirmation on a checkout page -------------------------------------------
+  // --- 2. a model downloaded into the cache: interrupted, resumed, verified -----------------------
+  const settingsPage = await context.newPage();
+  settingsPage.on('pageerror', (e) => errors.push(`settings error: ${e.message}`));
+  await settingsPage.goto(`chrome-extension://${id}/settings.html`);
+  const dl = await settingsPage.evaluate(async ({ url, sha }) => {
+    const m = await import('./models.js');
+    const seen = [];
+    // Interrupted after two chunks (the abort lands in the middle of the stream).
+    const abort = new AbortController();
+    const first = await m.download(url, { sha256: sha, signal: abort.signal, progress: (d) => (seen.push(d), d >= 2 * m.CHUNK && abort.abort()) })
+      .then(() => 'finished', (e) => e.name);
+    const partial = (await m.list()).find((x) => x.source === url);
+    const unusable = (await m.open(m.keyOf(url))) === null;
+    const resumed = [];
+    const got = await m.download(url, { sha256: sha, progress: (d) => resumed.push(d) });
+    const bad = await m.download(url + '?copy', { sha256: '0'.repeat(64) }).then(() => 'accepted', (e) => e.message);
+    const badLeft = (await m.list()).some((x) => x.source === url + '?copy');
+    return { first, partialHave: partial?.have, partialComplete: partial?.complete, unusable, resumedFrom: resumed[0], size: got.blob.size,
+      meta: got.meta, key: got.key, bad, badLeft, chunk: m.CHUNK };
+  }, { url: `${modelHost.url}/SmolLM2-135M-Instruct.Q4_1.gguf`, sha: 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53' });
+  log(`download: interrupted (${dl.first}) at ${dl.partialHave} bytes, resumed from ${dl.resumedFrom}, ${dl.size} bytes verified; wrong sha256: ${dl.bad}`);
+  if (dl.first !== 'AbortError' || dl.partialComplete || dl.partialHave !== 2 * dl.chunk) fail(`the interrupted download is not kept as a partial: ${JSON.stringify(dl)}`);
+  if (!dl.unusable) fail('an incomplete download could be opened');
+  if (dl.resumedFrom !== 2 * dl.chunk) fail(`the download did not resume where it stopped (from ${dl.resumedFrom})`);
+  if (dl.size !== fs.statSync(path.join(root, '.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf')).size || !dl.meta.complete) fail(`wrong cached model: ${JSON.stringify(dl.meta)}`);
+  if (!/sha256/.test(dl.bad) || dl.badLeft) fail(`a download with the wrong sha256 was kept: ${dl.bad}`);
+  // The rest of the test runs on the cached copy.
+  await sw.evaluate((model) => chrome.storage.local.set({ model }), { source: 'cache', key: dl.key, name: dl.meta.name });
+
+  // --- 3. purchase confirmation on a checkout page (with the cached model) -------------------------------------------
   const checkout = await openTab(`${pages.url}/checkout.html`);
   const cpanel = await openPanel(checkout.tabId);
   const task = 'Place the order for the sneakers in my cart.';
@@ -189,5 +222,6 @@ try {
   await context.close();
   shop.stop();
   pages.stop();
+  modelHost.stop();
   fs.rmSync(profile, { recursive: true, force: true });
 }
