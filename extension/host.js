@@ -12,7 +12,9 @@ import init, { Demo } from './pkg/mem1.js';
 import * as models from './models.js';
 
 export const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
-const CTX = 2048;
+// KV-cache size in tokens: a turn's prompt (task, state, a page within the observation budget
+// of webapp.rs) plus its output.
+const CTX = 3072;
 
 export function startHost(relay) {
   let agent = null;

@@ -24,11 +24,25 @@ export async function snapshot(tabId) {
   return call(tabId, () => globalThis.__mem1.snapshot());
 }
 
-/// Waits until the tab has finished loading.
+/// Whether the tab's page can be read: loaded, or its document parsed for a while already (a page
+/// whose images or ads never finish loading is still read).
+async function ready(tabId, since) {
+  const tab = await api.tabs.get(tabId);
+  if (tab.status === 'complete') return true;
+  if (Date.now() - since < 3000) return false;
+  try {
+    const [r] = await api.scripting.executeScript({ target: { tabId }, func: () => document.readyState });
+    return r?.result === 'interactive' || r?.result === 'complete';
+  } catch {
+    return false;
+  }
+}
+
+/// Waits until the tab's page can be read.
 async function settle(tabId, ms = 30_000) {
   const t0 = Date.now();
-  while ((await api.tabs.get(tabId)).status !== 'complete') {
-    if (Date.now() - t0 > ms) throw new Error(`the page did not finish loading in ${ms / 1000} s`);
+  while (!(await ready(tabId, t0))) {
+    if (Date.now() - t0 > ms) throw new Error(`the page did not load in ${ms / 1000} s`);
     await sleep(100);
   }
 }
@@ -41,8 +55,7 @@ export async function act(tabId, cmd) {
   const t0 = Date.now();
   for (;;) {
     await sleep(150);
-    const tab = await api.tabs.get(tabId);
-    if (tab.status === 'complete') {
+    if (await ready(tabId, t0)) {
       await inject(tabId);
       const doc = await call(tabId, () => globalThis.__mem1.doc());
       if (doc !== before.doc || Date.now() - t0 > 1500) break;

@@ -13,6 +13,10 @@
 //     must first raise the confirmation dialog with the page untouched; declining ends the episode
 //     with nothing bought; a second run, confirmed, places the order (the tab reaches ordered.html).
 //
+//  4. Real Amazon and eBay pages (../shared/webshop/pages, served locally): observed through the
+//     content script within the live-page budget (cut visibly, search box found), and one agent
+//     turn on Amazon's results page that stays on the site.
+//
 // The zero-shot bundled model (SmolLM2-135M) does not find its way to Buy Now in the store (it
 // loops between search and results), so the purchase path is checked on the checkout page.
 // Screenshots in tests/out/extension-*.png.
@@ -63,7 +67,13 @@ if (!fs.existsSync(path.join(ext, 'manifest.json'))) fail(`${ext} is missing: ru
 const bin = path.resolve(root, process.env.MEM1 || 'target/release/mem1');
 if (!fs.existsSync(bin)) fail(`${bin} is missing: cargo build --release`);
 const shop = await server(bin, ['shop', 'serve', '--port', '0'], /on (http:\/\/127\.0\.0\.1:\d+)\//, 'stderr');
-const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(here, 'pages'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
+// tests/pages plus, under real/, copies of the real shop pages (with .html names, so they are
+// served as HTML).
+const pagesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-pages-'));
+for (const f of fs.readdirSync(path.join(here, 'pages'))) fs.copyFileSync(path.join(here, 'pages', f), path.join(pagesRoot, f));
+const realDir = path.join(pagesRoot, 'real');
+fs.mkdirSync(realDir);
+const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), pagesRoot, '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
 const modelHost = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(root, '.cache/models'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
 log(`store at ${shop.url}, checkout pages at ${pages.url}`);
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-ext-'));
@@ -88,7 +98,8 @@ try {
     const tab = await context.newPage();
     const visited = [];
     tab.on('framenavigated', (f) => f === tab.mainFrame() && visited.push(f.url()));
-    await tab.goto(url);
+    // Not waiting for `load`: offline, a real shop page's images and scripts never finish.
+    await tab.goto(url, { waitUntil: 'domcontentloaded' });
     const tabId = await sw.evaluate(async (u) => (await chrome.tabs.query({})).find((t) => t.url === u)?.id, tab.url());
     if (!Number.isInteger(tabId)) fail(`the tab ${url} is not visible to the extension`);
     return { tab, tabId, visited };
@@ -216,12 +227,57 @@ try {
   if (!/\/ordered\.html/.test(checkout.tab.url())) fail(`the order page was not reached: ${checkout.tab.url()}`);
   if (!/Order placed/.test(await checkout.tab.textContent('body'))) fail('the order page does not say the order was placed');
   await checkout.tab.screenshot({ path: path.join(out, 'extension-ordered.png') });
+
+  // --- 4. real shops' pages (../shared/webshop/pages, served locally) ----------------------------
+  // Observed through the content script's snapshot and the Rust observer within the live-page
+  // budget (cut visibly), and one turn of the agent on Amazon's results page: a well-formed action,
+  // carried out or refused with a reason (their links lead to amazon.com), never an error.
+  const real = {};
+  for (const name of ['mock_parse_results_amz', 'mock_parse_item_page_amz', 'mock_parse_results_ebay', 'mock_parse_item_page_ebay']) {
+    const src = path.join(root, '../shared/webshop/pages', name);
+    if (fs.existsSync(src)) fs.copyFileSync(src, path.join(realDir, `${name}.html`));
+  }
+  const realPages = fs.readdirSync(realDir);
+  if (!realPages.length) log('  skipping real shop pages: ../shared/webshop/pages not found');
+  for (const file of realPages) {
+    const t = await openTab(`${pages.url.replace(/\/$/, '')}/real/${file}`);
+    const snap = await sw.evaluate(async (tabId) => {
+      await chrome.scripting.executeScript({ target: { tabId }, files: ['content.js'] });
+      const [r] = await chrome.scripting.executeScript({ target: { tabId }, func: () => globalThis.__mem1.snapshot() });
+      return r.result.html;
+    }, t.tabId);
+    const o = await settingsPage.evaluate(async (html) => {
+      const w = await import('./pkg/mem1.js');
+      await w.default();
+      return w.Demo.observeSnapshot(html);
+    }, snap);
+    real[file] = { html_kb: Math.round(snap.length / 1024), text_chars: o.text.length, actions: o.actions.length };
+    log(`  ${file}: snapshot ${real[file].html_kb} KB → ${o.text.length} chars, ${o.actions.length} actions, cut: ${/\[page cut here/.test(o.text)}`);
+    if (o.actions[0] !== 'search[...]') fail(`${file}: no search box observed`);
+    if (o.actions.length > 61 || o.text.length > 3300) fail(`${file}: the observation is over its budget`);
+    if (!/\[page cut here: \d+ more characters not shown\]/.test(o.text)) fail(`${file}: a long page is not cut visibly`);
+    if (/function\s*\(|<script/.test(o.text)) fail(`${file}: script text in the observation`);
+    await t.tab.close();
+  }
+  if (realPages.includes('mock_parse_results_amz.html')) {
+    await sw.evaluate(() => chrome.storage.local.set({ maxTurns: 1 }));
+    const amz = await openTab(`${pages.url.replace(/\/$/, '')}/real/mock_parse_results_amz.html`);
+    const apanel = await openPanel(amz.tabId);
+    await go(apanel, 'Find me a pair of wireless headphones under 50 dollars.');
+    s = await shown(apanel);
+    log(`  amazon turn: ${s.state}: ${s.turns.join(' | ')} (${s.result})`);
+    if (s.state !== 'ended' || s.turns.length !== 1 || !/^(search|click)\[.+\]/.test(s.turns[0])) fail(`the agent did not take one sensible turn on the Amazon page: ${JSON.stringify(s)}`);
+    if (amz.visited.some((u) => !u.startsWith(pages.url))) fail(`the agent left the site: ${amz.visited.join(', ')}`);
+    real.amazon_turn = s.turns[0];
+  }
+
   if (errors.length) fail(`console errors:\n  ${errors.join('\n  ')}`);
-  console.log(JSON.stringify({ ok: true, store_turns: storeTurns, store_pages: moved.length, seconds: Number(secs()) }));
+  console.log(JSON.stringify({ ok: true, real, store_turns: storeTurns, store_pages: moved.length, seconds: Number(secs()) }));
 } finally {
   await context.close();
   shop.stop();
   pages.stop();
   modelHost.stop();
   fs.rmSync(profile, { recursive: true, force: true });
+  fs.rmSync(pagesRoot, { recursive: true, force: true });
 }

@@ -9,7 +9,7 @@ use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
 use crate::model::Config;
-use crate::observe::Observation;
+use crate::observe::{Budget, Observation};
 use crate::sample::SamplerParams;
 use crate::shop::goal::{generate_goals, sample_weighted, Rng};
 use crate::shop::action::{parse_action, Action};
@@ -215,7 +215,7 @@ impl Demo {
     /// The observation of a page snapshot (as `runLive` reads it): `{text, actions}`.
     #[wasm_bindgen(js_name = observeSnapshot)]
     pub fn observe_snapshot(html: &str) -> std::result::Result<JsValue, JsValue> {
-        let o = crate::observe::web::observe_snapshot(html).map_err(js_err)?;
+        let o = crate::observe::web::observe_snapshot(html).map_err(js_err)?.clip(LIVE_BUDGET);
         Ok(to_js(&json!({"text": o.text, "actions": o.available_actions()})))
     }
 
@@ -428,6 +428,10 @@ impl<S: Shop> Shop for Tap<S> {
     }
 }
 
+/// What a live page's observation may hold (about 1,500 tokens with the actions): the store's
+/// search and results pages fit whole; a real shop's page is cut, visibly ([`Observation::clip`]).
+const LIVE_BUDGET: Budget = Budget { text_chars: 3000, clickables: 60 };
+
 /// A page in the shopper's tab (the extension): seen through snapshots its content script takes
 /// (HTML with each element's layout and id, see [`crate::observe::LAYOUT_ATTR`]), acted on through
 /// JavaScript. `perform({kind: "click", node} | {kind: "search", node, text})` carries an action
@@ -458,11 +462,11 @@ impl LivePage {
         Ok(LivePage { task: task.to_string(), obs, url, origin, perform, confirm, done: false, purchased: false, declined: false, error: None })
     }
 
-    /// A snapshot `{html, url}` → its observation and URL.
+    /// A snapshot `{html, url}` → its observation (within [`LIVE_BUDGET`]) and URL.
     fn read(page: &Value) -> Result<(Observation, String)> {
         let html = page.get("html").and_then(Value::as_str).ok_or_else(|| Error::usage("page snapshot without html"))?;
         let url = page.get("url").and_then(Value::as_str).unwrap_or_default().to_string();
-        Ok((crate::observe::web::observe_snapshot(html)?, url))
+        Ok((crate::observe::web::observe_snapshot(html)?.clip(LIVE_BUDGET), url))
     }
 
     /// Calls a JavaScript callback that answers with a promise (or a plain value).

@@ -119,7 +119,25 @@ fn real_shop_pages_are_sane() {
         assert!(o.has_search_bar, "{name}: search box not found");
         assert!(!o.clickables.is_empty() && o.clickables.len() <= mem1::observe::MAX_CLICKABLES);
         assert!(o.clickables.iter().all(|c| !c.key.is_empty() && c.key.chars().count() <= mem1::observe::MAX_CLICK_TEXT));
+        // Within a live-page budget (the extension's): cut visibly, search box and first targets kept.
+        let b = mem1::observe::Budget { text_chars: 3000, clickables: 60 };
+        let c = o.clip(b);
+        println!("{name}: clipped to {} chars, {} clickables", c.text.chars().count(), c.clickables.len());
+        assert!(c.text.chars().count() <= b.text_chars + 120, "{name}: clipped text too long");
+        assert_eq!(c.clickables.len(), o.clickables.len().min(b.clickables));
+        assert_eq!(c.clickables[..], o.clickables[..c.clickables.len()]);
+        assert!(c.has_search_bar && c.search_node == o.search_node);
+        if o.text.chars().count() > b.text_chars {
+            assert!(c.text.contains("[page cut here: "), "{name}: the cut is not visible");
+        }
+        if o.clickables.len() > b.clickables {
+            assert!(c.text.ends_with("more links and buttons not listed]"), "{name}: the unlisted targets are not said");
+        }
+        assert_eq!(c.clip(b).clickables, c.clickables);
     }
+    // A page within the budget is left as it is.
+    let small = observe_html("<p>one</p><a href='/x'>two</a>");
+    assert_eq!(small.clip(mem1::observe::Budget { text_chars: 100, clickables: 5 }), small);
 }
 
 /// The walk through the store that `web_observe` replays in the browser: search, a product with

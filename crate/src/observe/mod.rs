@@ -265,6 +265,36 @@ impl Observation {
     }
 }
 
+/// A cap on what an observation shows the model: real shops' pages run to tens of thousands of
+/// characters and hundreds of links, more than a small model's context holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Characters of page text.
+    pub text_chars: usize,
+    /// Clickables listed (and so clickable), in WebShop order: buttons, links, options.
+    pub clickables: usize,
+}
+
+impl Observation {
+    /// The observation within `b`, cut deliberately and visibly: the text ends with a
+    /// `[page cut here: ...]` piece saying how much was left out, and another says how many
+    /// clickables are not listed. Within the budget it is unchanged.
+    pub fn clip(&self, b: Budget) -> Observation {
+        let mut o = self.clone();
+        let n = o.text.chars().count();
+        if n > b.text_chars {
+            let cut: String = o.text.chars().take(b.text_chars).collect();
+            o.text = format!("{}{SEP}[page cut here: {} more characters not shown]", cut.trim_end(), n - b.text_chars);
+        }
+        if o.clickables.len() > b.clickables {
+            let more = o.clickables.len() - b.clickables;
+            o.clickables.truncate(b.clickables);
+            o.text.push_str(&format!("{SEP}[{more} more links and buttons not listed]"));
+        }
+        o
+    }
+}
+
 fn has_class<N: DomNode>(n: &N, class: &str) -> bool {
     n.attr("class").map(|c| c.split_whitespace().any(|x| x == class)).unwrap_or(false)
 }
