@@ -30,12 +30,8 @@ async function ready(tabId, since) {
   const tab = await api.tabs.get(tabId);
   if (tab.status === 'complete') return true;
   if (Date.now() - since < 3000) return false;
-  try {
-    const [r] = await api.scripting.executeScript({ target: { tabId }, func: () => document.readyState });
-    return r?.result === 'interactive' || r?.result === 'complete';
-  } catch {
-    return false;
-  }
+  const state = await call(tabId, () => document.readyState).catch(() => 'loading');
+  return state === 'interactive' || state === 'complete';
 }
 
 /// Waits until the tab's page can be read.
@@ -58,10 +54,10 @@ export async function act(tabId, cmd) {
     if (await ready(tabId, t0)) {
       await inject(tabId);
       const doc = await call(tabId, () => globalThis.__mem1.doc());
-      if (doc !== before.doc || Date.now() - t0 > 1500) break;
+      // Injected into the page it led to (or the same page, a moment later): read it.
+      if (doc !== before.doc || Date.now() - t0 > 1500) return call(tabId, () => globalThis.__mem1.snapshot());
     } else if (Date.now() - t0 > 30_000) {
       throw new Error('the page did not finish loading in 30 s');
     }
   }
-  return snapshot(tabId);
 }

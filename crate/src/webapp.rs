@@ -9,7 +9,7 @@ use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
 use crate::model::Config;
-use crate::observe::{Budget, Observation};
+use crate::observe::{Observation, LIVE_BUDGET};
 use crate::sample::SamplerParams;
 use crate::shop::goal::{generate_goals, sample_weighted, Rng};
 use crate::shop::action::{parse_action, Action};
@@ -428,10 +428,6 @@ impl<S: Shop> Shop for Tap<S> {
     }
 }
 
-/// What a live page's observation may hold (about 1,500 tokens with the actions): the store's
-/// search and results pages fit whole; a real shop's page is cut, visibly ([`Observation::clip`]).
-const LIVE_BUDGET: Budget = Budget { text_chars: 3000, clickables: 60 };
-
 /// A page in the shopper's tab (the extension): seen through snapshots its content script takes
 /// (HTML with each element's layout and id, see [`crate::observe::LAYOUT_ATTR`]), acted on through
 /// JavaScript. `perform({kind: "click", node} | {kind: "search", node, text})` carries an action
@@ -449,7 +445,6 @@ struct LivePage {
     origin: Option<String>,
     perform: Function,
     confirm: Function,
-    done: bool,
     purchased: bool,
     declined: bool,
     error: Option<String>,
@@ -459,7 +454,7 @@ impl LivePage {
     fn new(task: &str, page: &Value, perform: Function, confirm: Function) -> Result<LivePage> {
         let (obs, url) = Self::read(page)?;
         let origin = guard::origin(&url);
-        Ok(LivePage { task: task.to_string(), obs, url, origin, perform, confirm, done: false, purchased: false, declined: false, error: None })
+        Ok(LivePage { task: task.to_string(), obs, url, origin, perform, confirm, purchased: false, declined: false, error: None })
     }
 
     /// A snapshot `{html, url}` → its observation (within [`LIVE_BUDGET`]) and URL.
@@ -496,7 +491,6 @@ impl LivePage {
                     let ok = Self::ask(&self.confirm, &json!({"action": action, "target": c.key, "url": self.url})).await?;
                     if ok.as_bool() != Some(true) {
                         self.declined = true;
-                        self.done = true;
                         return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
                     }
                 }
@@ -508,16 +502,12 @@ impl LivePage {
         self.obs = obs;
         self.url = url;
         if guard::origin(&self.url) != self.origin {
-            self.done = true;
             let why = format!("the page left the site for {}; the agent stopped there", self.url);
             self.error = Some(why.clone());
             return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some(why) });
         }
-        if purchase {
-            self.purchased = true;
-            self.done = true;
-        }
-        Ok(StepResult { reward: 0.0, done: self.done, valid: true, reason: None })
+        self.purchased |= purchase;
+        Ok(StepResult { reward: 0.0, done: purchase, valid: true, reason: None })
     }
 }
 
@@ -533,7 +523,6 @@ impl Shop for LivePage {
             Ok(r) => r,
             Err(e) => {
                 // The tab is gone, the page did not answer: the episode ends, saying why.
-                self.done = true;
                 self.error = Some(e.to_string());
                 StepResult { reward: 0.0, done: true, valid: false, reason: Some(e.to_string()) }
             }
@@ -542,8 +531,9 @@ impl Shop for LivePage {
     fn reward(&self) -> f64 {
         0.0
     }
+    /// Bought, declined, or stopped by an error (off the site, the tab gone).
     fn is_done(&self) -> bool {
-        self.done
+        self.purchased || self.declined || self.error.is_some()
     }
     fn page(&self) -> String {
         self.url.clone()

@@ -120,7 +120,7 @@ fn real_shop_pages_are_sane() {
         assert!(!o.clickables.is_empty() && o.clickables.len() <= mem1::observe::MAX_CLICKABLES);
         assert!(o.clickables.iter().all(|c| !c.key.is_empty() && c.key.chars().count() <= mem1::observe::MAX_CLICK_TEXT));
         // Within a live-page budget (the extension's): cut visibly, search box and first targets kept.
-        let b = mem1::observe::Budget { text_chars: 3000, clickables: 60 };
+        let b = mem1::observe::LIVE_BUDGET;
         let c = o.clip(b);
         println!("{name}: clipped to {} chars, {} clickables", c.text.chars().count(), c.clickables.len());
         assert!(c.text.chars().count() <= b.text_chars + 120, "{name}: clipped text too long");

@@ -87,11 +87,6 @@ impl Layout {
         self.width == 0.0 && self.height == 0.0 && self.overflow != "visible"
     }
 
-    /// The [`LAYOUT_ATTR`] form.
-    pub fn encode(&self) -> String {
-        format!("{}|{}|{}|{}|{}|{}", self.display, self.visibility, self.overflow, self.rects, self.width, self.height)
-    }
-
     /// Parses the [`LAYOUT_ATTR`] form; `None` when malformed.
     pub fn decode(s: &str) -> Option<Layout> {
         let f: Vec<&str> = s.split('|').collect();
@@ -275,6 +270,11 @@ pub struct Budget {
     pub clickables: usize,
 }
 
+/// What a live page's observation may hold (the extension's): with the prompt and the actions,
+/// about 2,000 tokens of context (2,138 on Amazon's results page). The store's search and
+/// results pages fit whole; a real shop's page is cut, visibly ([`Observation::clip`]).
+pub const LIVE_BUDGET: Budget = Budget { text_chars: 3000, clickables: 60 };
+
 impl Observation {
     /// The observation within `b`, cut deliberately and visibly: the text ends with a
     /// `[page cut here: ...]` piece saying how much was left out, and another says how many
@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(keys, [("buy now", Some("8"))]);
         let l = Layout::decode("block|visible|visible|1|0|0").unwrap();
         assert!(!l.hidden(), "a zero-size box that does not clip shows its content");
-        assert_eq!(Layout::decode(&l.encode()), Some(l));
+        assert_eq!((l.display.as_str(), l.rects, l.width), ("block", 1, 0.0));
         assert_eq!(Layout::decode("block|visible"), None);
         assert!(Layout::decode("none|visible|visible|0|0|0").unwrap().hidden());
         assert!(Layout::decode("inline|collapse|visible|1|5|5").unwrap().hidden());

@@ -76,12 +76,18 @@ pub fn observe_node(root: &Node) -> Observation {
 /// `data-mem1-id` (see [`super::LAYOUT_ATTR`]), parsed by the browser's HTML parser without
 /// running scripts or loading anything.
 pub fn observe_snapshot(html: &str) -> crate::Result<Observation> {
-    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("reading the page snapshot: {what}: {e:?}"));
-    let doc = web_sys::DomParser::new()
+    let doc = parse(html, "reading the page snapshot")?;
+    Ok(observe_node(&doc))
+}
+
+/// A detached document parsed from `html` by the browser's HTML parser (no scripts run, nothing
+/// loads); errors say `doing` what.
+fn parse(html: &str, doing: &str) -> crate::Result<Document> {
+    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("{doing}: {what}: {e:?}"));
+    web_sys::DomParser::new()
         .map_err(|e| err("DOMParser", e))?
         .parse_from_string(html, web_sys::SupportedType::TextHtml)
-        .map_err(|e| err("parse", e))?;
-    Ok(observe_node(&doc))
+        .map_err(|e| err("parse", e))
 }
 
 /// Replaces `doc`'s content with the page `html` (parsed by the browser's own HTML parser, without
@@ -89,11 +95,9 @@ pub fn observe_snapshot(html: &str) -> crate::Result<Observation> {
 /// markup but load nothing: their `src` moves to `data-src`, so the page never reaches the network
 /// (the catalog's image URLs point at a third-party CDN).
 pub fn render_into(doc: &Document, html: &str) -> crate::Result<()> {
-    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("rendering the page into the document: {what}: {e:?}"));
-    let parsed = web_sys::DomParser::new()
-        .map_err(|e| err("DOMParser", e))?
-        .parse_from_string(html, web_sys::SupportedType::TextHtml)
-        .map_err(|e| err("parse", e))?;
+    const DOING: &str = "rendering the page into the document";
+    let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("{DOING}: {what}: {e:?}"));
+    let parsed = parse(html, DOING)?;
     let imgs = parsed.query_selector_all("img[src]").map_err(|e| err("querySelectorAll", e))?;
     for i in 0..imgs.length() {
         if let Some(img) = imgs.item(i).filter(|n| n.node_type() == Node::ELEMENT_NODE).map(|n| n.unchecked_into::<Element>()) {
