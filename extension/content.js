@@ -5,8 +5,10 @@
 //
 // A snapshot is the page's HTML with, on every element, `data-mem1-id` (its index among the live
 // elements, which `act` uses to find it again) and `data-mem1-layout` (its computed display,
-// visibility, overflow, box count and size). The observation is built from it by the same Rust
-// code as everywhere else (crate/src/observe), which decides from those facts what is visible.
+// visibility, overflow, box count, size, opacity, position in the document, font size, text
+// indent, text colour and the colour behind it). The observation is built from it by the same
+// Rust code as everywhere else (crate/src/observe::Layout), which decides from those facts what
+// is visible; this script only collects them.
 (() => {
   if (globalThis.__mem1) return;
   // A fresh id per document: the extension tells a new page from the old one by it.
@@ -19,16 +21,43 @@
     const wl = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
     const wc = document.createTreeWalker(clone, NodeFilter.SHOW_ELEMENT);
     live = [];
+    // The colour behind each element's text (parents come before children in this walk).
+    const behind = new Map();
     for (let l = wl.currentNode, c = wc.currentNode; l && c; l = wl.nextNode(), c = wc.nextNode()) {
       const st = getComputedStyle(l);
       const r = l.getBoundingClientRect();
+      const bg = opaque(st.backgroundColor) ? st.backgroundColor
+        : st.backgroundImage !== 'none' ? ''
+        : l.parentElement ? behind.get(l.parentElement) ?? '' : 'rgb(255, 255, 255)';
+      behind.set(l, bg);
+      // No box, or inside one the browser does not render (closed <details>, content-visibility).
+      const unrendered = st.display !== 'contents' && l.checkVisibility?.() === false;
+      const facts = [st.display, st.visibility, st.overflow, unrendered ? 0 : l.getClientRects().length, r.width, r.height,
+        scaledAway(st.transform) ? 0 : parseFloat(st.opacity), r.left + scrollX, r.top + scrollY,
+        parseFloat(st.fontSize) || 0, parseFloat(st.textIndent) || 0, st.color, bg];
       c.setAttribute('data-mem1-id', String(live.length));
-      c.setAttribute('data-mem1-layout', `${st.display}|${st.visibility}|${st.overflow}|${l.getClientRects().length}|${r.width}|${r.height}`);
+      c.setAttribute('data-mem1-layout', facts.join('|'));
       live.push(l);
     }
     // Never rendered, never read: leave them out of the message.
     for (const e of clone.querySelectorAll('script, style, noscript, template')) e.textContent = '';
     return { doc, url: location.href, title: document.title, html: '<!DOCTYPE html>' + clone.outerHTML };
+  }
+
+  // A computed colour that is not fully transparent.
+  function opaque(color) {
+    const m = /^rgba?\(([^)]*)\)$/.exec(color);
+    if (!m) return false;
+    const parts = m[1].split(/[\s,/]+/).filter(Boolean);
+    return parts.length < 4 || parseFloat(parts[3]) > 0;
+  }
+
+  // A transform that scales the element to nothing (matrix(0, 0, 0, 0, ...) and the like).
+  function scaledAway(transform) {
+    const m = /^matrix\(([^)]*)\)$/.exec(transform);
+    if (!m) return false;
+    const [a, b, c, d] = m[1].split(',').map(parseFloat);
+    return (a === 0 && b === 0) || (c === 0 && d === 0);
   }
 
   // Fields the agent never types into, whatever the page calls them.
@@ -37,6 +66,17 @@
     const hay = `${el.name || ''} ${el.id || ''} ${ac}`.toLowerCase();
     return el.type === 'password' || /(^|\s)(cc-|current-password|new-password|one-time-code)/.test(ac)
       || /pass(word)?|card|cvc|cvv|iban|ssn|security.?code/.test(hay);
+  }
+
+  // An element's name as the observation gives it (crate/src/observe): an input's value, else its
+  // text without script, style, template or noscript content, spaces collapsed, lowercased.
+  function label(el) {
+    if (el instanceof HTMLInputElement) return el.value.replace(/\s+/g, ' ').trim().toLowerCase();
+    const skip = (n) => n.parentElement?.closest('script, style, template, noscript') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
+    const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, { acceptNode: skip });
+    let t = '';
+    for (let n = w.nextNode(); n && t.length < 2000; n = w.nextNode()) t += n.data;
+    return t.replace(/\s+/g, ' ').trim().toLowerCase();
   }
 
   function act(cmd) {
@@ -56,6 +96,16 @@
         else for (const type of ['keydown', 'keypress', 'keyup']) el.dispatchEvent(new KeyboardEvent(type, { key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true }));
       }, 0);
     } else if (cmd.kind === 'click') {
+      // Only what the agent saw: a page that relabels or re-aims a control between the snapshot
+      // and the click (to turn "Add to cart" into "Place order", or a link to another site) is
+      // not clicked.
+      const now = label(el);
+      if (typeof cmd.key === 'string' && now !== cmd.key.toLowerCase()) {
+        throw new Error(`the page changed under the agent: ${JSON.stringify(cmd.key)} now reads ${JSON.stringify(now.slice(0, 80))}`);
+      }
+      if (el instanceof HTMLAnchorElement && el.hasAttribute('href') && el.getAttribute('href') !== (cmd.target ?? null)) {
+        throw new Error(`the page changed under the agent: ${JSON.stringify(cmd.key)} now leads elsewhere`);
+      }
       setTimeout(() => el.click(), 0);
     } else {
       throw new Error(`unknown command ${JSON.stringify(cmd.kind)}`);

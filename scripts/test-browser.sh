@@ -7,9 +7,12 @@
 #     pointing at it, and stops the server;
 #  2. the web demo: builds web/dist (scripts/build-web.sh) and runs tests/web_demo.mjs (Playwright:
 #     one short episode with the bundled model, screenshot in tests/out/web_demo.png);
-#  3. the extension: builds extension/dist (scripts/build-extension.sh), runs tests/extension.mjs
-#     (Chromium, extension loaded unpacked: episodes on the store and a checkout page) and
-#     tests/extension_firefox.mjs (web-ext lint, installed in headless Firefox ESR).
+#  3. the extension: builds extension/dist (scripts/build-extension.sh), runs tests/hostile.mjs
+#     (hostile pages read and acted on through the extension: hidden instructions, off-site links,
+#     disguised purchases, sensitive fields, pages that change under the agent, huge and deep
+#     pages), tests/extension.mjs (Chromium, extension loaded unpacked: episodes on the store and
+#     a checkout page) and tests/extension_firefox.mjs (web-ext lint, installed in headless
+#     Firefox ESR).
 # Exits non-zero on any failure.
 #
 # Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
@@ -74,7 +77,8 @@ fi
 if [ -z "${SKIP_EXTENSION:-}" ]; then
   t2=$(date +%s)
   ext=0
-  { cargo build --release -q --bin mem1 && bash scripts/build-extension.sh && node tests/extension.mjs && node tests/extension_firefox.mjs; } || ext=$?
+  { cargo build --release -q --bin mem1 && bash scripts/build-extension.sh && node tests/hostile.mjs && node tests/extension.mjs \
+      && node tests/extension_firefox.mjs; } || ext=$?
   echo "browser tests (extension): exit $ext after $(( $(date +%s) - t2 )) s" >&2
   [ "$ext" = 0 ] || status=$ext
 fi

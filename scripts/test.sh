@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent) and
-# browser (wasm in headless Chromium on WebGPU). Sets up a fresh machine first.
+# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent), a
+# short run of every fuzz target, and browser (wasm in headless Chromium on WebGPU, the extension
+# in Chromium and Firefox). Sets up a fresh machine first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,6 +14,9 @@ chmod 700 "$XDG_RUNTIME_DIR"
 
 echo "== native tests" >&2
 cargo test --release --workspace 2>&1
+
+echo "== fuzz smoke (every cargo-fuzz target for 15 s from its seeds)" >&2
+bash scripts/fuzz.sh smoke 15
 
 if [ -x scripts/test-browser.sh ]; then
   echo "== browser tests" >&2

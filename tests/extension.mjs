@@ -23,12 +23,12 @@
 //
 //   node tests/extension.mjs  (env: SESSION=fixed_0 TURNS=3 TOKENS=64 CHROMIUM=/usr/bin/chromium
 //                              MEM1=target/release/mem1 TIMEOUT_S=600 VERBOSE=1)
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, server } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -46,21 +46,6 @@ function fail(msg) {
   console.error(`extension: FAIL: ${msg}`);
   process.exitCode = 1;
   throw new Error(msg);
-}
-
-/// Starts a server process and resolves to its base URL, read from its output by `re`.
-async function server(cmd, args, re, stream) {
-  const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const url = await new Promise((ok, no) => {
-    let buf = '';
-    p[stream].on('data', (d) => {
-      buf += d;
-      const m = re.exec(buf);
-      if (m) ok(m[1]);
-    });
-    p.on('exit', (c) => no(new Error(`${cmd} exited (${c}): ${buf}`)));
-  });
-  return { url, stop: () => p.kill() };
 }
 
 if (!fs.existsSync(path.join(ext, 'manifest.json'))) fail(`${ext} is missing: run scripts/build-extension.sh first`);
@@ -81,9 +66,7 @@ const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   viewport: { width: 1200, height: 900 },
-  args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
-    `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
+  args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
 });
 const errors = [];
 try {

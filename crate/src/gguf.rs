@@ -160,7 +160,7 @@ type R<T> = std::result::Result<T, Short>;
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: u64) -> R<&'a [u8]> {
-        let end = self.pos as u64 + n;
+        let end = (self.pos as u64).saturating_add(n);
         if end > self.file_len {
             return Err(Short::Bad(Error::gguf(format!(
                 "truncated file: need byte {end} but the file has {} bytes",

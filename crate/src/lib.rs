@@ -29,6 +29,8 @@ pub mod loader;
 pub mod shop;
 pub mod observe;
 pub mod agent;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzzing;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]

@@ -40,6 +40,11 @@ pub fn synthetic(name: &str, ty: GgmlType) -> Result<Vec<u8>> {
 
 /// Builds the GGUF for a shape; `ctx` is written as the context length.
 pub fn synthetic_gguf(s: &Shape, ty: GgmlType, ctx: usize) -> Vec<u8> {
+    synthetic_gguf_with(s, ty, ctx, &[])
+}
+
+/// [`synthetic_gguf`] with `extra` metadata (a tokenizer, a chat template) added.
+pub fn synthetic_gguf_with(s: &Shape, ty: GgmlType, ctx: usize, extra: &[(&str, Value)]) -> Vec<u8> {
     use crate::gguf::write::{gguf, Tensor};
     use crate::quant::random_blocks;
     let hd = s.d / s.heads;
@@ -91,6 +96,7 @@ pub fn synthetic_gguf(s: &Shape, ty: GgmlType, ctx: usize) -> Vec<u8> {
         (k("rope.freq_base"), Value::F32(1e6)),
         (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
     ];
-    let meta: Vec<(&str, Value)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let mut meta: Vec<(&str, Value)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    meta.extend(extra.iter().cloned());
     gguf(&meta, &ts)
 }

@@ -27,7 +27,10 @@ fn tok_err(e: impl std::fmt::Display) -> Error {
 impl Tokenizer {
     /// Loads a HuggingFace `tokenizer.json`; special ids and the template still come from the GGUF.
     pub fn from_json(json: &str, g: Option<&Gguf>) -> Result<Tokenizer> {
-        let inner: tokenizers::Tokenizer = json.parse().map_err(tok_err)?;
+        // Syntax first: `tokenizers` panics on some malformed JSON inside its decoder section
+        // (found by fuzzing), never on a well-formed value.
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))?;
+        let inner: tokenizers::Tokenizer = serde_json::from_value(value).map_err(tok_err)?;
         Self::finish(inner, g)
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Values cross to JavaScript as plain objects (JSON-shaped); errors as `Error`s whose message is
 //! the crate's [`crate::Error`] text.
-use crate::agent::{guard, run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Policy, Protocol, Shop, TurnReply, TurnRequest, Vocab};
+use crate::agent::guard::{self, Verdict};
+use crate::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Policy, Protocol, Shop, TurnReply, TurnRequest, Vocab};
 use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
@@ -12,7 +13,6 @@ use crate::model::Config;
 use crate::observe::{Observation, LIVE_BUDGET};
 use crate::sample::SamplerParams;
 use crate::shop::goal::{generate_goals, sample_weighted, Rng};
-use crate::shop::action::{parse_action, Action};
 use crate::shop::{Env, Goal, StepResult, Store, View};
 use crate::tokenizer::Tokenizer;
 use crate::web::{BlobSource, HttpSource};
@@ -210,6 +210,20 @@ impl Demo {
         future_to_promise(async move {
             inner.run_live(&task, &page, &opts, perform, confirm, on_event).await.map(|v| to_js(&v)).map_err(js_err)
         })
+    }
+
+    /// What the agent would do with `action` on a page snapshot at `url` (the rules of
+    /// [`guard::check`]): `{refused: why}`, `{search: {node, text}}` or `{click: {node, key,
+    /// target, purchase}}`.
+    #[wasm_bindgen(js_name = checkAction)]
+    pub fn check_action(html: &str, url: &str, action: &str) -> std::result::Result<JsValue, JsValue> {
+        let obs = crate::observe::web::observe_snapshot(html).map_err(js_err)?.clip(LIVE_BUDGET);
+        let v = match guard::check(&obs, url, action) {
+            Verdict::Refused(why) => json!({"refused": why}),
+            Verdict::Search { node, text } => json!({"search": {"node": node, "text": text}}),
+            Verdict::Click { node, key, target, purchase } => json!({"click": {"node": node, "key": key, "target": target, "purchase": purchase}}),
+        };
+        Ok(to_js(&v))
     }
 
     /// The observation of a page snapshot (as `runLive` reads it): `{text, actions}`.
@@ -471,30 +485,19 @@ impl LivePage {
     }
 
     async fn try_act(&mut self, action: &str) -> Result<StepResult> {
-        let invalid = |why: String| Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) });
-        let (cmd, purchase) = match parse_action(action) {
-            Err(e) => return invalid(e),
-            Ok(Action::Search(q)) => match self.obs.search_node.clone().filter(|_| self.obs.has_search_bar) {
-                Some(node) => (json!({"kind": "search", "node": node, "text": q}), false),
-                None => return invalid("there is no search box on this page".into()),
-            },
-            Ok(Action::Click(k)) => {
-                let Some(c) = self.obs.find_clickable(&k).cloned() else {
-                    return invalid(format!("there is no {k:?} to click on this page"));
-                };
-                let Some(node) = c.node.clone() else { return invalid(format!("{k:?} is not on the live page")) };
-                if let Some(why) = guard::leaves_site(c.target.as_deref(), &self.url) {
-                    return invalid(format!("refused to click {k:?}: {why}"));
-                }
-                let purchase = guard::is_purchase(&c.key);
+        let (cmd, purchase) = match guard::check(&self.obs, &self.url, action) {
+            Verdict::Refused(why) => return Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) }),
+            Verdict::Search { node, text } => (json!({"kind": "search", "node": node, "text": text}), false),
+            Verdict::Click { node, key, target, purchase } => {
                 if purchase {
-                    let ok = Self::ask(&self.confirm, &json!({"action": action, "target": c.key, "url": self.url})).await?;
+                    let ok = Self::ask(&self.confirm, &json!({"action": action, "target": key, "url": self.url})).await?;
                     if ok.as_bool() != Some(true) {
                         self.declined = true;
                         return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
                     }
                 }
-                (json!({"kind": "click", "node": node}), purchase)
+                // The content script clicks only if the element still says `key` and leads to `target`.
+                (json!({"kind": "click", "node": node, "key": key, "target": target}), purchase)
             }
         };
         let next = Self::ask(&self.perform, &cmd).await?;

@@ -1,6 +1,8 @@
 //! What the agent may do on a live page (the extension): never leave the site, never buy without
 //! the shopper's yes. Pure functions over the observation's targets, so the rules are tested
 //! natively and the browser only carries them out.
+use crate::observe::Observation;
+use crate::shop::action::{parse_action, Action};
 
 /// Words of a purchase-like control (lowercased, whole phrase inside the key).
 const PURCHASE: [&str; 17] = [
@@ -26,8 +28,41 @@ const PURCHASE: [&str; 17] = [
 /// Whether clicking a control with this key (its text) could spend money: "Buy Now", "Place
 /// order", checkout, payment. Such a click needs the shopper's confirmation first.
 pub fn is_purchase(key: &str) -> bool {
-    let k = key.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    k == "buy" || k == "pay" || PURCHASE.iter().any(|p| k.contains(p))
+    // Letters and digits only, so that "B u y  N o w", "Buy\u{200b}Now" and "ＢＵＹ ＮＯＷ" match too.
+    let k = squash(key);
+    k == "buy" || k == "pay" || PURCHASE.iter().any(|p| k.contains(&squash(p)))
+}
+
+/// Lowercase letters and digits of `s`, fullwidth forms folded to ASCII; everything else (spaces,
+/// punctuation, zero-width and other invisible format characters) dropped.
+fn squash(s: &str) -> String {
+    s.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether following `target` (a link's or form's URL) looks like placing an order or paying:
+/// a path segment that names checkout, placing an order, a purchase or payment, or starts with
+/// "buy", whatever the button that leads there says.
+pub fn is_purchase_target(target: &str) -> bool {
+    let t = normalize_url(target);
+    let path = t.split(['?', '#']).next().unwrap_or("");
+    path.split('/').map(squash).any(|seg| {
+        ["checkout", "placeorder", "purchase", "payment", "paynow"].iter().any(|w| seg.contains(w)) || seg == "pay" || seg.starts_with("buy")
+    })
+}
+
+/// A URL reference as a browser's URL parser reads it, for the parts that decide where it goes:
+/// leading and trailing spaces and control characters stripped, tabs and newlines anywhere
+/// removed, and backslashes read as slashes (as they are in http(s) URLs: `/\\evil.example` is
+/// another host).
+pub fn normalize_url(url: &str) -> String {
+    url.trim_matches(|c: char| c <= ' ').chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect()
 }
 
 /// `scheme://host[:port]` of an absolute URL, lowercased, default ports dropped; `None` for a
@@ -58,7 +93,8 @@ pub fn origin(url: &str) -> Option<String> {
 /// stays (a relative link, the same origin, or no target at all: a script handler, checked
 /// after the fact by the caller).
 pub fn leaves_site(target: Option<&str>, page_url: &str) -> Option<String> {
-    let t = target?.trim();
+    let t = normalize_url(target?);
+    let t = t.as_str();
     if t.is_empty() || t.starts_with('#') {
         return None;
     }
@@ -78,6 +114,42 @@ pub fn leaves_site(target: Option<&str>, page_url: &str) -> Option<String> {
     }
 }
 
+/// What the agent may do with an action on a live page.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Not carried out; why (the model sees it as the turn's invalid-action reason).
+    Refused(String),
+    /// Type `text` into the search box with this snapshot id and submit.
+    Search { node: String, text: String },
+    /// Click the element with this snapshot id. The page must still show it as `key` (leading to
+    /// `target`) when the click happens; a `purchase` waits for the shopper's yes.
+    Click { node: String, key: String, target: Option<String>, purchase: bool },
+}
+
+/// Decides `action` on the page at `url` observed as `obs`: only the page's own search box and
+/// listed clickables, nothing that leads off the site, and every purchase-like click (by its
+/// text or by where it leads) marked for confirmation.
+pub fn check(obs: &Observation, url: &str, action: &str) -> Verdict {
+    match parse_action(action) {
+        Err(e) => Verdict::Refused(e),
+        Ok(Action::Search(text)) => match obs.search_node.clone().filter(|_| obs.has_search_bar) {
+            Some(node) => Verdict::Search { node, text },
+            None => Verdict::Refused("there is no search box on this page".into()),
+        },
+        Ok(Action::Click(k)) => {
+            let Some(c) = obs.find_clickable(&k) else {
+                return Verdict::Refused(format!("there is no {k:?} to click on this page"));
+            };
+            let Some(node) = c.node.clone() else { return Verdict::Refused(format!("{k:?} is not on the live page")) };
+            if let Some(why) = leaves_site(c.target.as_deref(), url) {
+                return Verdict::Refused(format!("refused to click {k:?}: {why}"));
+            }
+            let purchase = is_purchase(&c.key) || c.target.as_deref().is_some_and(is_purchase_target);
+            Verdict::Click { node, key: c.key.clone(), target: c.target.clone(), purchase }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +161,16 @@ mod tests {
         }
         for k in ["add to cart", "back to search", "< prev", "next >", "description", "buyer reviews", "paypal help"] {
             assert!(!is_purchase(k), "{k}");
+        }
+        // Disguised: spaced letters, invisible characters, fullwidth forms.
+        for k in ["B u y  N o w", "Buy\u{200b}Now", "ＢＵＹ ＮＯＷ", "place\u{00ad}order", "Check-out"] {
+            assert!(is_purchase(k), "{k}");
+        }
+        for t in ["/checkout/step2", "https://shop.example/gp/buy/spc", "/cart/place-order?x=1", "/Payment", "/pay"] {
+            assert!(is_purchase_target(t), "{t}");
+        }
+        for t in ["/search?q=checkout", "/item/B01", "/reviews#payment", "/paypal-help"] {
+            assert!(!is_purchase_target(t), "{t}");
         }
     }
 
@@ -114,5 +196,34 @@ mod tests {
         assert!(leaves_site(Some("//evil.example/x"), page).is_some());
         assert!(leaves_site(Some("http://127.0.0.1:3001/"), page).is_some());
         assert!(leaves_site(Some("mailto:x@y"), page).is_some());
+        // What a browser's URL parser makes of odd references.
+        assert!(leaves_site(Some("/\\evil.example/x"), page).is_some(), "backslash: another host");
+        assert!(leaves_site(Some("\\\\evil.example/x"), page).is_some());
+        assert!(leaves_site(Some(" \n//evil.example"), page).is_some());
+        assert!(leaves_site(Some("ht\ttp://evil.example/"), page).is_some());
+        assert!(leaves_site(Some("data:text/html,hi"), page).is_some());
+    }
+
+    #[test]
+    fn checking_actions_on_a_page() {
+        use crate::observe::native::observe_html;
+        let page = "http://127.0.0.1:3000/item";
+        let html = r#"<body><form action="/search"><input data-mem1-id="1" type="search" name="q"></form>
+            <a data-mem1-id="2" href="/item/2">Next item</a>
+            <a data-mem1-id="3" href="http://evil.example/win">You won a prize</a>
+            <a data-mem1-id="4" href="/\evil.example/x">Deals</a>
+            <button data-mem1-id="5" class="btn">Buy&#8203;Now</button>
+            <a data-mem1-id="6" href="/cart/place-order">Continue</a>
+            <a href="/no-id">Unnumbered</a></body>"#;
+        let o = observe_html(html);
+        let refused = |a: &str| matches!(check(&o, page, a), Verdict::Refused(_));
+        assert_eq!(check(&o, page, "search[red shoes]"), Verdict::Search { node: "1".into(), text: "red shoes".into() });
+        assert!(matches!(check(&o, page, "click[next item]"), Verdict::Click { purchase: false, .. }));
+        assert!(refused("click[you won a prize]") && refused("click[deals]"), "off the site");
+        assert!(matches!(check(&o, page, "click[buy\u{200b}now]"), Verdict::Click { purchase: true, .. }));
+        assert!(matches!(check(&o, page, "click[continue]"), Verdict::Click { purchase: true, .. }), "by where it leads");
+        assert!(refused("click[unnumbered]") && refused("click[nothing]") && refused("go to evil.example"));
+        let no_search = observe_html(r#"<body><a data-mem1-id="1" href="/x">x</a></body>"#);
+        assert!(matches!(check(&no_search, page, "search[x]"), Verdict::Refused(_)));
     }
 }
