@@ -349,7 +349,7 @@ pub struct Observation {
 
 /// At most this many clickables are listed (real shop pages have thousands of links).
 pub const MAX_CLICKABLES: usize = 400;
-/// Link or button texts longer than this are not offered as click targets.
+/// Link or button texts (and option values) longer than this are not offered as click targets.
 pub const MAX_CLICK_TEXT: usize = 200;
 /// A link or button label is read from at most this many nodes of its subtree (a real one has a
 /// few dozen; nested `role=button` elements would otherwise cost quadratic time).
@@ -476,7 +476,7 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
             || n.attr("role").as_deref() == Some("button");
         let is_product = has_class(n, "product-link");
         if tag == "input" && ty == "radio" {
-            if let Some(v) = n.attr("value") {
+            if let Some(v) = n.attr("value").filter(|v| !v.trim().is_empty() && v.chars().count() <= MAX_CLICK_TEXT) {
                 acc.3.push(Clickable {
                     key: v,
                     kind: ClickKind::Option { name: n.attr("name").unwrap_or_default() },
