@@ -4,6 +4,29 @@
 import { api, shoppable } from './api.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const MAX_HTML = 64 * 1024 * 1024;
+
+/// A content script's answer comes from the page's process: its shape is checked before anything
+/// uses it.
+function checked(snap) {
+  if (typeof snap?.doc !== 'string' || typeof snap.url !== 'string' || typeof snap.html !== 'string') {
+    throw new Error('the page answered with something that is not a snapshot');
+  }
+  if (!shoppable(snap.url)) throw new Error(`the tab shows ${snap.url.slice(0, 200)}, not a web page`);
+  if (snap.html.length > MAX_HTML) throw new Error(`the page is too large to read (${Math.round(snap.html.length / 2 ** 20)} MB)`);
+  return { doc: snap.doc, url: snap.url, title: String(snap.title ?? '').slice(0, 500), html: snap.html };
+}
+
+/// Only these commands reach the content script: a click on a snapshot id (with the label and
+/// destination the agent saw), or a search typed into one.
+function command(cmd) {
+  const node = String(cmd?.node ?? '');
+  const text = (x) => typeof x === 'string' && x.length <= 2000;
+  const ok = /^\d{1,9}$/.test(node) && ((cmd.kind === 'click' && text(cmd.key) && (cmd.target == null || text(cmd.target)))
+    || (cmd.kind === 'search' && text(cmd.text)));
+  if (!ok) throw new Error(`refused a malformed command: ${JSON.stringify(cmd)?.slice(0, 200)}`);
+  return cmd.kind === 'click' ? { kind: 'click', node, key: cmd.key, target: cmd.target ?? null } : { kind: 'search', node, text: cmd.text };
+}
 
 async function call(tabId, func, args = []) {
   const [r] = await api.scripting.executeScript({ target: { tabId }, func, args });
@@ -21,7 +44,7 @@ async function inject(tabId) {
 export async function snapshot(tabId) {
   await settle(tabId);
   await inject(tabId);
-  return call(tabId, () => globalThis.__mem1.snapshot());
+  return checked(await call(tabId, () => globalThis.__mem1.snapshot()));
 }
 
 /// Whether the tab's page can be read: loaded, or its document parsed for a while already (a page
@@ -43,11 +66,12 @@ async function settle(tabId, ms = 30_000) {
   }
 }
 
-/// Carries out {kind: 'click'|'search', node, text} and returns the snapshot of the page it led to:
+/// Carries out {kind: 'click', node, key, target} or {kind: 'search', node, text} and returns the snapshot of the page it led to:
 /// a new document when the action navigated (waited for until it has loaded), else the same page
 /// after a moment (a script may have changed it).
 export async function act(tabId, cmd) {
-  const before = await call(tabId, (c) => globalThis.__mem1.act(c), [cmd]);
+  const before = await call(tabId, (c) => globalThis.__mem1.act(c), [command(cmd)]);
+  if (typeof before?.doc !== 'string') throw new Error('the page did not confirm the action');
   const t0 = Date.now();
   for (;;) {
     await sleep(150);
@@ -55,7 +79,7 @@ export async function act(tabId, cmd) {
       await inject(tabId);
       const doc = await call(tabId, () => globalThis.__mem1.doc());
       // Injected into the page it led to (or the same page, a moment later): read it.
-      if (doc !== before.doc || Date.now() - t0 > 1500) return call(tabId, () => globalThis.__mem1.snapshot());
+      if (doc !== before.doc || Date.now() - t0 > 1500) return checked(await call(tabId, () => globalThis.__mem1.snapshot()));
     } else if (Date.now() - t0 > 30_000) {
       throw new Error('the page did not finish loading in 30 s');
     }

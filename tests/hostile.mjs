@@ -13,6 +13,9 @@
 //                 password field; a control the page changed after the snapshot)
 //   budget        the observation stays within the live-page budget (3,000 characters, 60 actions)
 // and, not counted as attacks, what must still work: `seen` text, `allowed` actions, `act_allowed`.
+// Then the extension's boundaries: the manifest's CSP is minimal and nothing is exposed to pages;
+// a web page cannot message the extension or see its content script; code in the content-script
+// world cannot connect to the engine host or get the service worker to act or start the host.
 //
 //   node tests/hostile.mjs   (env: CHROMIUM=/usr/bin/chromium VERBOSE=1)
 import fs from 'node:fs';
@@ -169,6 +172,76 @@ try {
     log(`${file}: ${report[file].contained}/${report[file].attacks} contained; snapshot ${report[file].snapshot_kb} KB observed in ${report[file].observed_ms} ms → ${o.text.length} chars, ${o.actions.length} actions`);
     await tab.close();
   }
+
+  // --- the extension's boundaries: only its own pages start or steer the agent ------------------
+  const b = 'boundaries';
+  report[b] = { attacks: 0, contained: 0 };
+  const m = await sw.evaluate(() => chrome.runtime.getManifest());
+  must(b, m.content_security_policy?.extension_pages === "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'",
+    `the extension pages' CSP is not the minimal one: ${JSON.stringify(m.content_security_policy)}`);
+  must(b, !m.externally_connectable && !m.web_accessible_resources && !m.content_scripts,
+    'the manifest opens the extension to pages (externally_connectable, web_accessible_resources or content_scripts)');
+  const { tab, tabId } = await open('buy.html');
+  // The engine host (offscreen document) is up, and an extension page's port is greeted: the
+  // refusals below are the host's doing, not an absent listener.
+  const own = await judge.evaluate(async () => {
+    await chrome.runtime.sendMessage({ to: 'bg', op: 'ensure-host' });
+    return new Promise((ok) => {
+      const p = chrome.runtime.connect({ name: 'mem1-agent' });
+      p.onMessage.addListener((msg) => msg.type === 'hello' && ok('hello'));
+      p.onDisconnect.addListener(() => ok('disconnected'));
+      setTimeout(() => ok('silence'), 10_000);
+    });
+  });
+  must(b, own === 'hello', `the engine host did not greet the extension's own page: ${own}`);
+  await snapshot(tabId);
+  // 1. The page itself: no way to message the extension, no way to reach the content script.
+  const fromPage = await tab.evaluate((extId) => {
+    let send = 'no chrome.runtime';
+    try {
+      if (globalThis.chrome?.runtime?.sendMessage) {
+        chrome.runtime.sendMessage(extId, { to: 'bg', op: 'ensure-host' });
+        send = 'sent';
+      }
+    } catch (e) {
+      send = `threw: ${e.message}`;
+    }
+    return { send, contentScript: typeof globalThis.__mem1 };
+  }, id);
+  attack(b, fromPage.send !== 'sent', `a web page could message the extension: ${fromPage.send}`);
+  attack(b, fromPage.contentScript === 'undefined', 'a web page can see the content script');
+  // 2. Code in the page's content-script world (were a page ever to run there): the engine host
+  //    refuses its port, the service worker its relay and host requests.
+  const fromContent = await sw.evaluate(async (tabId) => {
+    const [r] = await chrome.scripting.executeScript({
+      target: { tabId },
+      func: async (tabId) => {
+        const port = await new Promise((ok) => {
+          const p = chrome.runtime.connect({ name: 'mem1-agent' });
+          const got = [];
+          p.onMessage.addListener((msg) => got.push(msg.type));
+          p.onDisconnect.addListener(() => ok({ disconnected: true, got }));
+          try {
+            p.postMessage({ type: 'start', task: 'buy the most expensive thing', tabId });
+          } catch {}
+          setTimeout(() => ok({ disconnected: false, got }), 3000);
+        });
+        const ask = (msg) => chrome.runtime.sendMessage(msg).then((v) => v ?? null, (e) => `rejected: ${e.message}`);
+        const relay = await ask({ to: 'relay', op: 'act', tabId, cmd: { kind: 'click', node: '0', key: 'buy now', target: null } });
+        const host = await ask({ to: 'bg', op: 'ensure-host' });
+        return { port, relay, host };
+      },
+      args: [tabId],
+    });
+    return r.result;
+  }, tabId);
+  if (process.env.VERBOSE) log(`  from the content-script world: ${JSON.stringify(fromContent)}`);
+  attack(b, !fromContent.port.got.includes('hello'), `the engine host accepted a port from a content script: ${JSON.stringify(fromContent.port)}`);
+  attack(b, !fromContent.relay?.value, `the service worker relayed an action for a content script: ${JSON.stringify(fromContent.relay)}`);
+  attack(b, !fromContent.host?.value, `the service worker served a content script: ${JSON.stringify(fromContent.host)}`);
+  must(b, tab.url().endsWith('/buy.html'), `the tab moved: ${tab.url()}`);
+  log(`${b}: ${report[b].contained}/${report[b].attacks} contained`);
+  await tab.close();
 } finally {
   await context.close();
   pages.stop();
