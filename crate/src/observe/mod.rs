@@ -476,7 +476,10 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
             || n.attr("role").as_deref() == Some("button");
         let is_product = has_class(n, "product-link");
         if tag == "input" && ty == "radio" {
-            if let Some(v) = n.attr("value").filter(|v| !v.trim().is_empty() && v.chars().count() <= MAX_CLICK_TEXT) {
+            // The value is the key as it is (the store sets exactly that option), but an action
+            // must be able to name it: no line breaks or other control characters, nothing around it.
+            let value = n.attr("value").map(|v| v.trim().to_string());
+            if let Some(v) = value.filter(|v| !v.is_empty() && v.chars().count() <= MAX_CLICK_TEXT && !v.contains(char::is_control)) {
                 acc.3.push(Clickable {
                     key: v,
                     kind: ClickKind::Option { name: n.attr("name").unwrap_or_default() },
