@@ -38,6 +38,8 @@ pub struct Device {
     pub emulated: bool,
     /// Errors the device reported outside an error scope (validation, out of memory, loss).
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it has been (destroyed, driver reset, tab's GPU process gone).
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl Device {
@@ -85,11 +87,30 @@ impl Device {
             _ if emulated => 1,
             _ => 8,
         };
-        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors })
+        let lost = Arc::new(Mutex::new(None));
+        let why = lost.clone();
+        dev.set_device_lost_callback(move |reason, msg| {
+            let reason = match reason {
+                wgpu::DeviceLostReason::Destroyed => "destroyed",
+                _ => "lost by the driver or the browser",
+            };
+            *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason}: {msg}") });
+        });
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost })
     }
 
-    /// Fails with the first error the device reported since the last check.
+    /// The error to give once the device is gone: what happened, and what to do.
+    fn lost_error(&self) -> Option<Error> {
+        self.lost.lock().unwrap().as_ref().map(|why| {
+            Error::Gpu(format!("the GPU device was {why}: load the model again to go on (that opens a new device)"))
+        })
+    }
+
+    /// Fails with the first error the device reported since the last check (a lost device first).
     pub fn check(&self) -> Result<()> {
+        if let Some(e) = self.lost_error() {
+            return Err(e);
+        }
         let mut errs = self.errors.lock().unwrap();
         if errs.is_empty() {
             return Ok(());
@@ -158,9 +179,10 @@ impl Device {
         self.dev
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.await
-            .map_err(|_| Error::Gpu("the device was lost while reading back".into()))?
-            .map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
+        let mapped = rx.await.map_err(|_| Error::Gpu("the device was lost while reading back".into()))?;
+        if let Err(e) = mapped {
+            return Err(self.lost_error().unwrap_or_else(|| Error::Gpu(format!("reading back: {e}"))));
+        }
         let data = buf
             .slice(..bytes)
             .get_mapped_range()
