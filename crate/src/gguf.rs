@@ -269,8 +269,13 @@ fn parse_inner(c: &mut Cursor) -> R<Gguf> {
         },
     };
     let mut raw = Vec::with_capacity(n_tensors as usize);
+    let mut names = std::collections::BTreeSet::new();
     for _ in 0..n_tensors {
         let name = c.string()?;
+        // Two tensors of one name: which one a reader takes would decide the shapes it trusts.
+        if !names.insert(name.clone()) {
+            return Err(Short::Bad(Error::gguf(format!("tensor '{name}' appears twice"))));
+        }
         let n_dims = c.u32()?;
         if n_dims == 0 || n_dims > 4 {
             return Err(Short::Bad(Error::gguf(format!("tensor '{name}': {n_dims} dimensions (1 to 4 supported)"))));
