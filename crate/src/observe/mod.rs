@@ -41,7 +41,7 @@ pub trait DomNode: Clone {
     fn text(&self) -> String;
     /// A live DOM knows how an element is laid out (computed style, boxes); a parsed document
     /// does not, so the default says "no information". A snapshot of a live page carries the
-    /// same facts in [`LAYOUT_ATTR`] (read by [`is_hidden`] for any DOM).
+    /// same facts in [`LAYOUT_ATTR`] (read the same way for any DOM).
     fn layout(&self) -> Option<Layout> {
         None
     }
@@ -230,30 +230,24 @@ fn hidden_with<N: DomNode>(n: &N, layout: Option<&Layout>) -> bool {
     false
 }
 
-/// Whether an element (and so its subtree) is invisible.
-pub fn is_hidden<N: DomNode>(n: &N) -> bool {
-    hidden_with(n, layout_of(n).as_ref())
-}
-
 /// Visits the visible nodes in document order, skipping hidden subtrees, with whether each node's
 /// own text can be read (a text node's: its parent element's [`Layout::text_hidden`]) and a value
-/// `C` handed from parent to children (`child(parent's C, node)` gives the node's). Iterative: a
-/// hostile page may nest elements a hundred thousand deep.
-fn visit_visible<N: DomNode, C: Clone>(root: &N, ctx: C, child: impl Fn(&C, &N) -> C, mut f: impl FnMut(&N, bool, &C)) {
+/// `C` carried down the tree (`scope(parent's C, node)` gives the node's, which its children
+/// inherit). Iterative: a hostile page may nest elements a hundred thousand deep.
+fn visit_visible<N: DomNode, C: Clone>(root: &N, ctx: C, scope: impl Fn(&C, &N) -> C, mut f: impl FnMut(&N, bool, &C)) {
     let mut stack = vec![(root.clone(), true, ctx)];
-    while let Some((n, readable, c)) = stack.pop() {
+    while let Some((n, readable, outer)) = stack.pop() {
         let layout = if n.kind() == NodeKind::Element { layout_of(&n) } else { None };
         if hidden_with(&n, layout.as_ref()) {
             continue;
         }
+        let c = scope(&outer, &n);
         f(&n, readable, &c);
         let readable = match &layout {
             Some(l) => !l.text_hidden(),
             None => readable,
         };
-        let c = child(&c, &n);
-        let kids = n.children();
-        stack.extend(kids.into_iter().rev().map(|k| (k, readable, c.clone())));
+        stack.extend(n.children().into_iter().rev().map(|k| (k, readable, c.clone())));
     }
 }
 
@@ -281,11 +275,6 @@ fn label_text<N: DomNode>(n: &N, max_chars: usize, max_nodes: usize) -> String {
         }
     }
     out
-}
-
-/// All text under a node (hidden parts included, like BeautifulSoup's `get_text`).
-pub fn text_content<N: DomNode>(n: &N) -> String {
-    label_text(n, usize::MAX / 8, usize::MAX)
 }
 
 fn collapse_ws(s: &str) -> String {
@@ -449,24 +438,22 @@ fn is_search_input<N: DomNode>(n: &N) -> bool {
 pub fn observe<N: DomNode>(root: &N) -> Observation {
     let text = simple_text(root);
     let mut has_search_bar = false;
+    let mut search_node = None;
     let mut buttons: Vec<Clickable> = Vec::new();
     let mut links: Vec<Clickable> = Vec::new();
     let mut options: Vec<Clickable> = Vec::new();
-    // (search bar seen, buttons, links, options, the search box's node id)
-    let mut acc: (bool, Vec<Clickable>, Vec<Clickable>, Vec<Clickable>, Option<String>) = (false, Vec::new(), Vec::new(), Vec::new(), None);
     // The enclosing form's action travels down the tree.
     let form_of = |outer: &Option<String>, n: &N| if n.tag() == "form" { n.attr("action") } else { outer.clone() };
-    visit_visible(root, None, form_of, |n: &N, _, outer| {
+    visit_visible(root, None, form_of, |n: &N, _, form| {
         if n.kind() != NodeKind::Element {
             return;
         }
-        let form = form_of(outer, n);
         let tag = n.tag();
         if is_search_input(n) {
-            if !acc.0 {
-                acc.4 = n.attr(NODE_ATTR);
+            if !has_search_bar {
+                search_node = n.attr(NODE_ATTR);
             }
-            acc.0 = true;
+            has_search_bar = true;
         }
         let node = n.attr(NODE_ATTR);
         let ty = n.attr("type").unwrap_or_default().to_ascii_lowercase();
@@ -480,7 +467,7 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
             // must be able to name it: no line breaks or other control characters, nothing around it.
             let value = n.attr("value").map(|v| v.trim().to_string());
             if let Some(v) = value.filter(|v| !v.is_empty() && v.chars().count() <= MAX_CLICK_TEXT && !v.contains(char::is_control)) {
-                acc.3.push(Clickable {
+                options.push(Clickable {
                     key: v,
                     kind: ClickKind::Option { name: n.attr("name").unwrap_or_default() },
                     target: n.attr("data-url").or_else(|| n.attr("href")),
@@ -492,19 +479,14 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
             let key = collapse_ws(&label).to_lowercase();
             if !key.is_empty() && key.chars().count() <= MAX_CLICK_TEXT {
                 if is_btn && !is_product {
-                    let target = n.attr("formaction").or_else(|| n.attr("href")).or(form);
-                    acc.1.push(Clickable { key, kind: ClickKind::Button, target, node });
+                    let target = n.attr("formaction").or_else(|| n.attr("href")).or_else(|| form.clone());
+                    buttons.push(Clickable { key, kind: ClickKind::Button, target, node });
                 } else {
-                    acc.2.push(Clickable { key, kind: ClickKind::Link { product: is_product }, target: n.attr("href"), node });
+                    links.push(Clickable { key, kind: ClickKind::Link { product: is_product }, target: n.attr("href"), node });
                 }
             }
         }
     });
-    let search_node = acc.4.take();
-    has_search_bar |= acc.0;
-    buttons.append(&mut acc.1);
-    links.append(&mut acc.2);
-    options.append(&mut acc.3);
     // WebShop builds a dict: buttons then links (keyed by text), then options (keyed by value);
     // a repeated key keeps its first position.
     let mut clickables: Vec<Clickable> = Vec::new();
