@@ -27,8 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, server } from './lib.mjs';
+import { server, withExtension } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -61,13 +60,7 @@ fs.mkdirSync(realDir);
 const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), pagesRoot, '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
 const modelHost = await server(process.execPath, [path.join(here, 'serve.mjs'), path.join(root, '.cache/models'), '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
 log(`store at ${shop.url}, checkout pages at ${pages.url}`);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-ext-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1200, height: 900 },
-  args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
-});
+const { context, profile } = await withExtension(ext, 'mem1-ext-');
 const errors = [];
 try {
   const sw = context.serviceWorkers()[0] || (await context.waitForEvent('serviceworker', { timeout: 30_000 }));

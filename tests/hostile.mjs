@@ -22,8 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, server } from './lib.mjs';
+import { server, withExtension } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -48,13 +47,7 @@ fs.writeFileSync(path.join(site, 'huge.html'), '<!DOCTYPE html><html><body><form
   + Array.from({ length: 20000 }, (_, i) => para(i)).join('') + '</body></html>');
 
 const pages = await server(process.execPath, [path.join(here, 'serve.mjs'), site, '0'], /listening (http:\/\/127\.0\.0\.1:\d+)/, 'stdout');
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mem1-hostile-profile-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1200, height: 900 },
-  args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
-});
+const { context, profile } = await withExtension(ext, 'mem1-hostile-profile-');
 const failures = [];
 const report = {};
 let attacks = 0;
@@ -106,7 +99,6 @@ try {
     });
     return r.result;
   }, [tabId, cmd]);
-  const cmdOf = (v) => v.click ? { kind: 'click', ...v.click } : v.search ? { kind: 'search', ...v.search } : null;
 
   async function open(file) {
     const tab = await context.newPage();
@@ -138,11 +130,11 @@ try {
     }
     for (const a of s.confirm || []) {
       const v = await check(snap.html, url, a);
-      attack(file, v.click?.purchase === true, `${a} would not ask for confirmation: ${JSON.stringify(v)}`);
+      attack(file, v.purchase === true, `${a} would not ask for confirmation: ${JSON.stringify(v)}`);
     }
     for (const a of s.allowed || []) {
       const v = await check(snap.html, url, a);
-      must(file, !v.refused && !v.click?.purchase, `${a} should be allowed: ${JSON.stringify(v)}`);
+      must(file, !v.refused && !v.purchase, `${a} should be allowed: ${JSON.stringify(v)}`);
     }
     for (const c of s.act_refused || []) {
       let cmd;
@@ -151,7 +143,7 @@ try {
         const m = new RegExp(`<input[^>]*id="${c.search_into}"[^>]*data-mem1-id="(\\d+)"`).exec(snap.html);
         cmd = m && { kind: 'search', node: m[1], text: c.text };
       } else {
-        cmd = cmdOf(await check(snap.html, url, c.action));
+        cmd = (await check(snap.html, url, c.action)).command;
       }
       if (!cmd) {
         failures.push(`${file}: ${JSON.stringify(c)}: nothing to act on`);
@@ -166,7 +158,7 @@ try {
     for (const c of s.act_allowed || []) {
       await tab.reload({ waitUntil: 'load' });
       const snap2 = await snapshot(tabId);
-      const r = await act(tabId, cmdOf(await check(snap2.html, url, c.action)));
+      const r = await act(tabId, (await check(snap2.html, url, c.action)).command);
       must(file, r.done === true, `${c.action} on the unchanged page was not carried out: ${JSON.stringify(r)}`);
     }
     log(`${file}: ${report[file].contained}/${report[file].attacks} contained; snapshot ${report[file].snapshot_kb} KB observed in ${report[file].observed_ms} ms → ${o.text.length} chars, ${o.actions.length} actions`);

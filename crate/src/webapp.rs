@@ -213,15 +213,14 @@ impl Demo {
     }
 
     /// What the agent would do with `action` on a page snapshot at `url` (the rules of
-    /// [`guard::check`]): `{refused: why}`, `{search: {node, text}}` or `{click: {node, key,
-    /// target, purchase}}`.
+    /// [`guard::check`]): `{refused: why}`, or `{command, purchase}` with the command `runLive`
+    /// would hand to `perform`.
     #[wasm_bindgen(js_name = checkAction)]
     pub fn check_action(html: &str, url: &str, action: &str) -> std::result::Result<JsValue, JsValue> {
         let obs = crate::observe::web::observe_snapshot(html).map_err(js_err)?.clip(LIVE_BUDGET);
-        let v = match guard::check(&obs, url, action) {
-            Verdict::Refused(why) => json!({"refused": why}),
-            Verdict::Search { node, text } => json!({"search": {"node": node, "text": text}}),
-            Verdict::Click { node, key, target, purchase } => json!({"click": {"node": node, "key": key, "target": target, "purchase": purchase}}),
+        let v = match command(guard::check(&obs, url, action)) {
+            Err(why) => json!({"refused": why}),
+            Ok((command, purchase)) => json!({"command": command, "purchase": purchase}),
         };
         Ok(to_js(&v))
     }
@@ -485,21 +484,17 @@ impl LivePage {
     }
 
     async fn try_act(&mut self, action: &str) -> Result<StepResult> {
-        let (cmd, purchase) = match guard::check(&self.obs, &self.url, action) {
-            Verdict::Refused(why) => return Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) }),
-            Verdict::Search { node, text } => (json!({"kind": "search", "node": node, "text": text}), false),
-            Verdict::Click { node, key, target, purchase } => {
-                if purchase {
-                    let ok = Self::ask(&self.confirm, &json!({"action": action, "target": key, "url": self.url})).await?;
-                    if ok.as_bool() != Some(true) {
-                        self.declined = true;
-                        return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
-                    }
-                }
-                // The content script clicks only if the element still says `key` and leads to `target`.
-                (json!({"kind": "click", "node": node, "key": key, "target": target}), purchase)
-            }
+        let (cmd, purchase) = match command(guard::check(&self.obs, &self.url, action)) {
+            Err(why) => return Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) }),
+            Ok(c) => c,
         };
+        if purchase {
+            let ok = Self::ask(&self.confirm, &json!({"action": action, "target": cmd["key"], "url": self.url})).await?;
+            if ok.as_bool() != Some(true) {
+                self.declined = true;
+                return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
+            }
+        }
         let next = Self::ask(&self.perform, &cmd).await?;
         let (obs, url) = Self::read(&from_js(&next)?)?;
         self.obs = obs;
@@ -540,6 +535,17 @@ impl Shop for LivePage {
     }
     fn page(&self) -> String {
         self.url.clone()
+    }
+}
+
+/// The content script's command for a verdict, and whether it is a purchase; or why it is refused.
+/// A click carries the label and destination the agent saw: the content script clicks only if
+/// the element still says `key` and leads to `target`.
+fn command(v: Verdict) -> std::result::Result<(Value, bool), String> {
+    match v {
+        Verdict::Refused(why) => Err(why),
+        Verdict::Search { node, text } => Ok((json!({"kind": "search", "node": node, "text": text}), false)),
+        Verdict::Click { node, key, target, purchase } => Ok((json!({"kind": "click", "node": node, "key": key, "target": target}), purchase)),
     }
 }
 
