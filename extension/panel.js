@@ -185,7 +185,18 @@ let maxTurns = 10;
 async function go(e) {
   e.preventDefault();
   const task = $('task').value.trim();
-  if (!task) return;
+  if (!task || $('go').disabled) return;
+  // The panel leaves the last episode's state at once (a second press cannot start a second run,
+  // and nothing reads the old result as this run's); `data-run` counts the runs started.
+  running(true);
+  state('starting', 'Starting');
+  const run = String(Number(document.body.dataset.run || 0) + 1);
+  document.body.dataset.run = run;
+  $('result').hidden = true;
+  $('turns').replaceChildren();
+  $('state').textContent = '–';
+  points = [];
+  drawChart();
   try {
     const tab = await targetTab();
     if (!tab || !shoppable(tab.url)) throw new Error('Open a shop’s page (http or https) in this tab first.');
@@ -197,12 +208,8 @@ async function go(e) {
     }
     const s = await settings.load();
     maxTurns = s.maxTurns;
-    points = [];
-    drawChart();
-    $('turns').replaceChildren();
-    $('result').hidden = true;
-    $('state').textContent = '–';
-    running(true);
+    // Stopped before it started (or stopped and started again: that later press runs).
+    if (document.body.dataset.state !== 'starting' || document.body.dataset.run !== run) return;
     state('running', 'Starting the engine');
     const p = await connect();
     p.postMessage({
@@ -217,6 +224,11 @@ async function go(e) {
 
 $('ask').addEventListener('submit', go);
 $('stop').addEventListener('click', () => {
+  if (document.body.dataset.state === 'starting') {
+    running(false);
+    state('ended', 'Stopped before it started.');
+    return;
+  }
   port?.postMessage({ type: 'stop' });
   answer(false);
   $('status').textContent = 'Stopping…';

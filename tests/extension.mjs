@@ -95,8 +95,12 @@ try {
   /// Types the task, presses Go and waits until `until` (a page predicate) holds.
   async function go(panel, task, until = () => ['done', 'ended', 'error'].includes(document.body.dataset.state)) {
     await panel.fill('#task', task);
+    const run = Number((await panel.getAttribute('body', 'data-run')) || 0) + 1;
     await panel.click('#go');
     const tick = setInterval(() => panel.textContent('#status').then((s) => log(`  ${s}`), () => {}), 30_000);
+    // This run's outcome, not the one the panel still shows from the run before: the panel counts
+    // the run and leaves the old state in the same click handler.
+    await panel.waitForFunction((run) => Number(document.body.dataset.run) === run, run, { timeout: 10_000 });
     await panel
       .waitForFunction(until, null, { timeout: timeoutMs, polling: 250 })
       .catch(async () => fail(`no progress within ${timeoutMs / 1000} s: ${await panel.textContent('#status')}`))
@@ -194,7 +198,7 @@ try {
   if (checkout.visited.length !== 1) fail(`the order was placed although declined: ${checkout.visited.join(', ')}`);
 
   await go(cpanel, task, asked);
-  if (!(await cpanel.isVisible('#confirm'))) fail('the second run did not ask to place the order');
+  if (!(await cpanel.isVisible('#confirm'))) fail(`the second run did not ask to place the order: ${JSON.stringify(await shown(cpanel))}`);
   await cpanel.click('#confirm-yes');
   await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
   s = await shown(cpanel);
