@@ -143,6 +143,22 @@ try {
 
   // 2. The WebGPU path itself (SwiftShader here: ~1.4 prompt tokens/s, so one short turn).
   if (Number(gpuTurns) > 0) {
+    // The GPU device lost in the middle of an episode (a GPU process crash, a driver reset:
+    // Demo.simulateDeviceLoss destroys it): a clear error, the model is dropped, and the episode
+    // after it loads the model again on a new device, in the same page.
+    await page.evaluate(() => delete document.body.dataset.episode);
+    await page.selectOption('#backend', 'gpu');
+    await page.fill('#max-turns', '1');
+    await page.click('#run');
+    await page.waitForFunction(() => /^running|^turn 1/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+    if (!(await page.evaluate(() => globalThis.mem1.simulateDeviceLoss()))) fail('no GPU device to lose: the model is not on WebGPU');
+    await page.waitForSelector('body[data-episode]', { state: 'attached', timeout: 300_000 });
+    const lost = await page.evaluate(() => ({
+      result: document.getElementById('result').innerText, status: document.getElementById('status').textContent, held: globalThis.mem1.hasModel(),
+    }));
+    console.error(`web_demo: device lost mid-episode: ${lost.result.split('\n')[0]} | ${lost.status}`);
+    if (!/GPU device was destroyed/.test(lost.result)) fail(`the lost device is not reported: ${lost.result}`);
+    if (lost.held || !/load it again/.test(lost.status)) fail(`the lost model is still held: ${JSON.stringify(lost)}`);
     const g = await episode('gpu', { backend: 'gpu', turns: gpuTurns, tokens: gpuTokens, mode });
     if (!/on gpu/.test(g.progress)) fail(`the gpu episode did not run on WebGPU: ${g.progress}`);
     times.gpu_seconds = g.runS;

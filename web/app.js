@@ -363,7 +363,9 @@ async function run() {
     status('running…');
     const r = await st.demo.run(storeDoc(), st.goal, opts, onEvent);
     showResult(r);
-    status(r.stopped ? 'stopped' : 'episode finished', r.error && !r.stopped ? 'error' : 'ok');
+    // A lost GPU device takes the model with it (the engine drops it): Run loads it again.
+    if (r.error && !r.stopped && !st.demo.hasModel()) status('the model was lost with its GPU device: press Run to load it again', 'error');
+    else status(r.stopped ? 'stopped' : 'episode finished', r.error && !r.stopped ? 'error' : 'ok');
     document.body.dataset.episode = 'done';
   } catch (e) {
     console.warn('mem1:', e);
@@ -390,6 +392,7 @@ async function main() {
 
   await init();
   st.demo = new Demo(0);
+  globalThis.mem1 = st.demo; // for the console and the tests (e.g. mem1.simulateDeviceLoss())
   st.webgpu = await checkWebGPU();
   explainWebGPU(st.webgpu);
   document.querySelectorAll('input[name=goal-kind]').forEach((r) => r.addEventListener('change', showGoal));

@@ -58,6 +58,11 @@ impl AnyEngine {
             Backend::Reference => AnyEngine::Cpu(Box::new(Cpu::load(src, ctx, progress).await?)),
         })
     }
+    /// Whether the engine can no longer run: its GPU device is lost (the CPU backend never is).
+    pub fn is_lost(&self) -> bool {
+        matches!(self, AnyEngine::Gpu(g) if g.device().is_lost())
+    }
+
     pub fn name(&self) -> String {
         match self {
             AnyEngine::Gpu(g) => format!("gpu: {}", g.adapter_name()),

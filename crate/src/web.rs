@@ -248,3 +248,15 @@ impl ByteSource for BlobSource {
         Ok(data)
     }
 }
+
+/// Resolves after `ms` milliseconds (the global scope's `setTimeout`: a window or a worker), so
+/// that tasks the browser has queued (a device's `lost` promise, say) run meanwhile.
+pub async fn pause(ms: i32) {
+    let p = Promise::new(&mut |resolve, _| {
+        let g = js_sys::global();
+        if let Ok(f) = js_sys::Reflect::get(&g, &JsValue::from_str("setTimeout")).and_then(|f| f.dyn_into::<js_sys::Function>()) {
+            let _ = f.call2(&g, &resolve, &JsValue::from(ms));
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}

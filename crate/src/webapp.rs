@@ -65,6 +65,8 @@ struct Inner {
     store: Option<Arc<Store>>,
     goals: Vec<Goal>,
     model: RefCell<Option<Model>>,
+    /// The loaded model's GPU device (a handle that stays here while an episode holds the model).
+    device: RefCell<Option<wgpu::Device>>,
     stop: Rc<Cell<bool>>,
     busy: Cell<bool>,
 }
@@ -123,7 +125,7 @@ impl Demo {
     }
 
     fn with(store: Option<Arc<Store>>, goals: Vec<Goal>) -> Demo {
-        Demo { inner: Rc::new(Inner { store, goals, model: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) }) }
+        Demo { inner: Rc::new(Inner { store, goals, model: RefCell::new(None), device: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) }) }
     }
 
     #[wasm_bindgen(js_name = goalCount)]
@@ -242,6 +244,14 @@ impl Demo {
     pub fn has_model(&self) -> bool {
         self.inner.model.borrow().is_some()
     }
+
+    /// Fault injection, as WebGL's `WEBGL_lose_context`: destroys the loaded model's GPU device,
+    /// as a GPU process crash or a driver reset would, also in the middle of an episode. Returns
+    /// whether there was one (false when the model runs on the CPU backend or none is loaded).
+    #[wasm_bindgen(js_name = simulateDeviceLoss)]
+    pub fn simulate_device_loss(&self) -> bool {
+        self.inner.device.borrow().as_ref().map(|d| d.destroy()).is_some()
+    }
 }
 
 /// Marks the demo busy for the lifetime of the guard (one load or episode at a time).
@@ -284,6 +294,7 @@ impl Inner {
         let t0 = now();
         // Free the old model's GPU buffers before allocating the new one's.
         self.model.borrow_mut().take();
+        self.device.borrow_mut().take();
         let g = gguf::read_header(src).await?;
         let tok = Tokenizer::from_gguf(&g)?;
         let mut report = |done: u64, total: u64| {
@@ -299,6 +310,10 @@ impl Inner {
         info["backend"] = name.clone().into();
         info["ctx"] = ctx.into();
         info["seconds"] = (now() - t0).into();
+        *self.device.borrow_mut() = match &engine {
+            AnyEngine::Gpu(g) => Some(g.device().dev.clone()),
+            AnyEngine::Cpu(_) => None,
+        };
         *self.model.borrow_mut() = Some(Model { tok: Rc::new(tok), engine, vocab, ctx, backend: name, info: info.clone() });
         Ok(info)
     }
@@ -401,7 +416,13 @@ impl Inner {
         })
         .await;
         let engine = policy.inner.engine.inner;
-        *self.model.borrow_mut() = Some(Model { tok: tok.clone(), engine, vocab, ctx, backend, info: info.clone() });
+        // A model whose GPU device was lost is dropped (its buffers with it): `hasModel` turns
+        // false and the next run loads it again, on a new device, in the same page.
+        if engine.is_lost() {
+            self.device.borrow_mut().take();
+        } else {
+            *self.model.borrow_mut() = Some(Model { tok: tok.clone(), engine, vocab, ctx, backend, info: info.clone() });
+        }
         Ok((shop, result?, info))
     }
 }

@@ -239,6 +239,49 @@ async fn blob_source_reads_ranges() {
     assert!(src.read_at(100_000, 4).await.is_err(), "read past the end must fail");
 }
 
+/// GPU faults in the page: a device that refuses an allocation while loading, and a device lost
+/// in the middle of generation, each give a clear error, and the next load works in the same page
+/// (no reload). The native suite (crate/tests/gpu_faults.rs) also checks what is left on the device.
+#[wasm_bindgen_test]
+async fn gpu_faults_are_clear_errors_and_the_next_load_works_without_a_reload() {
+    // Out of memory while loading: the device keeps WebGPU's default limits (128 MiB a storage
+    // binding) while the loader is told 1 GiB fits, so the 160 MiB KV cache of a 40,960-token
+    // context is refused by the device, as a device out of memory refuses it.
+    const CTX: usize = 40_960;
+    let wide = Shape { arch: "llama", layers: 1, d: 1024, heads: 16, kv: 16, ff: 64, vocab: 300, tied: true };
+    let mut d = Device::open(|_| wgpu::Limits::default()).await.expect("WebGPU device");
+    d.limits.max_buffer_size = 1 << 30;
+    d.limits.max_storage_buffer_binding_size = 1 << 30;
+    let t0 = now();
+    let err = match Gpu::load_on(d, &mut synthetic_gguf(&wide, GgmlType::Q8_0, CTX), CTX, gpu::DEFAULT_CHUNK, |_, _| {}).await {
+        Ok(_) => panic!("the load went through on a device that cannot bind its KV cache"),
+        Err(e) => e.to_string(),
+    };
+    log!("refused allocation while loading ({:.1} s): {err}", now() - t0);
+    assert!(err.contains("could not hold the KV cache") && err.contains("smaller model or context"), "unclear error: {err}");
+
+    // Lost in the middle of generation (the tab's GPU process gone, a driver reset): destroy().
+    let shape = llama_tiny();
+    let bytes = synthetic_gguf(&shape, GgmlType::Q8_0, 64);
+    let mut gpu = Gpu::load(&mut bytes.clone(), 64, |_, _| {}).await.expect("GPU load");
+    let greedy = SamplerParams::greedy();
+    gpu.prefill(&[1, 2, 3]).await.unwrap();
+    let t = gpu.decode(4, &greedy, 0.0).await.unwrap();
+    gpu.device().dev.destroy();
+    let err = match gpu.decode(t, &greedy, 0.0).await {
+        Ok(_) => panic!("generation went on on a destroyed device"),
+        Err(e) => e.to_string(),
+    };
+    log!("device lost mid-generation: {err}");
+    assert!(err.contains("destroyed") && err.contains("loaded again, on a new device"), "unclear error: {err}");
+    drop(gpu);
+
+    // The next load, same page: a new device, and the same tokens as a fresh run.
+    let mut again = Gpu::load(&mut bytes.clone(), 64, |_, _| {}).await.expect("GPU load after the faults");
+    again.prefill(&[1, 2, 3]).await.unwrap();
+    assert_eq!(again.decode(4, &greedy, 0.0).await.unwrap(), t, "the new device generates otherwise");
+}
+
 fn model_url(file: &str) -> Option<String> {
     match MODEL_URL {
         Some(base) => Some(format!("{}/{file}", base.trim_end_matches('/'))),

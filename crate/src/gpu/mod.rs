@@ -44,6 +44,13 @@ pub struct Device {
 
 impl Device {
     pub async fn new() -> Result<Device> {
+        Self::open(|adapter| adapter).await
+    }
+
+    /// Opens the device with the limits `required` makes of the adapter's (`new` asks for all of
+    /// them). The loader plans by `Device::limits`, the adapter's: a test that asks for less makes
+    /// the device refuse allocations the loader thinks fit, as a device out of memory does.
+    pub async fn open(required: impl FnOnce(wgpu::Limits) -> wgpu::Limits) -> Result<Device> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -59,7 +66,7 @@ impl Device {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("mem1"),
                 required_features: wgpu::Features::empty(),
-                required_limits: limits.clone(),
+                required_limits: required(limits.clone()),
                 ..Default::default()
             })
             .await
@@ -94,7 +101,8 @@ impl Device {
                 wgpu::DeviceLostReason::Destroyed => "destroyed",
                 _ => "lost by the driver or the browser",
             };
-            *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason}: {msg}") });
+            let msg = msg.trim().trim_end_matches('.');
+            *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason} ({msg})") });
         });
         Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost })
     }
@@ -102,8 +110,14 @@ impl Device {
     /// The error to give once the device is gone: what happened, and what to do.
     fn lost_error(&self) -> Option<Error> {
         self.lost.lock().unwrap().as_ref().map(|why| {
-            Error::Gpu(format!("the GPU device was {why}: load the model again to go on (that opens a new device)"))
+            Error::Gpu(format!("the GPU device was {why}: the model must be loaded again, on a new device, to go on"))
         })
+    }
+
+    /// Whether the device is gone (destroyed, or lost by the driver or the browser): nothing more
+    /// runs on it, and its model must be loaded again on a new one.
+    pub fn is_lost(&self) -> bool {
+        self.lost.lock().unwrap().is_some()
     }
 
     /// Fails with the first error the device reported since the last check (a lost device first).
@@ -118,6 +132,37 @@ impl Device {
         let msg = errs.join("; ");
         errs.clear();
         Err(Error::Gpu(msg))
+    }
+
+    /// Opens out-of-memory and validation error scopes around allocations that may not fit.
+    fn scope(&self) -> [wgpu::ErrorScopeGuard; 2] {
+        [self.dev.push_error_scope(wgpu::ErrorFilter::OutOfMemory), self.dev.push_error_scope(wgpu::ErrorFilter::Validation)]
+    }
+
+    /// Closes a `scope`: fails with what it caught while `what` was being allocated (awaited, so
+    /// a browser's GPU process has answered), or with an error the device reported meanwhile.
+    async fn close(&self, scope: [wgpu::ErrorScopeGuard; 2], what: impl FnOnce() -> String) -> Result<()> {
+        let [oom, validation] = scope;
+        let refused = validation.pop().await;
+        let oom = oom.pop().await;
+        if let Some(e) = oom.or(refused) {
+            if let Some(lost) = self.lost_error() {
+                return Err(lost);
+            }
+            // wgpu's message is a chain over lines: natively "Validation Error / Caused by: / In
+            // Device::create_buffer … / Buffer size N is greater than …", in browsers WebGPU's
+            // message and "- While calling …". One line, without the headings.
+            let text = e.to_string();
+            let headings = ["Validation Error", "Out of Memory", "Caused by:"];
+            let why = text.lines().map(str::trim).filter(|l| !l.is_empty() && !headings.contains(l)).collect::<Vec<_>>().join(" ");
+            let why = why.split(" - While").next().unwrap_or_default();
+            let kind = if matches!(e, wgpu::Error::OutOfMemory { .. }) { "out of memory" } else { "refused" };
+            return Err(Error::Gpu(format!(
+                "the GPU could not hold {} ({kind}: {why}); a smaller model or context, or the CPU backend, may fit",
+                what()
+            )));
+        }
+        self.check()
     }
 
     /// Largest buffer a single binding can see.
@@ -181,6 +226,15 @@ impl Device {
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         let mapped = rx.await.map_err(|_| Error::Gpu("the device was lost while reading back".into()))?;
         if let Err(e) = mapped {
+            // In browsers the failed map can come before the device's `lost` promise resolves
+            // (destroyed, GPU process gone): give it a moment to say so.
+            #[cfg(target_arch = "wasm32")]
+            for _ in 0..50 {
+                if self.is_lost() {
+                    break;
+                }
+                crate::web::pause(10).await;
+            }
             return Err(self.lost_error().unwrap_or_else(|| Error::Gpu(format!("reading back: {e}"))));
         }
         let data = buf
@@ -363,12 +417,17 @@ impl Gpu {
         let total: u64 = g.tensors.iter().map(|t| t.n_bytes).sum();
         let mut done = 0;
         let mut weights = HashMap::new();
+        let mb = |b: u64| b as f64 / (1 << 20) as f64;
         for t in &g.tensors {
-            weights.insert(t.name.clone(), upload_tensor(&d, src, t, max).await?);
+            let scope = d.scope();
+            let uploaded = upload_tensor(&d, src, t, max).await;
+            d.close(scope, || format!("tensor {} ({:.1} MiB, after {:.1} of {:.1} MiB)", t.name, mb(t.n_bytes), mb(done), mb(total)))
+                .await?;
+            weights.insert(t.name.clone(), uploaded?);
             done += t.n_bytes;
             progress(done, total);
-            d.check()?;
         }
+        let scope = d.scope();
         let kv_bytes = (ctx * cfg.kv_dim() * 4) as u64;
         let k_cache = (0..cfg.n_layers).map(|_| d.storage("k cache", kv_bytes)).collect();
         let v_cache = (0..cfg.n_layers).map(|_| d.storage("v cache", kv_bytes)).collect();
@@ -417,7 +476,10 @@ impl Gpu {
             &gpu.sample_pipe,
             &[(0, &gpu.logits), (1, &gpu.ids), (2, &gpu.sample_out), (3, &gpu.sample_params)],
         );
-        gpu.d.check()?;
+        let cache = 2 * cfg.n_layers as u64 * kv_bytes;
+        gpu.d
+            .close(scope, || format!("the KV cache and activations for a {ctx}-token context ({:.1} MiB of KV cache)", mb(cache)))
+            .await?;
         Ok(gpu)
     }
 
