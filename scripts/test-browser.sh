@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the browser test suites in headless Chromium with WebGPU (SwiftShader, no GPU needed),
 # installing whatever is missing first (scripts/setup.sh):
-#  1. wasm-bindgen tests (crate/tests/web_gpu.rs, crate/tests/web_observe.rs): serves .cache/models
+#  1. wasm-bindgen tests (crate/tests/web_gpu.rs, web_observe.rs, web_long_run.rs): serves .cache/models
 #     on 127.0.0.1 with Range support (tests/serve.mjs), runs `cargo test --target
-#     wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe` with MEM1_MODEL_URL
+#     wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run` with MEM1_MODEL_URL
 #     pointing at it, and stops the server;
 #  2. the web demo: builds web/dist (scripts/build-web.sh) and runs tests/web_demo.mjs (Playwright:
 #     one short episode with the bundled model, screenshot in tests/out/web_demo.png);
@@ -63,7 +63,7 @@ export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 unset GECKODRIVER SAFARIDRIVER
 t0=$(date +%s)
 status=0
-cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe "${profile[@]}" -- --nocapture "$@" || status=$?
+cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run "${profile[@]}" -- --nocapture "$@" || status=$?
 echo "browser tests (wasm-bindgen): exit $status after $(( $(date +%s) - t0 )) s" >&2
 
 if [ -z "${SKIP_DEMO:-}" ]; then

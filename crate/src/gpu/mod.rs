@@ -24,6 +24,25 @@ use wgpu::util::DeviceExt;
 /// Tokens per prefill submission (activation buffers are sized for this many rows).
 pub const DEFAULT_CHUNK: usize = 128;
 
+/// The buffers a device has made and their bytes, counted as they are made (never decremented):
+/// a shared handle, so a test can watch it while an episode holds the engine.
+#[derive(Clone, Default)]
+pub struct Tally(Arc<[std::sync::atomic::AtomicU64; 2]>);
+
+impl Tally {
+    fn add(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0[0].fetch_add(1, Relaxed);
+        self.0[1].fetch_add(bytes, Relaxed);
+    }
+
+    /// (buffers, bytes) made so far.
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.0[0].load(Relaxed), self.0[1].load(Relaxed))
+    }
+}
+
 /// An adapter's device and queue, with the limits the loader must respect.
 pub struct Device {
     pub dev: wgpu::Device,
@@ -40,6 +59,8 @@ pub struct Device {
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it has been (destroyed, driver reset, tab's GPU process gone).
     lost: Arc<Mutex<Option<String>>>,
+    /// Every buffer made through this `Device` (all of ours are).
+    made: Tally,
 }
 
 impl Device {
@@ -104,7 +125,7 @@ impl Device {
             let msg = msg.trim().trim_end_matches('.');
             *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason} ({msg})") });
         });
-        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost })
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost, made: Tally::default() })
     }
 
     /// The error to give once the device is gone: what happened, and what to do.
@@ -170,10 +191,17 @@ impl Device {
         (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
     }
 
+    /// The buffers made so far (see [`Tally`]): after loading, generation makes none.
+    pub fn tally(&self) -> Tally {
+        self.made.clone()
+    }
+
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        let size = bytes.max(4).div_ceil(4) * 4;
+        self.made.add(size);
         self.dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).div_ceil(4) * 4,
+            size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
@@ -186,6 +214,7 @@ impl Device {
     }
 
     pub fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
+        self.made.add(4 * words.len() as u64);
         self.dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
             contents: bytemuck::cast_slice(words),
@@ -194,6 +223,7 @@ impl Device {
     }
 
     pub fn readback(&self, bytes: u64) -> wgpu::Buffer {
+        self.made.add(bytes);
         self.dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
