@@ -6,9 +6,10 @@
 // A snapshot is the page's HTML with, on every element, `data-mem1-id` (its index among the live
 // elements, which `act` uses to find it again) and `data-mem1-layout` (its computed display,
 // visibility, overflow, box count, size, opacity, position in the document, font size, text
-// indent, text colour and the colour behind it). The observation is built from it by the same
-// Rust code as everywhere else (crate/src/observe::Layout), which decides from those facts what
-// is visible; this script only collects them.
+// indent, text colour, background colour and image, transform and clip path). The observation is built
+// from it by the same Rust code as everywhere else (crate/src/observe::Layout), which decides
+// from those facts what is visible (and what colour is behind each text); this script only
+// collects them, as the browser computes them.
 (() => {
   if (globalThis.__mem1) return;
   // A fresh id per document: the extension tells a new page from the old one by it.
@@ -21,20 +22,15 @@
     const wl = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
     const wc = document.createTreeWalker(clone, NodeFilter.SHOW_ELEMENT);
     live = [];
-    // The colour behind each element's text (parents come before children in this walk).
-    const behind = new Map();
     for (let l = wl.currentNode, c = wc.currentNode; l && c; l = wl.nextNode(), c = wc.nextNode()) {
       const st = getComputedStyle(l);
       const r = l.getBoundingClientRect();
-      const bg = opaque(st.backgroundColor) ? st.backgroundColor
-        : st.backgroundImage !== 'none' ? ''
-        : l.parentElement ? behind.get(l.parentElement) ?? '' : 'rgb(255, 255, 255)';
-      behind.set(l, bg);
       // No box, or inside one the browser does not render (closed <details>, content-visibility).
       const unrendered = st.display !== 'contents' && l.checkVisibility?.() === false;
       const facts = [st.display, st.visibility, st.overflow, unrendered ? 0 : l.getClientRects().length, r.width, r.height,
-        scaledAway(st.transform) ? 0 : parseFloat(st.opacity), r.left + scrollX, r.top + scrollY,
-        parseFloat(st.fontSize) || 0, parseFloat(st.textIndent) || 0, st.color, bg];
+        parseFloat(st.opacity), r.left + scrollX, r.top + scrollY, parseFloat(st.fontSize) || 0, parseFloat(st.textIndent) || 0,
+        st.color, st.backgroundColor, st.backgroundImage === 'none' ? 'none' : 'image', st.transform,
+        st.clipPath.startsWith('url(') ? 'url' : st.clipPath];
       c.setAttribute('data-mem1-id', String(live.length));
       c.setAttribute('data-mem1-layout', facts.join('|'));
       live.push(l);
@@ -42,22 +38,6 @@
     // Never rendered, never read: leave them out of the message.
     for (const e of clone.querySelectorAll('script, style, noscript, template')) e.textContent = '';
     return { doc, url: location.href, title: document.title, html: '<!DOCTYPE html>' + clone.outerHTML };
-  }
-
-  // A computed colour that is not fully transparent.
-  function opaque(color) {
-    const m = /^rgba?\(([^)]*)\)$/.exec(color);
-    if (!m) return false;
-    const parts = m[1].split(/[\s,/]+/).filter(Boolean);
-    return parts.length < 4 || parseFloat(parts[3]) > 0;
-  }
-
-  // A transform that scales the element to nothing (matrix(0, 0, 0, 0, ...) and the like).
-  function scaledAway(transform) {
-    const m = /^matrix\(([^)]*)\)$/.exec(transform);
-    if (!m) return false;
-    const [a, b, c, d] = m[1].split(',').map(parseFloat);
-    return (a === 0 && b === 0) || (c === 0 && d === 0);
   }
 
   // Fields the agent never types into, whatever the page calls them.

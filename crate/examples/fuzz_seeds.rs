@@ -139,6 +139,26 @@ fn main() {
     for f in ["checkout.html", "ordered.html"] {
         write(&dir, f, &std::fs::read(repo.join("tests/pages").join(f)).unwrap());
     }
+    // A page snapshot as the extension's content script makes it: layout facts on each element
+    // (see observe::LAYOUT_ATTR), clip paths, transforms and backgrounds among them.
+    let lay = |id: u32, paint: &str| format!(r#"data-mem1-id="{id}" data-mem1-layout="block|visible|visible|1|300|20|1|10|{}|16|0|{paint}""#, 20 * id);
+    let snapshot = format!(
+        "<html {}><body {}><form action=\"/search\" {}><input type=\"search\" name=\"q\" {}></form>\
+         <div {}><p {}>dark on dark</p></div><p {}>clipped</p><p {}>dot</p><p {}>squashed</p>\
+         <a href=\"/item/1\" {}>over an image</a><button {}>Buy Now</button></body></html>",
+        lay(0, "rgb(0, 0, 0)|rgb(255, 255, 255)|none|none|none"),
+        lay(1, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|none"),
+        lay(2, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|none"),
+        lay(3, "rgb(0, 0, 0)|rgb(255, 255, 255)|none|none|none"),
+        lay(4, "rgb(255, 255, 255)|rgb(17, 17, 17)|none|none|none"),
+        lay(5, "rgb(21, 21, 21)|rgba(0, 0, 0, 0)|none|none|none"),
+        lay(6, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|inset(0px 0px 20px 0px round 4px)"),
+        lay(7, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|circle(0px at 50% 50%)"),
+        lay(8, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|matrix(1, 0, 0, 0, 0, 0)|none"),
+        lay(9, "rgb(0, 0, 0)|rgba(0, 0, 0, 0)|image|none|ellipse(10px 0% at 50% 50%)"),
+        lay(10, "rgb(0, 0, 0)|rgb(240, 173, 78)|none|matrix(0, 1, -1, 0, 0, 0)|inset(10%)"),
+    );
+    write(&dir, "snapshot", snapshot.as_bytes());
     eprintln!("seeds written under {}", root.display());
 }
 

@@ -52,18 +52,24 @@ fn live_dom_observations_equal_native_ones() {
 
 #[wasm_bindgen_test]
 fn css_hidden_elements_are_not_observed() {
-    // What only a live DOM can know: a stylesheet hides an element, or it has no box.
+    // What only a live DOM can know: a stylesheet hides an element, gives it no box, clips or
+    // squashes it away, or paints its text the colour of the box it sits in.
     let doc = frame_document();
     mem1::observe::web::render_into(
         &doc,
         "<!DOCTYPE html><html><head><style>.gone{display:none}.ghost{visibility:hidden}\
-         .clip{width:0;height:0;overflow:hidden}</style></head><body>\
+         .clip{width:0;height:0;overflow:hidden}.dark{background:#111}.dark p{color:#151515}\
+         .cut{clip-path:inset(50%)}.thin{transform:scaleY(0)}.img{background-image:linear-gradient(#000,#000)}\
+         .img p{color:#000}</style></head><body>\
          <p>seen</p><p class=gone>by class</p><p class=ghost>invisible</p><div class=clip><p>clipped</p></div>\
+         <div class=dark><p>dark on an inherited dark background</p></div><p class=cut>clipped by a path</p>\
+         <p class=thin>squashed</p><div class=img><p>over an image</p></div>\
          <button class=gone>Hidden Button</button><button>Shown Button</button></body></html>",
     )
     .unwrap();
     let o = mem1::observe::web::observe_node(&doc);
-    assert_eq!(o.text, "seen [SEP] Shown Button");
+    // Over a background image the colour behind is unknown: the text is read.
+    assert_eq!(o.text, "seen [SEP] over an image [SEP] Shown Button");
     let keys: Vec<&str> = o.clickables.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, ["shown button"]);
 }

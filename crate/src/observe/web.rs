@@ -53,29 +53,10 @@ impl DomNode for WebNode {
         let el = self.element()?;
         // A document without a window (DOMParser's) has no layout.
         let win = self.0.owner_document()?.default_view()?;
-        let style = |e: &Element| win.get_computed_style(e).ok().flatten();
-        let st = style(el)?;
+        let st = win.get_computed_style(el).ok().flatten()?;
         let prop = |p: &str| st.get_property_value(p).unwrap_or_default();
         let px = |p: &str| prop(p).trim_end_matches("px").parse::<f64>().unwrap_or(0.0);
         let r = el.get_bounding_client_rect();
-        // The colour behind the text: the first background colour up the tree that is not
-        // transparent ("" past a background image; white, the canvas, past the root).
-        let mut background = "rgb(255, 255, 255)".to_string();
-        let mut e = Some(el.clone());
-        while let Some(cur) = e {
-            let Some(s) = style(&cur) else { break };
-            let bg = s.get_property_value("background-color").unwrap_or_default();
-            if super::parse_rgba(&bg).is_some_and(|c| c[3] > 0.0) {
-                background = bg;
-                break;
-            }
-            if s.get_property_value("background-image").unwrap_or_default() != "none" {
-                background.clear();
-                break;
-            }
-            e = cur.parent_element();
-        }
-        let opacity = if scaled_away(&prop("transform")) { 0.0 } else { prop("opacity").parse().unwrap_or(1.0) };
         Some(Layout {
             display: prop("display"),
             visibility: prop("visibility"),
@@ -83,13 +64,16 @@ impl DomNode for WebNode {
             rects: if unrendered(el, &prop("display")) { 0 } else { el.get_client_rects().length() },
             width: r.width(),
             height: r.height(),
-            opacity,
+            opacity: prop("opacity").parse().unwrap_or(1.0),
             left: r.left() + win.scroll_x().unwrap_or(0.0),
             top: r.top() + win.scroll_y().unwrap_or(0.0),
             font_size: px("font-size"),
             text_indent: px("text-indent"),
             color: prop("color"),
-            background,
+            background_color: prop("background-color"),
+            background_image: prop("background-image") != "none",
+            transform: prop("transform"),
+            clip_path: prop("clip-path"),
         })
     }
 }
@@ -101,13 +85,6 @@ fn unrendered(el: &Element, display: &str) -> bool {
     let Ok(f) = js_sys::Reflect::get(el, &"checkVisibility".into()) else { return false };
     let Some(f) = f.dyn_ref::<js_sys::Function>() else { return false };
     display != "contents" && f.call0(el).ok().and_then(|v| v.as_bool()) == Some(false)
-}
-
-/// A computed transform that scales the element to nothing (`matrix(0, 0, 0, 0, ...)` and the like).
-fn scaled_away(transform: &str) -> bool {
-    let Some(m) = transform.strip_prefix("matrix(").and_then(|m| m.strip_suffix(')')) else { return false };
-    let v: Vec<f64> = m.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-    matches!(v.as_slice(), [a, b, c, d, ..] if (*a == 0.0 && *b == 0.0) || (*c == 0.0 && *d == 0.0))
 }
 
 /// The observation of a live document (or any subtree of one).
