@@ -28,22 +28,55 @@ const PURCHASE: [&str; 17] = [
 /// Whether clicking a control with this key (its text) could spend money: "Buy Now", "Place
 /// order", checkout, payment. Such a click needs the shopper's confirmation first.
 pub fn is_purchase(key: &str) -> bool {
-    // Letters and digits only, so that "B u y  N o w", "Buy\u{200b}Now" and "ＢＵＹ ＮＯＷ" match too.
+    // Letters and digits only, look-alikes folded, so that "B u y  N o w", "Buy\u{200b}Now",
+    // "ＢＵＹ ＮＯＷ" and Cyrillic "Вuу Nоw" match too.
     let k = squash(key);
     k == "buy" || k == "pay" || PURCHASE.iter().any(|p| k.contains(&squash(p)))
 }
 
-/// Lowercase letters and digits of `s`, fullwidth forms folded to ASCII; everything else (spaces,
-/// punctuation, zero-width and other invisible format characters) dropped.
+/// Lowercase letters and digits of `s`, look-alikes of Latin letters folded to them (fullwidth
+/// forms, mathematical alphanumerics, small capitals, Cyrillic and Greek homoglyphs: see
+/// [`latin_lookalike`]); everything else (spaces, punctuation, zero-width and other invisible
+/// format characters) dropped.
 fn squash(s: &str) -> String {
-    s.chars()
-        .map(|c| match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    s.chars().map(|c| latin_lookalike(c).unwrap_or(c)).filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// The ASCII letter or digit `c` is drawn like, for characters a page may use to write "Buy Now"
+/// that does not read as it: `Ｂｕｙ`, `𝐁𝐮𝐲`, `ʙᴜʏ`, Cyrillic `Вυу`.
+fn latin_lookalike(c: char) -> Option<char> {
+    const AZ: &[u8; 52] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let u = c as u32;
+    let ascii = match u {
+        // Fullwidth ASCII.
+        0xFF01..=0xFF5E => return char::from_u32(u - 0xFEE0),
+        // Mathematical alphanumeric symbols: 13 alphabets of A-Z a-z (bold, italic, script,
+        // fraktur, double-struck, sans-serif, monospace…), then bold…monospace digits.
+        0x1D400..=0x1D6A3 => AZ[((u - 0x1D400) % 52) as usize],
+        0x1D7CE..=0x1D7FF => b'0' + ((u - 0x1D7CE) % 10) as u8,
+        _ => {
+            let table: &[(char, u8)] = &[
+                // Cyrillic.
+                ('а', b'a'), ('в', b'b'), ('е', b'e'), ('к', b'k'), ('м', b'm'), ('н', b'h'), ('о', b'o'),
+                ('р', b'p'), ('с', b'c'), ('т', b't'), ('у', b'y'), ('х', b'x'), ('ѕ', b's'), ('і', b'i'),
+                ('ј', b'j'), ('һ', b'h'), ('ԁ', b'd'), ('ԛ', b'q'), ('ԝ', b'w'), ('ү', b'y'), ('ӏ', b'l'),
+                ('А', b'a'), ('В', b'b'), ('Е', b'e'), ('К', b'k'), ('М', b'm'), ('Н', b'h'), ('О', b'o'),
+                ('Р', b'p'), ('С', b'c'), ('Т', b't'), ('У', b'y'), ('Х', b'x'), ('Ѕ', b's'), ('І', b'i'),
+                ('Ј', b'j'), ('Ү', b'y'),
+                // Greek.
+                ('Α', b'a'), ('Β', b'b'), ('Ε', b'e'), ('Ζ', b'z'), ('Η', b'h'), ('Ι', b'i'), ('Κ', b'k'),
+                ('Μ', b'm'), ('Ν', b'n'), ('Ο', b'o'), ('Ρ', b'p'), ('Τ', b't'), ('Υ', b'y'), ('Χ', b'x'),
+                ('α', b'a'), ('ι', b'i'), ('κ', b'k'), ('ν', b'v'), ('ο', b'o'), ('ρ', b'p'), ('υ', b'u'),
+                // Small capitals and other Latin look-alikes.
+                ('ᴀ', b'a'), ('ʙ', b'b'), ('ᴄ', b'c'), ('ᴅ', b'd'), ('ᴇ', b'e'), ('ɢ', b'g'), ('ʜ', b'h'),
+                ('ɪ', b'i'), ('ᴊ', b'j'), ('ᴋ', b'k'), ('ʟ', b'l'), ('ᴍ', b'm'), ('ɴ', b'n'), ('ᴏ', b'o'),
+                ('ᴘ', b'p'), ('ʀ', b'r'), ('ꜱ', b's'), ('ᴛ', b't'), ('ᴜ', b'u'), ('ᴠ', b'v'), ('ᴡ', b'w'),
+                ('ʏ', b'y'), ('ᴢ', b'z'), ('ı', b'i'), ('ℓ', b'l'),
+            ];
+            table.iter().find(|(k, _)| *k == c)?.1
+        }
+    };
+    Some(ascii as char)
 }
 
 /// Whether following `target` (a link's or form's URL) looks like placing an order or paying:
@@ -165,6 +198,14 @@ mod tests {
         // Disguised: spaced letters, invisible characters, fullwidth forms.
         for k in ["B u y  N o w", "Buy\u{200b}Now", "ＢＵＹ ＮＯＷ", "place\u{00ad}order", "Check-out"] {
             assert!(is_purchase(k), "{k}");
+        }
+        // Homoglyphs: Cyrillic and Greek letters, mathematical bold and italic, small capitals.
+        for k in ["Вuу Nоw", "Рlасе оrdеr", "ΒUΥ ΝΟW", "𝐁𝐮𝐲 𝐍𝐨𝐰", "𝘉𝘶𝘺 𝘕𝘰𝘸", "ʙᴜʏ ɴᴏᴡ", "Ρау"] {
+            assert!(is_purchase(k), "{k}");
+        }
+        // Other scripts are not folded into false alarms.
+        for k in ["Корзина", "Σύνοψη", "購入手続き"] {
+            assert!(!is_purchase(k), "{k}");
         }
         for t in ["/checkout/step2", "https://shop.example/gp/buy/spc", "/cart/place-order?x=1", "/Payment", "/pay"] {
             assert!(is_purchase_target(t), "{t}");
