@@ -6,6 +6,7 @@
 //! move after loading; the heap may grow only by the episode's own trace.
 mod agent_util;
 mod long_util;
+use agent_util::byte_tokenizer;
 use long_util::*;
 use mem1::cpu::Cpu;
 use mem1::gpu::Gpu;
@@ -26,7 +27,7 @@ fn rss() -> i64 {
 #[test]
 fn hundred_turns_keep_the_heap_flat() {
     let turns: usize = std::env::var("TURNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let tok = tokenizer();
+    let tok = byte_tokenizer();
     let mut file = tiny_model(&tok);
     let cpu = pollster::block_on(Cpu::load_quantized(&mut file, CTX, |_, _| {})).unwrap();
     drop(file);
@@ -45,7 +46,7 @@ fn hundred_turns_keep_the_heap_flat() {
 #[test]
 fn gpu_turns_make_no_buffers() {
     let turns: usize = std::env::var("GPU_TURNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let tok = tokenizer();
+    let tok = byte_tokenizer();
     let mut file = tiny_model(&tok);
     let gpu = pollster::block_on(Gpu::load(&mut file, CTX, |_, _| {})).expect("GPU backend (Vulkan)");
     let tally = gpu.device().tally();

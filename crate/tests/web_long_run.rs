@@ -7,6 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 mod agent_util;
 mod long_util;
+use agent_util::byte_tokenizer;
 use long_util::*;
 use mem1::cpu::Cpu;
 use mem1::gpu::Gpu;
@@ -37,7 +38,7 @@ fn wasm_memory() -> i64 {
 #[wasm_bindgen_test]
 async fn hundred_turns_keep_the_wasm_heap_flat() {
     let turns: usize = option_env!("MEM1_LONG_TURNS").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let tok = tokenizer();
+    let tok = byte_tokenizer();
     let mut file = tiny_model(&tok);
     let cpu = Cpu::load_quantized(&mut file, CTX, |_, _| {}).await.unwrap();
     drop(file);
@@ -61,7 +62,7 @@ async fn hundred_turns_keep_the_wasm_heap_flat() {
 #[wasm_bindgen_test]
 async fn gpu_turns_make_no_buffers_in_the_browser() {
     let turns: usize = option_env!("MEM1_LONG_GPU_TURNS").and_then(|v| v.parse().ok()).unwrap_or(2);
-    let tok = tokenizer();
+    let tok = byte_tokenizer();
     let mut file = tiny_model(&tok);
     let gpu = Gpu::load(&mut file, CTX, |_, _| {}).await.expect("WebGPU");
     drop(file);

@@ -4,7 +4,6 @@
 //! (constant-memory context, KV-cache prefix reuse, constrained actions) on the built-in store,
 //! purchases refused so the episode lasts all its turns; a counting allocator for the heap.
 #![allow(dead_code)]
-use crate::agent_util::byte_tokenizer;
 use mem1::agent::guard::is_purchase;
 use mem1::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Protocol, Shop, Vocab};
 use mem1::engine::{now, Engine};
@@ -95,10 +94,6 @@ pub struct Row {
 }
 
 pub const CTX: usize = 8192;
-
-pub fn tokenizer() -> Tokenizer {
-    byte_tokenizer()
-}
 
 pub fn tiny_model(tok: &Tokenizer) -> Vec<u8> {
     let shape = Shape { arch: "llama", layers: 1, d: 32, heads: 2, kv: 1, ff: 64, vocab: tok.vocab_size(), tied: true };
