@@ -15,6 +15,9 @@ chmod 700 "$XDG_RUNTIME_DIR"
 echo "== native tests" >&2
 cargo test --release --workspace 2>&1
 
+echo "== training pipeline (tiny end-to-end run: expert data, SFT and GRPO steps, the result in the engine)" >&2
+bash scripts/train.sh check
+
 echo "== fuzz smoke (every cargo-fuzz target for 15 s from its seeds)" >&2
 bash scripts/fuzz.sh smoke 15
 

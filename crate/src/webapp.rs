@@ -396,7 +396,7 @@ impl Inner {
         policy.seed(num("seed", 0));
         let mut policy = Announced { inner: policy, events: events.clone() };
         let seen = shop.seen.clone();
-        let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode, max_turns, trace_prompts: false };
+        let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode, max_turns, trace_prompts: false, trace_ids: false };
         let result = run_episode_with(&mut policy, &tok, &mut shop, &cfg, |t| {
             let (page, obs) = seen.borrow().clone().unwrap_or_default();
             let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };

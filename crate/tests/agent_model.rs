@@ -154,7 +154,7 @@ fn smoke_episode_with_smollm_on_cpu() {
     policy.limits = Limits { max_tokens: 4, memory_tokens: 4, action_tokens: 12 };
     let store = Arc::new(Store::builtin(0).unwrap());
     let mut env = Env::new(store, dev_goals().unwrap()[0].clone()).unwrap();
-    let cfg = EpisodeConfig { protocol, mode: Mode::Mem1, max_turns: 2, trace_prompts: true };
+    let cfg = EpisodeConfig { protocol, mode: Mode::Mem1, max_turns: 2, trace_prompts: true, trace_ids: false };
     let ep = pollster::block_on(run_episode(&mut policy, &tok, &mut env, &cfg)).unwrap();
     eprintln!("{:?} in {:?}", ep.trace.iter().map(|t| (&t.action, t.prompt_tokens, t.prefill_tokens, t.decode_tokens)).collect::<Vec<_>>(), t.elapsed());
     assert!(ep.error.is_none(), "{:?}", ep.error);

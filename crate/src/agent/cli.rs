@@ -2,13 +2,15 @@
 use super::constrain::Vocab;
 use super::context::Mode;
 use super::episode::{run_episode_with, summarize, Episode, EpisodeConfig};
-use super::policy::{Limits, LlmPolicy};
+use super::expert::Expert;
+use super::policy::{Limits, LlmPolicy, Policy};
 use super::protocol::Protocol;
 use crate::cli::Args;
 use crate::engine::now;
 use crate::sample::SamplerParams;
-use crate::shop::goal::{dev_goals, generate_goals, parse_goals, sample_weighted, Rng};
+use crate::shop::goal::{dev_goals, parse_goals, sample_goals, EVAL_SAMPLE};
 use crate::shop::{Env, Goal, Store};
+use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::io::Write;
 use std::sync::Arc;
@@ -16,7 +18,15 @@ use std::sync::Arc;
 pub const USAGE: &str = "mem1 run [--model PATH] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
-          [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]";
+          [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
+          [--policy model|expert] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
+
+  --policy expert   the privileged expert that writes training episodes (issue 9); the model's
+                    file only gives the tokenizer. --detour P: chance of a recoverable wrong step.
+  --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
+  --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
+                    (--sample 200 --seed 0), and repeated goals: training data never sees them.
+  --repeat G        run each goal G times in a row (a group of samples for GRPO, with --temperature).";
 
 fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
     let mut goals = match (a.get("goals"), a.get("sample")) {
@@ -25,18 +35,26 @@ fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
         (Some(path), None) => parse_goals(&std::fs::read(path)?)?,
         (None, Some(n)) => {
             let n: usize = n.parse().map_err(|_| Error::usage("--sample needs a number"))?;
-            let mut rng = Rng::new(a.parsed("seed", 0)?);
-            let all = generate_goals(&store.catalog, &store.prices, &mut rng)?;
-            (0..n).map(|_| all[sample_weighted(&all, &mut rng)].clone()).collect()
+            sample_goals(&store.catalog, &store.prices, n, a.parsed("seed", 0)?)?
         }
     };
+    if a.has("exclude-eval") {
+        let mut held: std::collections::HashSet<String> = dev_goals()?.into_iter().map(|g| g.asin).collect();
+        held.extend(sample_goals(&store.catalog, &store.prices, EVAL_SAMPLE.0, EVAL_SAMPLE.1)?.into_iter().map(|g| g.asin));
+        let mut seen = std::collections::HashSet::new();
+        goals.retain(|g| !held.contains(&g.asin) && seen.insert(g.instruction_text.clone()));
+    }
     let skip: usize = a.parsed("skip", 0)?;
     goals.drain(..skip.min(goals.len()));
     if let Some(l) = a.get("limit") {
         let l: usize = l.parse().map_err(|_| Error::usage("--limit needs a number"))?;
         goals.truncate(l);
     }
-    Ok(goals)
+    let repeat: usize = a.parsed("repeat", 1)?;
+    if repeat == 0 {
+        return Err(Error::usage("--repeat needs at least 1"));
+    }
+    Ok(goals.into_iter().flat_map(|g| std::iter::repeat_n(g, repeat)).collect())
 }
 
 /// The model `mem1 run` uses without `--model` (fetched by `scripts/fetch-models.sh`).
@@ -57,46 +75,91 @@ pub fn run(raw: &[String]) -> Result<()> {
         &raw,
         &[
             "model", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
-            "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens",
+            "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "detour", "repeat",
         ],
-        &["no-constrain", "json", "no-prompts", "progress"],
+        &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
     )?;
     let t_start = now();
     let mode = Mode::parse(a.get("mode").unwrap_or("mem1")).ok_or_else(|| Error::usage("--mode is mem1 or full"))?;
-    let max_turns: usize = a.parsed("max-turns", 10)?;
-    let json = a.has("json");
     let store = Arc::new(Store::builtin(a.parsed("store-seed", 0)?)?);
     let goals = goals(&a, &store)?;
-    // MEM1 needs room for one turn; the full-history baseline for the whole episode.
-    let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
-    let path = a.required("model")?;
-    let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
-    let backend_name = engine.name();
-    let load_seconds = now() - t_start;
-    let vocab = Arc::new(Vocab::new(&tok));
     let protocol = Protocol::webshop();
-    let mut policy = LlmPolicy::new(engine, &tok, vocab, protocol.clone(), ctx);
-    policy.constrain = !a.has("no-constrain");
-    policy.params = SamplerParams { temperature: a.parsed("temperature", 0.0)?, ..SamplerParams::greedy() };
-    policy.limits = Limits {
-        max_tokens: a.parsed("max-tokens", 128)?,
-        memory_tokens: a.parsed("memory-tokens", 48)?,
-        action_tokens: a.parsed("action-tokens", 48)?,
+    let cfg = EpisodeConfig {
+        protocol: protocol.clone(),
+        mode,
+        max_turns: a.parsed("max-turns", 10)?,
+        trace_prompts: !a.has("no-prompts"),
+        trace_ids: a.has("trace-ids"),
     };
-    policy.seed(a.parsed("seed", 0)?);
-    let cfg = EpisodeConfig { protocol, mode, max_turns, trace_prompts: !a.has("no-prompts") };
+    match a.get("policy").unwrap_or("model") {
+        "model" => {
+            // MEM1 needs room for one turn; the full-history baseline for the whole episode.
+            let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
+            let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
+            let backend = engine.name();
+            let vocab = Arc::new(Vocab::new(&tok));
+            let mut policy = LlmPolicy::new(engine, &tok, vocab, protocol, ctx);
+            policy.constrain = !a.has("no-constrain");
+            policy.params = SamplerParams { temperature: a.parsed("temperature", 0.0)?, ..SamplerParams::greedy() };
+            policy.limits = Limits {
+                max_tokens: a.parsed("max-tokens", 128)?,
+                memory_tokens: a.parsed("memory-tokens", 48)?,
+                action_tokens: a.parsed("action-tokens", 48)?,
+            };
+            policy.seed(a.parsed("seed", 0)?);
+            let run = Run { backend, constrain: policy.constrain, max_tokens: policy.limits.max_tokens, load_seconds: now() - t_start };
+            episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |_, _| {})
+        }
+        "expert" => {
+            let tok = crate::cli::load_tokenizer(&a)?;
+            let mut expert = Expert::new(store.clone(), protocol, a.parsed("seed", 0)?);
+            expert.detour = a.parsed("detour", expert.detour)?;
+            let run = Run { backend: "expert".into(), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
+            episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g| e.reset(g))
+        }
+        other => Err(Error::usage(format!("--policy is model or expert, not '{other}'"))),
+    }
+}
+
+/// What the summary line says about the policy.
+struct Run {
+    backend: String,
+    constrain: bool,
+    max_tokens: usize,
+    load_seconds: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn episodes<P: Policy>(
+    a: &Args,
+    policy: &mut P,
+    tok: &Tokenizer,
+    store: &Arc<Store>,
+    goals: Vec<Goal>,
+    cfg: &EpisodeConfig,
+    run: &Run,
+    t_start: f64,
+    mut before: impl FnMut(&mut P, &Goal),
+) -> Result<()> {
+    let json = a.has("json");
+    let mode = cfg.mode;
     let mut trace = match a.get("trace") {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => None,
     };
     if !json {
-        eprintln!("mem1 run: {} goals, mode {}, backend {backend_name}, constrain {}, loaded in {load_seconds:.1}s", goals.len(), mode.name(), policy.constrain);
+        eprintln!(
+            "mem1 run: {} goals, mode {}, policy {}, constrain {}, loaded in {:.1}s",
+            goals.len(), mode.name(), run.backend, run.constrain, run.load_seconds
+        );
     }
     let mut eps: Vec<Episode> = Vec::new();
     for (i, goal) in goals.into_iter().enumerate() {
+        before(policy, &goal);
+        let asin = goal.asin.clone();
         let mut env = Env::new(store.clone(), goal)?;
         let progress = a.has("progress");
-        let ep = pollster::block_on(run_episode_with(&mut policy, &tok, &mut env, &cfg, |t| {
+        let ep = pollster::block_on(run_episode_with(policy, tok, &mut env, cfg, |t| {
             if progress {
                 eprintln!(
                     "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} ({:.1}s), {} {}{}",
@@ -107,9 +170,9 @@ pub fn run(raw: &[String]) -> Result<()> {
             }
         }))?;
         let line = serde_json::json!({
-            "episode": i, "instruction": ep.instruction, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
+            "episode": i, "asin": asin, "instruction": ep.instruction, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
             "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "seconds": ep.seconds,
-            "mode": mode.name(), "constrain": policy.constrain, "done": ep.done,
+            "mode": mode.name(), "constrain": run.constrain, "done": ep.done,
             "prefix_tokens": ep.prefix_tokens, "prefill_tokens": ep.prefill_tokens, "decode_tokens": ep.decode_tokens,
             "peak_kv_bytes": ep.peak_kv_bytes, "kv_capacity_bytes": ep.kv_capacity_bytes,
             "invalid_actions": ep.invalid_actions, "bad_outputs": ep.bad_outputs, "error": ep.error,
@@ -137,13 +200,13 @@ pub fn run(raw: &[String]) -> Result<()> {
     if let Some(o) = v.as_object_mut() {
         o.insert("summary".into(), true.into());
         o.insert("mode".into(), mode.name().into());
-        o.insert("constrain".into(), policy.constrain.into());
-        o.insert("backend".into(), backend_name.into());
-        o.insert("model".into(), path.into());
-        o.insert("max_turns".into(), max_turns.into());
-        o.insert("max_tokens".into(), policy.limits.max_tokens.into());
+        o.insert("constrain".into(), run.constrain.into());
+        o.insert("backend".into(), run.backend.clone().into());
+        o.insert("model".into(), a.get("model").unwrap_or_default().into());
+        o.insert("max_turns".into(), cfg.max_turns.into());
+        o.insert("max_tokens".into(), run.max_tokens.into());
         o.insert("wall_seconds".into(), (now() - t_start).into());
-        o.insert("load_seconds".into(), load_seconds.into());
+        o.insert("load_seconds".into(), run.load_seconds.into());
     }
     println!("{v}");
     Ok(())

@@ -56,11 +56,13 @@ pub struct EpisodeConfig {
     pub max_turns: usize,
     /// Keep every prompt's text in the trace (large in full mode).
     pub trace_prompts: bool,
+    /// Also keep each turn's prompt and output as token ids (training data, issue 9).
+    pub trace_ids: bool,
 }
 
 impl Default for EpisodeConfig {
     fn default() -> Self {
-        EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: 10, trace_prompts: true }
+        EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: 10, trace_prompts: true, trace_ids: false }
     }
 }
 
@@ -83,6 +85,13 @@ pub struct TurnRecord {
     /// The prompt text (when traced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The prompt's token ids (with [`EpisodeConfig::trace_ids`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_ids: Option<Vec<u32>>,
+    /// The output's token ids as the tokenizer encodes it, then the end-of-turn token (with
+    /// [`EpisodeConfig::trace_ids`]): what a model is trained to write after `prompt_ids`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_ids: Option<Vec<u32>>,
     pub output: String,
     pub memory: String,
     pub action: String,
@@ -126,6 +135,15 @@ pub struct Episode {
 /// The page as the protocol shows it.
 fn state_of(p: &Protocol, turns_left: usize, obs: &Observation) -> String {
     p.state_text(turns_left, &obs.text, &obs.available_actions())
+}
+
+/// A turn's output as training targets: its tokens, then the end-of-turn token.
+fn output_ids(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    let mut v = tok.encode(text)?;
+    if let Some(end) = tok.token_to_id("<|im_end|>").or_else(|| tok.stop.first().copied()) {
+        v.push(end);
+    }
+    Ok(v)
 }
 
 /// Runs one episode. Errors of the policy (e.g. a context overflow) end the episode and are
@@ -172,7 +190,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         let ts = now();
         let ids = ctx.ids();
         let actions = obs.available_actions();
-        let req = TurnRequest { context: &ids, actions: &actions, turn };
+        let req = TurnRequest { context: &ids, actions: &actions, turn, observation: &obs };
         let reply = match policy.act(&req).await {
             Ok(r) => r,
             Err(e) => {
@@ -203,6 +221,8 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
             decode_seconds: reply.decode_seconds,
             seconds: now() - ts,
             prompt: cfg.trace_prompts.then(|| ctx.text()),
+            prompt_ids: cfg.trace_ids.then(|| ids.clone()),
+            output_ids: if cfg.trace_ids { Some(output_ids(tok, &reply.text)?) } else { None },
             output: reply.text.clone(),
             memory: memory.clone(),
             action: action.clone(),

@@ -11,6 +11,7 @@
 pub mod constrain;
 pub mod context;
 pub mod episode;
+pub mod expert;
 pub mod guard;
 pub mod policy;
 pub mod protocol;

@@ -18,6 +18,8 @@ pub struct TurnRequest<'a> {
     pub actions: &'a [String],
     /// 1-based turn number.
     pub turn: usize,
+    /// The page as observed (what the context's last state shows).
+    pub observation: &'a crate::observe::Observation,
 }
 
 /// What a policy answered, with its costs.

@@ -16,6 +16,17 @@ pub struct Loaded {
     pub engine: AnyEngine,
 }
 
+/// The tokenizer of `--model` (or `--tokenizer FILE.json`), without loading the weights.
+pub fn load_tokenizer(a: &Args) -> Result<Tokenizer> {
+    let path = a.required("model")?;
+    let mut src = FileSource::open(Path::new(path))?;
+    let g = pollster::block_on(gguf::read_header(&mut src))?;
+    match a.get("tokenizer") {
+        Some(p) => Tokenizer::from_json(&std::fs::read_to_string(p)?, Some(&g)),
+        None => Tokenizer::from_gguf(&g),
+    }
+}
+
 /// Loads `--model` into `--backend` (default auto: a hardware GPU, else the quantized CPU backend) with a KV cache of `ctx` tokens, showing progress.
 pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
     let path = a.required("model")?;

@@ -263,3 +263,14 @@ pub fn sample_weighted(goals: &[Goal], rng: &mut Rng) -> usize {
     }
     goals.len() - 1
 }
+
+/// `--sample N --seed S`: N goals drawn by weight (WebShop's `random_idx`) from all template goals.
+pub fn sample_goals(catalog: &Catalog, prices: &[f64], n: usize, seed: u64) -> Result<Vec<Goal>> {
+    let mut rng = Rng::new(seed);
+    let all = generate_goals(catalog, prices, &mut rng)?;
+    Ok((0..n).map(|_| all[sample_weighted(&all, &mut rng)].clone()).collect())
+}
+
+/// The evaluation sample of issue 9 (`--sample 200 --seed 0`); training data never uses its
+/// products, nor the dev goals' (`mem1 run --exclude-eval`).
+pub const EVAL_SAMPLE: (usize, u64) = (200, 0);

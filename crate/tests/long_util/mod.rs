@@ -113,7 +113,7 @@ pub async fn episode<E: Engine>(engine: E, tok: &Tokenizer, env: Env, turns: usi
     let mut policy = LlmPolicy::new(engine, tok, vocab, Protocol::webshop(), CTX);
     policy.limits = Limits { max_tokens: 24, memory_tokens: 16, action_tokens: 24 };
     let mut shop = NoBuy(env);
-    let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: turns, trace_prompts: false };
+    let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: turns, trace_prompts: false, trace_ids: false };
     let mut rows: Vec<Row> = Vec::with_capacity(turns + 1);
     let t0 = now();
     let ep = run_episode_with(&mut policy, tok, &mut shop, &cfg, |t| {

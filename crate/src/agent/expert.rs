@@ -1,0 +1,360 @@
+//! The expert that writes training episodes (issue 9): it knows the goal (which product, which
+//! options) and so acts well, but every turn it writes is in the MEM1 protocol with a
+//! `<summary>` built only from what it saw on the pages (queries tried, candidates and their
+//! prices, the item chosen, options set and still to set), so a model without privileged
+//! knowledge could have written the same memory. With probability [`Expert::detour`] per episode
+//! it takes a recoverable wrong step (a weaker query, a look at a worse item) and recovers
+//! (back to the results, next page, back to search), so a student learns the recoveries too.
+//!
+//! It is a [`Policy`]: its episodes run through the same loop, context and trace as a model's,
+//! so each training example is exactly the context the model sees at inference.
+use super::policy::{Policy, TurnReply, TurnRequest};
+use super::protocol::Protocol;
+use crate::observe::{ClickKind, Observation};
+use crate::shop::goal::Rng;
+use crate::shop::{Goal, Store};
+use crate::Result;
+use std::sync::Arc;
+
+/// Leading phrases of WebShop instructions that are not search words.
+const FILLERS: &[&str] = &[
+    "i'm looking for", "i am looking for", "i want to buy", "i would like to buy", "i'd like to buy", "i need to buy",
+    "i am searching for", "i'm searching for", "find me", "i need", "i want", "get me", "buy me", "looking for",
+    "i would like", "i'd like", "search for", "show me", "please find", "can you find", "i am looking", "i'm looking",
+];
+
+/// The search words an instruction asks for: the instruction without its price clause, its
+/// option clause (`with color: …, and size: …`) and a leading request phrase.
+pub fn core_query(instruction: &str) -> String {
+    let mut s = instruction.trim().to_lowercase();
+    if let Some(i) = s.find(", and price lower than").or_else(|| s.find(" and price lower than")).or_else(|| s.find("price lower than")) {
+        s.truncate(i);
+    }
+    // Synthetic goals end with " with name: value, and name: value".
+    if let Some(colon) = s.find(": ") {
+        if let Some(w) = s[..colon].rfind(" with ") {
+            s.truncate(w);
+        }
+    }
+    let mut t = s.trim().trim_end_matches(['.', ',']).trim().to_string();
+    loop {
+        let before = t.len();
+        for f in FILLERS {
+            if let Some(rest) = t.strip_prefix(f) {
+                t = rest.trim_start_matches([',', ':']).trim().to_string();
+            }
+        }
+        for a in ["a ", "an ", "some ", "the "] {
+            if let Some(rest) = t.strip_prefix(a) {
+                t = rest.to_string();
+            }
+        }
+        if t.len() == before {
+            break;
+        }
+    }
+    t.chars().filter(|c| !matches!(c, '[' | ']')).collect::<String>().trim().to_string()
+}
+
+/// What the expert has seen, written into every `<summary>`.
+#[derive(Debug, Clone, Default)]
+struct Notes {
+    searched: Vec<String>,
+    /// (asin, price text, short title) of the best candidates seen.
+    seen: Vec<(String, String, String)>,
+    chosen: Option<String>,
+    set: Vec<String>,
+    left: Vec<String>,
+    rejected: Vec<String>,
+}
+
+impl Notes {
+    fn render(&self) -> String {
+        let mut parts = Vec::new();
+        if self.searched.is_empty() {
+            parts.push("nothing searched yet".to_string());
+        } else {
+            parts.push(format!("searched: {}", self.searched.join("; ")));
+        }
+        if !self.seen.is_empty() && self.chosen.is_none() {
+            let seen: Vec<String> = self.seen.iter().map(|(a, p, t)| format!("{a} {t} ({p})")).collect();
+            parts.push(format!("seen: {}", seen.join("; ")));
+        }
+        if !self.rejected.is_empty() {
+            parts.push(format!("rejected: {}", self.rejected.join(", ")));
+        }
+        if let Some(c) = &self.chosen {
+            parts.push(format!("chosen: {c}"));
+            parts.push(format!("options set: {}", if self.set.is_empty() { "none".to_string() } else { self.set.join(", ") }));
+            parts.push(format!("options left: {}", if self.left.is_empty() { "none".to_string() } else { self.left.join(", ") }));
+        }
+        parts.join(". ")
+    }
+}
+
+fn short_title(t: &str, words: usize) -> String {
+    let w: Vec<&str> = t.split_whitespace().take(words).collect();
+    w.join(" ").chars().filter(|c| !matches!(c, '[' | ']' | '<' | '>')).collect()
+}
+
+/// A recoverable wrong step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detour {
+    /// Search first with the weakest query, then recover (next page, search again).
+    WeakQuery,
+    /// Open a worse item first, then go back to the results.
+    WorseItem,
+}
+
+/// The privileged expert.
+pub struct Expert {
+    store: Arc<Store>,
+    protocol: Protocol,
+    goal: Option<Goal>,
+    rng: Rng,
+    /// Chance per episode of one recoverable wrong step.
+    pub detour: f64,
+    notes: Notes,
+    /// This episode's detour (decided at reset), and whether it was taken.
+    detour_planned: Option<Detour>,
+    detour_taken: bool,
+    /// Results page number, counted from the clicks made.
+    page: usize,
+    /// The item page's product, from the click that opened it.
+    item: Option<String>,
+    /// The worse item opened on a detour (to be rejected on its page).
+    decoy: Option<String>,
+}
+
+impl Expert {
+    pub fn new(store: Arc<Store>, protocol: Protocol, seed: u64) -> Expert {
+        Expert {
+            store,
+            protocol,
+            goal: None,
+            rng: Rng::new(seed),
+            detour: 0.25,
+            notes: Notes::default(),
+            detour_planned: None,
+            detour_taken: false,
+            page: 1,
+            item: None,
+            decoy: None,
+        }
+    }
+
+    /// Starts an episode for `goal`.
+    pub fn reset(&mut self, goal: &Goal) {
+        self.goal = Some(goal.clone());
+        self.notes = Notes::default();
+        self.detour_planned = (self.rng.next_f64() < self.detour).then(|| if self.rng.next_f64() < 0.5 { Detour::WeakQuery } else { Detour::WorseItem });
+        self.detour_taken = false;
+        self.page = 1;
+        self.item = None;
+        self.decoy = None;
+    }
+
+    fn goal(&self) -> &Goal {
+        self.goal.as_ref().expect("Expert::reset before the first turn")
+    }
+
+    /// The product's option values the goal asks for, as (option name, value on the page).
+    fn wanted_options(&self, asin: &str) -> Vec<(String, String)> {
+        let Some(p) = self.store.product(asin) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (name, value) in &self.goal().goal_options {
+            let v = value.to_lowercase();
+            let hit = p.options.iter().filter(|(n, _)| name.is_empty() || n.to_lowercase() == name.to_lowercase()).find_map(|(n, vals)| {
+                vals.iter().find(|x| x.to_lowercase() == v).or_else(|| vals.iter().find(|x| x.to_lowercase().contains(&v))).map(|x| (n.clone(), x.clone()))
+            });
+            if let Some(h) = hit {
+                out.push(h);
+            }
+        }
+        out
+    }
+
+    /// The reward of buying `asin` with the goal's options (what the expert aims for).
+    fn value(&self, asin: &str) -> f64 {
+        let opts: Vec<(String, String)> = self.wanted_options(asin).into_iter().map(|(n, v)| (n.to_lowercase(), v)).collect();
+        self.store.reward(self.goal(), asin, &opts).map(|(r, _)| r).unwrap_or(0.0)
+    }
+
+    /// Candidate queries, best first by where the target ranks (the words come from the
+    /// instruction; only the choice among them uses the goal).
+    fn queries(&self) -> Vec<String> {
+        let g = self.goal();
+        let core = core_query(&g.instruction_text);
+        let words: Vec<&str> = core.split_whitespace().collect();
+        let opts: Vec<String> = g.goal_options.iter().map(|(_, v)| v.to_lowercase()).collect();
+        let mut cands = Vec::new();
+        if !opts.is_empty() {
+            cands.push(format!("{core} {}", opts.join(" ")));
+        }
+        cands.push(core.clone());
+        if words.len() > 6 {
+            cands.push(words[..6].join(" "));
+        }
+        if words.len() > 3 {
+            cands.push(words[words.len() - 3..].join(" "));
+        }
+        cands.retain(|c| !c.trim().is_empty() && !self.notes.searched.contains(c));
+        cands.dedup();
+        // The usual form first when it finds the target on the first page (a consistent habit
+        // to imitate); otherwise the one that ranks it best.
+        let target = g.asin.clone();
+        let rank = |q: &String| self.store.search(q).iter().position(|&i| self.store.catalog.products[i].asin == target).unwrap_or(usize::MAX);
+        cands.sort_by_key(|q| rank(q).max(9));
+        cands
+    }
+
+    fn turn(&self, think: &str, action: &str) -> String {
+        let p = &self.protocol;
+        let think = p.reasoning.as_ref().map(|t| t.wrap(think)).unwrap_or_default();
+        format!("{think}{}{}", p.memory.wrap(&self.notes.render()), p.action.wrap(action))
+    }
+
+    fn search_turn(&mut self) -> String {
+        let mut qs = self.queries();
+        if qs.is_empty() {
+            qs.push(core_query(&self.goal().instruction_text));
+        }
+        // Detour: start with the weakest query, then recover from its results.
+        let q = if self.detour_planned == Some(Detour::WeakQuery) && !self.detour_taken && qs.len() > 1 && self.notes.searched.is_empty() {
+            self.detour_taken = true;
+            qs.last().cloned().unwrap_or_default()
+        } else {
+            qs[0].clone()
+        };
+        self.notes.searched.push(q.clone());
+        self.page = 1;
+        let think = if self.notes.searched.len() == 1 {
+            "I search with the key words of the instruction.".to_string()
+        } else {
+            "The earlier search found no good match, so I try other words.".to_string()
+        };
+        self.turn(&think, &format!("search[{q}]"))
+    }
+
+    fn results_turn(&mut self, obs: &Observation) -> String {
+        let prods: Vec<String> = obs
+            .clickables
+            .iter()
+            .filter(|c| matches!(c.kind, ClickKind::Link { product: true }))
+            .map(|c| c.key.to_uppercase())
+            .filter(|a| !self.notes.rejected.contains(a))
+            .collect();
+        let mut scored: Vec<(String, f64)> = prods.iter().map(|a| (a.clone(), self.value(a))).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // Remember the best few on this page.
+        for (a, _) in scored.iter().take(2) {
+            if self.notes.seen.iter().any(|(s, _, _)| s == a) {
+                continue;
+            }
+            if let Some(p) = self.store.product(a) {
+                self.notes.seen.push((a.clone(), p.price_text.clone(), short_title(&p.title, 4)));
+            }
+        }
+        while self.notes.seen.len() > 3 {
+            self.notes.seen.remove(0);
+        }
+        let target = self.goal().asin.clone();
+        let best = scored.first().cloned();
+        let has_target = scored.iter().any(|(a, _)| *a == target);
+        let can_next = obs.find_clickable("next >").is_some() && self.page < 3;
+        let more_queries = self.notes.searched.len() < 3 && !self.queries().is_empty();
+        let pick = if has_target {
+            Some(target.clone())
+        } else if can_next || more_queries {
+            None
+        } else {
+            best.as_ref().filter(|b| b.1 > 0.0).map(|b| b.0.clone())
+        };
+        match pick {
+            Some(a) => {
+                // Detour: first look at a worse candidate, then come back.
+                if self.detour_planned == Some(Detour::WorseItem) && !self.detour_taken {
+                    if let Some((d, _)) = scored.iter().find(|(x, v)| *x != a && *v < self.value(&a) - 0.05) {
+                        self.detour_taken = true;
+                        let d = d.clone();
+                        self.item = Some(d.clone());
+                        self.decoy = Some(d.clone());
+                        return self.turn(&format!("{d} might fit; I open it to check."), &format!("click[{}]", d.to_lowercase()));
+                    }
+                }
+                self.item = Some(a.clone());
+                let price = self.store.product(&a).map(|p| p.price_text.clone()).unwrap_or_default();
+                self.turn(&format!("{a} matches the instruction best ({price}); I open it."), &format!("click[{}]", a.to_lowercase()))
+            }
+            None if can_next => {
+                self.page += 1;
+                self.turn("No result on this page matches well; I look at the next page.", "click[next >]")
+            }
+            None => self.turn("These results do not match; I go back to search again.", "click[back to search]"),
+        }
+    }
+
+    fn item_turn(&mut self, obs: &Observation) -> String {
+        let Some(asin) = self.item.clone() else {
+            return self.turn("I do not know this item; back to the search.", "click[back to search]");
+        };
+        if self.decoy.as_ref() == Some(&asin) && obs.find_clickable("< prev").is_some() {
+            self.notes.rejected.push(asin.clone());
+            self.notes.chosen = None;
+            self.item = None;
+            self.decoy = None;
+            return self.turn(&format!("{asin} does not fit the instruction well; I go back to the results."), "click[< prev]");
+        }
+        let wanted = self.wanted_options(&asin);
+        self.notes.chosen = Some(asin.clone());
+        let label = |(n, v): &(String, String)| format!("{n}: {v}");
+        self.notes.left = wanted.iter().filter(|o| !self.notes.set.contains(&label(o))).map(label).collect();
+        if let Some(next) = wanted.iter().find(|o| !self.notes.set.contains(&label(o))).cloned() {
+            let on_page = obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == next.1.to_lowercase());
+            if on_page {
+                self.notes.set.push(label(&next));
+                self.notes.left.retain(|l| *l != label(&next));
+                return self.turn(&format!("The instruction asks for {} {}; I select it.", next.0, next.1), &format!("click[{}]", next.1.to_lowercase()));
+            }
+        }
+        self.notes.left.clear();
+        self.turn("The item matches and its options are set; I buy it.", "click[buy now]")
+    }
+}
+
+impl Policy for Expert {
+    async fn act(&mut self, req: &TurnRequest<'_>) -> Result<TurnReply> {
+        let obs = req.observation;
+        let is = |k: &str| obs.find_clickable(k).is_some();
+        let has_products = obs.clickables.iter().any(|c| matches!(c.kind, ClickKind::Link { product: true }));
+        let text = if is("buy now") {
+            self.item_turn(obs)
+        } else if has_products {
+            self.results_turn(obs)
+        } else if obs.has_search_bar {
+            self.search_turn()
+        } else if is("< prev") {
+            self.turn("This is a detail page; I go back to the item.", "click[< prev]")
+        } else if is("back to search") {
+            self.turn("Nothing here helps; I go back to search.", "click[back to search]")
+        } else {
+            self.turn("There is nothing to do on this page.", "click[buy now]")
+        };
+        Ok(TurnReply { text, prefill_tokens: req.context.len(), kv_tokens: req.context.len(), ..Default::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::core_query;
+
+    #[test]
+    fn core_query_keeps_the_product_words() {
+        assert_eq!(
+            core_query("Find me loose fit women's tops, tees & blouses with short sleeve, long sleeve with color: c5-purple, and size: x-large, and price lower than 50.00 dollars"),
+            "loose fit women's tops, tees & blouses with short sleeve, long sleeve"
+        );
+        assert_eq!(core_query("i am looking for a gluten free chocolate bar, and price lower than 30.00 dollars"), "gluten free chocolate bar");
+        assert_eq!(core_query("I need some [red] shoes."), "red shoes");
+    }
+}
