@@ -6,11 +6,15 @@
 #
 #   bash scripts/train.sh setup      the Python environment only
 #   bash scripts/train.sh data       expert episodes (training goals only: --exclude-eval)
-#   bash scripts/train.sh sft        fine-tune BASE on them -> .cache/train/sft.gguf
-#   bash scripts/train.sh rl         GRPO from the SFT model: ITERS rounds of rollouts (RL_GOALS
+#   bash scripts/train.sh sft        fine-tune BASE on them: a LoRA adapter of rank LORA_RANK (16)
+#                                    -> .cache/train/sft.lora.gguf (LORA_RANK=0: the whole model
+#                                    -> .cache/train/sft.gguf)
+#   bash scripts/train.sh rl         GRPO from the SFT policy: ITERS rounds of rollouts (RL_GOALS
 #                                    training goals x GROUP samples at temperature 0.8) and one
-#                                    update each -> .cache/train/rl.gguf, reward curve rl-curve.jsonl
+#                                    update each -> .cache/train/rl.lora.gguf (or rl.gguf), reward
+#                                    curve rl-curve.jsonl
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
+#                                    (POLICY=adapter or model; default the SFT one)
 #   bash scripts/train.sh all        data, sft, eval
 #   bash scripts/train.sh check      a tiny end-to-end run (part of scripts/test.sh): a few
 #                                    expert episodes, 4 SFT steps on SmolLM2-135M, the result
@@ -18,7 +22,8 @@
 #                                    also for Qwen2.5's architecture) and run for 2 turns
 #
 # Settings (environment): BASE (default the SmolLM2-135M GGUF), GOALS (expert goals drawn, 5000),
-# SEED (1), STEPS (1000), LR (1e-4), EVAL_BACKEND (auto).
+# SEED (1), STEPS (1000), BATCH (1), LR (1e-3 for an adapter, 1e-4 for the whole model), LORA_RANK
+# (16), EVAL_BACKEND (auto).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,6 +33,16 @@ out=.cache/train
 BASE=${BASE:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 QWEN=.cache/models/qwen2.5-coder-0.5b-instruct.gguf
 mem1=./target/release/mem1
+LORA_RANK=${LORA_RANK:-16}
+if [ "$LORA_RANK" -gt 0 ]; then ext=lora.gguf; else ext=gguf; fi
+
+# `mem1 run` flags for a trained policy: an adapter over BASE, or a whole model.
+policy_args() { # file
+  case "$1" in
+    *.lora.gguf) echo "--model $BASE --lora $1" ;;
+    *) echo "--model $1" ;;
+  esac
+}
 
 setup() {
   if ! "$py" -c 'import jax, optax, gguf' 2>/dev/null; then
@@ -45,26 +60,43 @@ data() { # goals seed file
     --trace "$3" --trace-ids --no-prompts --json | tail -1
 }
 
-evaluate() { # model
-  for g in "--goals dev" "--sample 200 --seed 0"; do
+evaluate() { # policy (adapter or model)
+  for g in ${EVAL_GOALS:-"--goals dev" "--sample 200 --seed 0"}; do
     echo "eval $1 $g" >&2
-    "$mem1" run --model "$1" $g --backend "${EVAL_BACKEND:-auto}" --max-tokens 224 --json | tail -1
+    "$mem1" run $(policy_args "$1") $g --backend "${EVAL_BACKEND:-auto}" --max-tokens 224 --json | tail -1
   done
 }
 
 rl() {
   setup
-  local start=${MODEL:-$out/sft.gguf} cur state=$out/rl-state.pkl
-  [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or MODEL=...)" >&2; exit 1; }
+  local start=${POLICY:-$out/sft.$ext} cur state=$out/rl-state.pkl from
+  [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or POLICY=...)" >&2; exit 1; }
+  case "$start" in *.lora.gguf) from="--base $BASE --adapter $start"; ext=lora.gguf ;; *) from="--base $start"; ext=gguf ;; esac
   rm -f "$state" "$out/rl-curve.jsonl"
   cur=$start
   for i in $(seq 1 "${ITERS:-20}"); do
-    "$mem1" run --model "$cur" --sample "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
+    "$mem1" run $(policy_args "$cur") --sample "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
       --temperature 0.8 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
-    "$py" train/mem1_train.py grpo --base "$start" --rollouts "$out/rollouts.jsonl" --out "$out/rl.gguf" \
+    "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
       --state "$state" --lr "${RL_LR:-1e-5}" | tee -a "$out/rl-curve.jsonl"
-    cur=$out/rl.gguf
+    cur=$out/rl.$ext
   done
+}
+
+# Engine (f32 reference backend) against trainer logits on one prompt: within 1e-3 of the largest
+# logit, same argmax. Args: label, then the engine's model flags; TRAINER_ARGS: the trainer's.
+same_logits() {
+  local label=$1; shift
+  ids=$("$mem1" logits "$@" --backend ref --prompt "Buy red running shoes under 50 dollars" --out "$t/engine.npy" 2>/dev/null \
+    | "$py" -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["tokens"])))')
+  "$py" train/mem1_train.py logits $TRAINER_ARGS --ids "$ids" --out "$t/jax.npy" >/dev/null
+  "$py" - "$t/engine.npy" "$t/jax.npy" "$label" <<'EOF'
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+d = float(np.abs(a - b).max()); scale = float(np.abs(a).max())
+print(f"train check: {sys.argv[3]}: engine vs trainer logits, max |diff| {d:.2e} (max |logit| {scale:.1f})", file=sys.stderr)
+assert a.shape == b.shape and d <= 1e-3 * max(scale, 1.0) and a.argmax() == b.argmax(), "the trainer's model differs from the engine's"
+EOF
 }
 
 check() {
@@ -72,31 +104,25 @@ check() {
   local t; t=$(mktemp -d); trap 'rm -rf "$t"' RETURN
   echo "train check: expert episodes" >&2
   data 40 1 "$t/expert.jsonl" >/dev/null
-  echo "train check: 4 SFT steps on $BASE" >&2
-  "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.gguf" \
-    --steps 4 --lr 1e-4 --eval-turns 4 --eval-every 4 --max-len 1024 > "$t/sft.json"
+  echo "train check: 4 SFT steps of a LoRA adapter on $BASE, 1 of the whole model" >&2
+  "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.lora.gguf" --lora-rank 8 \
+    --steps 4 --lr 1e-3 --eval-turns 4 --eval-every 4 --max-len 1024 > "$t/sft.json"
+  "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.gguf" --lora-rank 0 \
+    --steps 1 --lr 1e-4 --eval-turns 0 --max-len 1024 > /dev/null
   "$py" - "$t/sft.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 print(f"train check: held-out loss {s['first_eval_loss']:.3f} -> {s['last_eval_loss']:.3f} after {s['steps']} steps", file=sys.stderr)
-assert s["last_eval_loss"] < s["first_eval_loss"], "fine-tuning did not lower the held-out loss"
+assert s["adapter"] and s["last_eval_loss"] < s["first_eval_loss"], "fine-tuning did not lower the held-out loss"
 EOF
-  # The trainer's model is the engine's model: same logits on the written GGUF (llama) and on
-  # Qwen2.5 (qwen2: biases, half-split rotary), against the engine's f32 reference backend.
-  for m in "$t/sft.gguf" "$QWEN"; do
-    ids=$("$mem1" logits --model "$m" --backend ref --prompt "Buy red running shoes under 50 dollars" --out "$t/engine.npy" 2>/dev/null \
-      | "$py" -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["tokens"])))')
-    "$py" train/mem1_train.py logits --model "$m" --ids "$ids" --out "$t/jax.npy" >/dev/null
-    "$py" - "$t/engine.npy" "$t/jax.npy" "$m" <<'EOF'
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-d = float(np.abs(a - b).max()); scale = float(np.abs(a).max())
-print(f"train check: {sys.argv[3]}: engine vs trainer logits, max |diff| {d:.2e} (max |logit| {scale:.1f})", file=sys.stderr)
-assert a.shape == b.shape and d <= 1e-3 * max(scale, 1.0) and a.argmax() == b.argmax(), "the trainer's model differs from the engine's"
-EOF
-  done
-  echo "train check: the fine-tuned model in mem1 run" >&2
-  "$mem1" run --model "$t/sft.gguf" --goals dev --limit 1 --max-turns 2 --backend cpu --json > "$t/run.jsonl"
+  # The trainer's model is the engine's model: same logits on a written GGUF (llama), on the base
+  # with the trained adapter merged by the engine at load time (`--lora`), and on Qwen2.5 (qwen2:
+  # biases, half-split rotary), against the engine's f32 reference backend.
+  TRAINER_ARGS="--model $t/sft.gguf" same_logits "whole model written by the trainer" --model "$t/sft.gguf"
+  TRAINER_ARGS="--model $BASE --adapter $t/sft.lora.gguf" same_logits "LoRA adapter merged at load" --model "$BASE" --lora "$t/sft.lora.gguf"
+  TRAINER_ARGS="--model $QWEN" same_logits "$QWEN" --model "$QWEN"
+  echo "train check: the fine-tuned adapter in mem1 run" >&2
+  "$mem1" run --model "$BASE" --lora "$t/sft.lora.gguf" --goals dev --limit 1 --max-turns 2 --backend cpu --json > "$t/run.jsonl"
   "$py" - "$t/run.jsonl" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -104,21 +130,23 @@ ep, summary = lines[0], lines[-1]
 print(f"train check: mem1 run: {ep['turns']} turns, actions {ep['actions']}, error {ep['error']}", file=sys.stderr)
 assert ep["turns"] == 2 and ep["error"] is None and summary["errors"] == 0
 EOF
-  echo "train check: GRPO on the model's own rollouts (2 samples of one goal) and on expert groups" >&2
-  "$mem1" run --model "$t/sft.gguf" --goals dev --limit 1 --repeat 2 --temperature 1 --max-turns 2 --backend cpu \
+  echo "train check: GRPO on the adapter's own rollouts (2 samples of one goal) and on expert groups" >&2
+  "$mem1" run --model "$BASE" --lora "$t/sft.lora.gguf" --goals dev --limit 1 --repeat 2 --temperature 1 --max-turns 2 --backend cpu \
     --trace "$t/rollouts.jsonl" --trace-ids --no-prompts --json > /dev/null
-  "$py" train/mem1_train.py grpo --base "$t/sft.gguf" --rollouts "$t/rollouts.jsonl" --out "$t/rl.gguf" --state "$t/rl.pkl" --max-len 1024 > "$t/rl1.json"
+  "$py" train/mem1_train.py grpo --base "$BASE" --adapter "$t/sft.lora.gguf" --rollouts "$t/rollouts.jsonl" --out "$t/rl.lora.gguf" \
+    --state "$t/rl.pkl" --max-len 1024 > "$t/rl1.json"
   # Expert episodes cut at 5 turns: a detour leaves the purchase unmade, so groups have signal.
   "$mem1" run --policy expert --model "$BASE" --sample 40 --seed 3 --exclude-eval --repeat 2 --detour 0.5 --max-turns 5 \
     --trace "$t/groups.jsonl" --trace-ids --no-prompts --json > /dev/null
-  "$py" train/mem1_train.py grpo --base "$t/sft.gguf" --rollouts "$t/groups.jsonl" --out "$t/rl.gguf" --state "$t/rl.pkl" --max-len 768 > "$t/rl2.json"
+  "$py" train/mem1_train.py grpo --base "$BASE" --adapter "$t/sft.lora.gguf" --rollouts "$t/groups.jsonl" --out "$t/rl.lora.gguf" \
+    --state "$t/rl.pkl" --max-len 768 > "$t/rl2.json"
   "$py" - "$t/rl1.json" "$t/rl2.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"train check: grpo iterations {a['iteration']}, {b['iteration']}: {a['episodes']} and {b['episodes']} episodes, {b['turns_trained']} turns trained", file=sys.stderr)
 assert a["iteration"] == 1 and b["iteration"] == 2 and a["episodes"] == 2 and b["turns_trained"] > 0
 EOF
-  "$mem1" logits --model "$t/rl.gguf" --prompt "hello" --backend cpu > /dev/null
+  "$mem1" logits --model "$BASE" --lora "$t/rl.lora.gguf" --prompt "hello" --backend cpu > /dev/null
   echo "train check: ok" >&2
 }
 
@@ -127,10 +155,11 @@ case "${1:-}" in
   data) setup; data "${GOALS:-5000}" "${SEED:-1}" "$out/expert.jsonl" ;;
   sft)
     setup
-    "$py" train/mem1_train.py sft --base "$BASE" --data "$out/expert.jsonl" --out "$out/sft.gguf" \
-      --steps "${STEPS:-1000}" --lr "${LR:-1e-4}" --curve "$out/sft-curve.jsonl" ;;
+    if [ "$LORA_RANK" -gt 0 ]; then lr=${LR:-1e-3}; else lr=${LR:-1e-4}; fi
+    "$py" train/mem1_train.py sft --base "$BASE" --data "$out/expert.jsonl" --out "$out/sft.$ext" --lora-rank "$LORA_RANK" \
+      --steps "${STEPS:-1000}" --batch "${BATCH:-1}" --lr "$lr" --save-every "${SAVE_EVERY:-0}" --curve "$out/sft-curve.jsonl" ;;
   rl) rl ;;
-  eval) setup; evaluate "${MODEL:-$out/sft.gguf}" ;;
+  eval) setup; evaluate "${POLICY:-$out/sft.$ext}" ;;
   all) "$0" data && "$0" sft && "$0" eval ;;
   check) check ;;
   *) sed -n '2,20p' "$0" >&2; exit 2 ;;

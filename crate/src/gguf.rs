@@ -436,8 +436,9 @@ pub mod write {
         }
     }
 
-    /// Serializes a GGUF v3 file with 32-byte alignment.
-    pub fn gguf(metadata: &[(&str, Value)], tensors: &[Tensor]) -> Vec<u8> {
+    /// A GGUF v3 header with 32-byte alignment for tensors of the given names, dims, types and byte
+    /// sizes, padded to where the data begins; and each tensor's offset in the data section.
+    pub fn header(metadata: &[(&str, Value)], tensors: &[(&str, &[u64], GgmlType, u64)]) -> (Vec<u8>, Vec<u64>) {
         let mut out = Vec::new();
         out.extend(b"GGUF");
         out.extend(3u32.to_le_bytes());
@@ -450,20 +451,28 @@ pub mod write {
         }
         let mut off = 0u64;
         let mut offsets = Vec::new();
-        for t in tensors {
-            put_str(&mut out, &t.name);
-            out.extend((t.dims.len() as u32).to_le_bytes());
-            for d in &t.dims {
+        for (name, dims, ty, n_bytes) in tensors {
+            put_str(&mut out, name);
+            out.extend((dims.len() as u32).to_le_bytes());
+            for d in dims.iter() {
                 out.extend(d.to_le_bytes());
             }
-            out.extend((t.ty as u32).to_le_bytes());
+            out.extend((*ty as u32).to_le_bytes());
             out.extend(off.to_le_bytes());
             offsets.push(off);
-            off = (off + t.data.len() as u64).div_ceil(32) * 32;
+            off = (off + n_bytes).div_ceil(32) * 32;
         }
         while out.len() % 32 != 0 {
             out.push(0);
         }
+        (out, offsets)
+    }
+
+    /// Serializes a GGUF v3 file with 32-byte alignment.
+    pub fn gguf(metadata: &[(&str, Value)], tensors: &[Tensor]) -> Vec<u8> {
+        let table: Vec<(&str, &[u64], GgmlType, u64)> =
+            tensors.iter().map(|t| (t.name.as_str(), t.dims.as_slice(), t.ty, t.data.len() as u64)).collect();
+        let (mut out, offsets) = header(metadata, &table);
         let base = out.len();
         for (t, o) in tensors.iter().zip(offsets) {
             out.resize(base + o as usize, 0);

@@ -26,6 +26,7 @@ pub mod sample;
 pub mod synthetic;
 pub mod engine;
 pub mod loader;
+pub mod lora;
 pub mod shop;
 pub mod observe;
 pub mod agent;

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::sync::Arc;
 
-pub const USAGE: &str = "mem1 run [--model PATH] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
+pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
@@ -74,7 +74,7 @@ pub fn run(raw: &[String]) -> Result<()> {
     let a = Args::parse(
         &raw,
         &[
-            "model", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
+            "model", "lora", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
             "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "detour", "repeat",
         ],
         &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],

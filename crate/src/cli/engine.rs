@@ -24,7 +24,7 @@ fn prompt_ids(a: &Args, tok: &Tokenizer) -> Result<Vec<u32>> {
 }
 
 pub fn logits(raw: &[String]) -> Result<()> {
-    let a = Args::parse(raw, &["model", "prompt", "backend", "top", "out", "tokenizer", "ctx"], &["chat"])?;
+    let a = Args::parse(raw, &["model", "lora", "prompt", "backend", "top", "out", "tokenizer", "ctx"], &["chat"])?;
     let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;
     let ids = prompt_ids(&a, &m.tok)?;
     let logits = pollster::block_on(async {
@@ -43,7 +43,7 @@ pub fn logits(raw: &[String]) -> Result<()> {
 pub fn generate(raw: &[String]) -> Result<()> {
     let a = Args::parse(
         raw,
-        &["model", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
+        &["model", "lora", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
         &["chat"],
     )?;
     let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;

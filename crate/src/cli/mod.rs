@@ -6,8 +6,9 @@ pub use args::Args;
 
 use crate::gguf::{self, FileSource};
 use crate::loader::{AnyEngine, Backend};
+use crate::lora::{self, Adapted, Adapter};
 use crate::tokenizer::Tokenizer;
-use crate::Result;
+use crate::{Error, Result};
 use std::path::Path;
 
 /// A model's tokenizer and engine, as the `--model/--backend/--tokenizer` flags ask.
@@ -27,7 +28,9 @@ pub fn load_tokenizer(a: &Args) -> Result<Tokenizer> {
     }
 }
 
-/// Loads `--model` into `--backend` (default auto: a hardware GPU, else the quantized CPU backend) with a KV cache of `ctx` tokens, showing progress.
+/// Loads `--model` (with the LoRA adapter `--lora PATH` merged in, if given) into `--backend`
+/// (default auto: a hardware GPU, else the quantized CPU backend) with a KV cache of `ctx` tokens,
+/// showing progress.
 pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
     let path = a.required("model")?;
     let backend = Backend::parse(a.get("backend").unwrap_or("auto"))?;
@@ -38,7 +41,7 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
         None => Tokenizer::from_gguf(&g)?,
     };
     let mut last = 0;
-    let engine = pollster::block_on(AnyEngine::load(backend, &mut src, ctx, |done, total| {
+    let progress = |done: u64, total: u64| {
         let pct = done * 100 / total.max(1);
         if pct >= last + 10 || done == total {
             last = pct;
@@ -47,7 +50,16 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
                 eprintln!();
             }
         }
-    }))?;
+    };
+    let engine = match a.get("lora") {
+        None => pollster::block_on(AnyEngine::load(backend, &mut src, ctx, progress))?,
+        Some(lp) => {
+            let mut asrc = FileSource::open(Path::new(lp)).map_err(|e| Error::usage(format!("--lora: {e}")))?;
+            let adapter = pollster::block_on(Adapter::read(&mut asrc)).map_err(|e| Error::usage(format!("--lora {lp}: {e}")))?;
+            let mut merged = Adapted::new(src, &g, adapter, lora::merged_type(backend)).map_err(|e| Error::usage(format!("--lora {lp}: {e}")))?;
+            pollster::block_on(AnyEngine::load(backend, &mut merged, ctx, progress))?
+        }
+    };
     Ok(Loaded { tok, engine })
 }
 
@@ -55,11 +67,11 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
 const USAGE: &str = "usage: mem1 <command> [flags]
 
 commands:
-  logits    --model PATH --prompt TEXT [--chat] [--backend auto|gpu|cpu|ref] [--top K] [--out FILE.npy]
-  generate  --model PATH --prompt TEXT [--chat] [--max-tokens N] [--backend auto|gpu|cpu|ref]
+  logits    --model PATH [--lora ADAPTER] --prompt TEXT [--chat] [--backend auto|gpu|cpu|ref] [--top K] [--out FILE.npy]
+  generate  --model PATH [--lora ADAPTER] --prompt TEXT [--chat] [--max-tokens N] [--backend auto|gpu|cpu|ref]
   bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend auto|gpu|cpu|ref]
   shop      serve|replay ...   (the WebShop-faithful store)
-  run       --model PATH (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]
+  run       --model PATH [--lora ADAPTER] (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]
             [--no-constrain] [--backend auto|gpu|cpu|ref] [--json]   (MEM1 agent episodes; `mem1 run --help`)";
 
 /// Runs the CLI; returns the process exit code. Errors are printed, never panicked.
