@@ -1,7 +1,8 @@
-// Lays out the two packages from one source: `node extension/build.mjs PKG_DIR MODEL OUT_DIR`
+// Lays out the two packages from one source: `node extension/build.mjs PKG_DIR MODEL ADAPTER OUT_DIR`
 // writes OUT_DIR/chrome/ (manifest.json as written, offscreen document + service worker) and
 // OUT_DIR/firefox/ (background page + sidebar instead, gecko id), each with the wasm package
-// (PKG_DIR, wasm-bindgen --target web) and the bundled model (hard-linked when possible), and
+// (PKG_DIR, wasm-bindgen --target web), the bundled model and the trained policy's LoRA adapter
+// (hard-linked when possible), and
 // zips them to OUT_DIR/mem1-chrome.zip and OUT_DIR/mem1-firefox.zip.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,9 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const [pkg, model, out] = process.argv.slice(2);
-if (!pkg || !model || !out) {
-  console.error('usage: node extension/build.mjs PKG_DIR MODEL.gguf OUT_DIR');
+const [pkg, model, adapter, out] = process.argv.slice(2);
+if (!pkg || !model || !adapter || !out) {
+  console.error('usage: node extension/build.mjs PKG_DIR MODEL.gguf ADAPTER.lora.gguf OUT_DIR');
   process.exit(2);
 }
 const base = JSON.parse(fs.readFileSync(path.join(here, 'manifest.json'), 'utf8'));
@@ -51,6 +52,7 @@ for (const browser of ['chrome', 'firefox']) {
   for (const f of sources) if (!other.includes(f)) fs.copyFileSync(path.join(here, f), path.join(dir, f));
   for (const f of fs.readdirSync(pkg)) fs.copyFileSync(path.join(pkg, f), path.join(dir, 'pkg', f));
   link(model, path.join(dir, 'models', path.basename(model)));
+  link(adapter, path.join(dir, 'models', path.basename(adapter)));
   const manifest = browser === 'chrome' ? base : firefoxManifest(base);
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   const zip = path.join(out, `mem1-${browser}.zip`);

@@ -12,6 +12,8 @@ import init, { Demo } from './pkg/mem1.js';
 import * as models from './models.js';
 
 export const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
+// The trained MEM1 policy: a LoRA adapter the engine merges into the bundled model as it loads.
+export const BUNDLED_ADAPTER = 'models/mem1-smollm2-135m.lora.gguf';
 // KV-cache size in tokens: a turn's prompt (task, state, a page within the observation budget
 // of webapp.rs) plus its output.
 const CTX = 3072;
@@ -32,19 +34,22 @@ export function startHost(relay) {
     const id = `${model.source}:${model.key || ''}:${backend}`;
     if (loaded === id && agent.hasModel()) return;
     loaded = null;
-    let blob;
+    let blob, adapter;
     if (model.source === 'bundled') {
       port.postMessage({ type: 'status', text: 'reading the bundled model' });
-      const res = await fetch(api.runtime.getURL(BUNDLED));
-      if (!res.ok) throw new Error(`the bundled model is missing from the extension (${res.status})`);
-      blob = await res.blob();
+      const read = async (file) => {
+        const res = await fetch(api.runtime.getURL(file));
+        if (!res.ok) throw new Error(`the bundled ${file} is missing from the extension (${res.status})`);
+        return res.blob();
+      };
+      [blob, adapter] = [await read(BUNDLED), await read(BUNDLED_ADAPTER)];
     } else {
       const got = await models.open(model.key);
       if (!got) throw new Error('the chosen model is not in the cache (download it in the settings)');
       blob = got.blob;
     }
     port.postMessage({ type: 'status', text: 'loading the model' });
-    const info = await agent.loadModelBlob(blob, backend || 'auto', CTX, (done, total) => port.postMessage({ type: 'load', done, total }));
+    const info = await agent.loadModelBlob(blob, backend || 'auto', CTX, (done, total) => port.postMessage({ type: 'load', done, total }), adapter);
     loaded = id;
     port.postMessage({ type: 'loaded', info });
   }

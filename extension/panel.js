@@ -235,7 +235,7 @@ $('stop').addEventListener('click', () => {
 });
 $('confirm-yes').addEventListener('click', () => answer(true));
 $('confirm-no').addEventListener('click', () => answer(false));
-settings.load().then((s) => ($('model-name').textContent = s.model.source === 'bundled' ? 'bundled SmolLM2-135M' : s.model.name || s.model.key));
+settings.load().then((s) => ($('model-name').textContent = s.model.source === 'bundled' ? 'bundled MEM1 policy (SmolLM2-135M + LoRA)' : s.model.name || s.model.key));
 drawChart();
 if (!navigator.gpu) $('model-name').title = 'No WebGPU here: the agent runs on the CPU backend.';
 state('idle');

@@ -6,7 +6,7 @@ export const DEFAULTS = {
   model: { source: 'bundled' },
   backend: 'auto',
   maxTurns: 10,
-  maxTokens: 128,
+  maxTokens: 224,
   // Ask before every purchase-like click. Turning it off is meant for the demo store only.
   autoConfirm: false,
 };

@@ -28,7 +28,7 @@ async function refresh() {
     return li;
   }));
   $('cached').replaceChildren(...list.filter((m) => m.complete).map((m) => new Option(m.name, m.key, false, s.model.key === m.key)));
-  const cur = s.model.source === 'bundled' ? 'the bundled SmolLM2-135M' : s.model.name;
+  const cur = s.model.source === 'bundled' ? 'the bundled MEM1 policy (SmolLM2-135M + LoRA)' : s.model.name;
   $('model-status').textContent = `In use: ${cur}.`;
   document.querySelector(`input[name=source][value=${s.model.source === 'cache' ? 'cache' : 'bundled'}]`).checked = true;
   $('backend').value = s.backend;
@@ -87,7 +87,7 @@ async function saveAgent(e) {
   await settings.save({
     backend: $('backend').value,
     maxTurns: Math.max(1, Number($('max-turns').value) || 10),
-    maxTokens: Math.max(16, Number($('max-tokens').value) || 128),
+    maxTokens: Math.max(16, Number($("max-tokens").value) || 224),
     autoConfirm: $('auto-confirm').checked,
   });
   $('saved').textContent = 'Saved.';

@@ -3,7 +3,7 @@
 # (relative paths only, no server code). The wasm (crate `mem1`, its `webapp` API) goes through
 # wasm-bindgen into web/dist/pkg/; web/*.html|js|css and web/data/ are copied beside it; the default
 # model (SmolLM2-135M-Instruct Q4_1, from .cache/models/, see scripts/fetch-models.sh) is hard-linked
-# (or copied) to web/dist/models/.
+# (or copied) to web/dist/models/, beside the trained policy's LoRA adapter (models/).
 #
 # Environment: PROFILE=release|dev (default release). Assumes scripts/setup.sh has run.
 set -euo pipefail
@@ -21,6 +21,7 @@ cp web/data/*.json "$dist.tmp/data/"
 model=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 [ -f "$model" ] || { echo "build-web: $model is missing (run scripts/fetch-models.sh)" >&2; exit 1; }
 ln "$(readlink -f "$model")" "$dist.tmp/models/" 2>/dev/null || cp "$model" "$dist.tmp/models/"
+cp models/mem1-smollm2-135m.lora.gguf "$dist.tmp/models/"
 rm -rf "$dist"
 mv "$dist.tmp" "$dist"
 echo "build-web: web/dist built in $(( $(date +%s) - t0 )) s ($(du -sh --apparent-size "$dist/pkg" | cut -f1) of wasm+js)" >&2

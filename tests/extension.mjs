@@ -2,10 +2,12 @@
 // extension/dist/chrome loaded unpacked, the panel opened as a page (panel.html?tab=ID, the side
 // panel's own page, aimed at one tab), the bundled model, and real pages:
 //
-//  1. The project's store (`mem1 shop serve`): the panel is given a session's goal and Go; the
-//     agent's actions must reach the shop tab (its URL changes: search, results, ...), and the
-//     panel must show each turn, the internal state and the context chart. A second run is stopped
-//     with Stop after its first turn.
+//  1. The project's store (`mem1 shop serve`): the panel is given a session's goal and Go, with
+//     the bundled policy (SmolLM2-135M and the trained LoRA adapter); the agent's actions must
+//     reach the shop tab (its URL changes: search, results, item, ...), the panel must show each
+//     turn, the internal state and the context chart, and its Buy Now must first raise the
+//     confirmation with the tab still on the item page; confirmed, the tab reaches the store's
+//     done page. A second run is stopped with Stop after its first turn.
 //  2. A model downloaded into the extension's cache from a local server: interrupted after two
 //     chunks (kept as a partial, never opened), resumed from there, verified by sha256; a copy with
 //     a wrong sha256 is refused and deleted. The next part runs on the cached copy.
@@ -17,12 +19,12 @@
 //     content script within the live-page budget (cut visibly, search box found), and one agent
 //     turn on Amazon's results page that stays on the site.
 //
-// The zero-shot bundled model (SmolLM2-135M) does not find its way to Buy Now in the store (it
-// loops between search and results), so the purchase path is checked on the checkout page.
+// Parts 3 and 4 use the zero-shot base model from the cache with TURNS turns of TOKENS tokens;
+// the store episode gets STORE_TURNS turns of 224 tokens (the trained policy's turns are ~100).
 // Screenshots in tests/out/extension-*.png.
 //
-//   node tests/extension.mjs  (env: SESSION=fixed_0 TURNS=3 TOKENS=64 CHROMIUM=/usr/bin/chromium
-//                              MEM1=target/release/mem1 TIMEOUT_S=600 VERBOSE=1)
+//   node tests/extension.mjs  (env: SESSION=fixed_0 STORE_TURNS=8 TURNS=3 TOKENS=64
+//                              CHROMIUM=/usr/bin/chromium MEM1=target/release/mem1 TIMEOUT_S=600 VERBOSE=1)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +37,7 @@ const ext = path.join(root, 'extension/dist/chrome');
 const out = path.join(here, 'out');
 const session = process.env.SESSION || 'fixed_0';
 const turns = Number(process.env.TURNS || 3);
+const storeTurns = Number(process.env.STORE_TURNS || 8);
 const tokens = Number(process.env.TOKENS || 64);
 const timeoutMs = Number(process.env.TIMEOUT_S || 600) * 1000;
 const t0 = Date.now();
@@ -66,7 +69,7 @@ try {
   const sw = context.serviceWorkers()[0] || (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
   const id = new URL(sw.url()).host;
   log(`extension ${id} loaded`);
-  await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: turns, maxTokens: tokens });
+  await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: storeTurns, maxTokens: 224 });
   fs.mkdirSync(out, { recursive: true });
 
   /// A shop tab at `url`, its id as the extension sees it, and the URLs it visits.
@@ -123,31 +126,45 @@ try {
   const store = await openTab(`${shop.url}/${session}`);
   const panel = await openPanel(store.tabId);
   log(`store task: ${goal.instruction_text}`);
-  await go(panel, goal.instruction_text);
+  const asked = () => !document.getElementById('confirm').hidden || ['done', 'ended', 'error'].includes(document.body.dataset.state);
+  await go(panel, goal.instruction_text, asked);
   let s = await shown(panel);
   for (const t of s.turns) log(`  turn: ${t}`);
-  log(`  ${s.state}: ${s.result || s.status}`);
   await panel.screenshot({ path: path.join(out, 'extension-panel.png'), fullPage: true });
   await store.tab.screenshot({ path: path.join(out, 'extension-store.png') });
   if (s.state === 'error') fail(`the store episode failed: ${s.status}`);
-  if (s.turns.length < 1 || s.turns.length > turns) fail(`${s.turns.length} turns shown, expected 1..${turns}`);
+  if (!(await panel.isVisible('#confirm'))) fail(`the policy did not reach Buy Now in ${storeTurns} turns: ${s.state} ${s.result} ${s.turns.join(' | ')}`);
+  const question = await panel.textContent('#confirm-text');
+  log(`  asked: ${question} (the tab is on ${new URL(store.tab.url()).pathname})`);
+  if (!/buy now/i.test(question)) fail(`the dialog does not name Buy Now: ${question}`);
+  if (!/^\/item_page\//.test(new URL(store.tab.url()).pathname)) fail(`the purchase was asked for off the item page: ${store.tab.url()}`);
+  await panel.click('#confirm-yes');
+  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  s = await shown(panel);
+  log(`  confirmed: ${s.state}: ${s.result}`);
+  if (s.state !== 'done') fail(`the confirmed purchase did not end the episode as done: ${s.state} ${s.status}`);
+  if (!/^\/done\//.test(new URL(store.tab.url()).pathname)) fail(`the store's done page was not reached: ${store.tab.url()}`);
+  await store.tab.screenshot({ path: path.join(out, 'extension-store-done.png') });
+  if (s.turns.length < 3 || s.turns.length > storeTurns) fail(`${s.turns.length} turns shown, expected 3..${storeTurns}`);
   for (const t of s.turns) if (!/^(search|click)\[.+\]/.test(t)) fail(`a turn without a well-formed action: ${t}`);
   if (s.points !== s.turns.length) fail(`the chart has ${s.points} points for ${s.turns.length} turns`);
   if (!s.memory || s.memory === '–') fail('no internal state shown');
   const moved = store.visited.slice(1).filter((u) => u.startsWith(shop.url));
   if (!moved.length) fail(`no action reached the shop tab (it stayed on ${store.visited.join(', ')})`);
   if (store.visited.some((u) => !u.startsWith(shop.url))) fail(`the shop tab left the store: ${store.visited.join(', ')}`);
-  const storeTurns = s.turns.length;
+  const storeTurnsTaken = s.turns.length;
   log(`  the shop tab went through ${moved.length} pages: ${moved.map((u) => new URL(u).pathname.split('/')[1]).join(', ')}`);
 
-  // Stop: a second run, stopped once its first turn is reported.
+  // Stop: a second run (from the session's start page again), stopped once its first turn is reported.
+  await store.tab.goto(`${shop.url}/${session}`, { waitUntil: 'domcontentloaded' });
   await go(panel, goal.instruction_text, () => document.querySelectorAll('#turns li').length >= 1);
   await panel.click('#stop');
   await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
   s = await shown(panel);
   log(`  stopped run: ${s.state}: ${s.result}`);
   if (s.state !== 'ended' || !/Stopped/.test(s.result)) fail(`Stop did not end the run: ${s.state} ${s.status} ${s.result}`);
-  if (s.turns.length >= turns) fail(`Stop came after the last turn (${s.turns.length} turns)`);
+  if (s.turns.length >= storeTurns) fail(`Stop came after the last turn (${s.turns.length} turns)`);
+  await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: turns, maxTokens: tokens });
 
   // --- 2. a model downloaded into the cache: interrupted, resumed, verified -----------------------
   const settingsPage = await context.newPage();
@@ -182,7 +199,6 @@ try {
   const checkout = await openTab(`${pages.url}/checkout.html`);
   const cpanel = await openPanel(checkout.tabId);
   const task = 'Place the order for the sneakers in my cart.';
-  const asked = () => !document.getElementById('confirm').hidden || ['done', 'ended', 'error'].includes(document.body.dataset.state);
   await go(cpanel, task, asked);
   if (!(await cpanel.isVisible('#confirm'))) fail(`the agent did not try to place the order: ${JSON.stringify(await shown(cpanel))}`);
   log(`  asked: ${await cpanel.textContent('#confirm-text')}`);
@@ -252,7 +268,7 @@ try {
   }
 
   if (errors.length) fail(`console errors:\n  ${errors.join('\n  ')}`);
-  console.log(JSON.stringify({ ok: true, real, store_turns: storeTurns, store_pages: moved.length, seconds: Number(secs()) }));
+  console.log(JSON.stringify({ ok: true, real, store_turns: storeTurnsTaken, store_pages: moved.length, seconds: Number(secs()) }));
 } finally {
   await context.close();
   shop.stop();

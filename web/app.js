@@ -4,6 +4,8 @@ import init, { Demo } from './pkg/mem1.js';
 
 const $ = (id) => document.getElementById(id);
 const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
+// The trained MEM1 policy: a LoRA adapter the engine merges into the bundled model as it loads.
+const BUNDLED_ADAPTER = 'models/mem1-smollm2-135m.lora.gguf';
 const CACHE = 'mem1-models-v1';
 const KV_TOKENS = 4096; // room for a full-history episode of SmolLM2 (its context is 8192)
 
@@ -185,8 +187,9 @@ async function ensureModel() {
   // “auto” is resolved by the engine's loader (crate/src/loader.rs): WebGPU on a hardware adapter that
   // can hold the model, else the CPU backend; `info.backend` says which runs and why.
   const backend = $('backend').value;
-  let source, label;
-  if (choice === 'bundled') [source, label] = [BUNDLED, 'SmolLM2-135M-Instruct Q4_1'];
+  let source, label, adapterUrl;
+  if (choice === 'bundled') [source, label, adapterUrl] = [BUNDLED, 'MEM1 policy (SmolLM2-135M + LoRA)', BUNDLED_ADAPTER];
+  else if (choice === 'bundled-base') [source, label] = [BUNDLED, 'SmolLM2-135M-Instruct Q4_1 (zero-shot)'];
   else if (choice === 'url') {
     source = $('model-url').value.trim();
     if (!source) throw new Error('type a GGUF URL first');
@@ -208,11 +211,19 @@ async function ensureModel() {
     blob = r.blob;
     progress(1, `${label}: ${mib(blob.size)} ${r.cached ? 'from the browser cache' : 'downloaded (cached for next time)'}`);
   } else blob = source;
+  // The adapter is small and changes when the policy is retrained (same size): fetched, not cached by size.
+  let adapter;
+  if (adapterUrl) {
+    const r = await fetch(adapterUrl);
+    if (!r.ok) throw new Error(`GET ${adapterUrl}: HTTP ${r.status} ${r.statusText}`);
+    adapter = await r.blob();
+  }
   const t0 = performance.now();
   const info = await st.demo.loadModelBlob(blob, backend, KV_TOKENS, (done, total) =>
     progress(total ? done / total : 0, `loading ${label} (${backend === 'auto' ? 'automatic backend' : backend === 'cpu' ? 'CPU backend' : 'WebGPU'}): ${Math.round((100 * done) / (total || 1))}%`),
+    adapter,
   );
-  progress(1, `${label} ready on ${info.backend} (${info.arch}, ${info.layers} layers, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  progress(1, `${label} ready on ${info.backend} (${info.arch}, ${info.layers} layers${info.adapter ? ', LoRA ' + info.adapter : ''}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   st.modelKey = key;
 }
 

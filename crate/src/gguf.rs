@@ -330,6 +330,16 @@ pub trait ByteSource {
     async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>>;
 }
 
+/// A source borrowed (a loader wrapped around a source its caller keeps).
+impl<S: ByteSource> ByteSource for &mut S {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    async fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        (**self).read_at(offset, len).await
+    }
+}
+
 /// A whole file in memory (tests, small models).
 impl ByteSource for Vec<u8> {
     fn len(&self) -> u64 {

@@ -9,6 +9,7 @@ use crate::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Pol
 use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
+use crate::lora::{self, Adapted, Adapter};
 use crate::model::Config;
 use crate::observe::{Observation, LIVE_BUDGET};
 use crate::sample::SamplerParams;
@@ -160,25 +161,37 @@ impl Demo {
     /// Loads a GGUF from a `Blob` (a downloaded or cached file, or a picked one). `backend` is
     /// `auto` (a hardware WebGPU adapter that can hold the model, else the CPU backend, also on
     /// CPU-emulated adapters such as SwiftShader), or any name [`Backend::parse`] knows (`gpu`, `cpu`). `ctx` is the KV-cache size in tokens (clamped to the
-    /// model's). `progress(done, total)` is called as tensors are loaded. Resolves to
-    /// `{backend, arch, layers, ctx_len, vocab, seconds}`.
+    /// model's). `progress(done, total)` is called as tensors are loaded. `adapter`, if given, is
+    /// a LoRA adapter GGUF merged into the weights as they load ([`crate::lora`]). Resolves to
+    /// `{backend, arch, layers, ctx_len, vocab, adapter, seconds}`.
     #[wasm_bindgen(js_name = loadModelBlob)]
-    pub fn load_model_blob(&self, blob: web_sys::Blob, backend: String, ctx: u32, progress: Function) -> Promise {
-        let inner = self.inner.clone();
-        future_to_promise(async move {
-            let mut src = BlobSource::new(blob);
-            inner.load(&mut src, &backend, ctx as usize, progress).await.map(|v| to_js(&v)).map_err(js_err)
-        })
-    }
-
-    /// Loads a GGUF streamed from `url` with HTTP Range requests (no whole-file download, no cache).
-    #[wasm_bindgen(js_name = loadModelUrl)]
-    pub fn load_model_url(&self, url: String, backend: String, ctx: u32, progress: Function) -> Promise {
+    pub fn load_model_blob(&self, blob: web_sys::Blob, backend: String, ctx: u32, progress: Function, adapter: Option<web_sys::Blob>) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let r = async {
+                let adapter = match adapter {
+                    Some(b) => Some(read_adapter(&mut BlobSource::new(b)).await?),
+                    None => None,
+                };
+                inner.load(&mut BlobSource::new(blob), &backend, ctx as usize, progress, adapter).await
+            };
+            r.await.map(|v| to_js(&v)).map_err(js_err)
+        })
+    }
+
+    /// Loads a GGUF streamed from `url` with HTTP Range requests (no whole-file download, no
+    /// cache), with the LoRA adapter at `adapter_url` merged in if given.
+    #[wasm_bindgen(js_name = loadModelUrl)]
+    pub fn load_model_url(&self, url: String, backend: String, ctx: u32, progress: Function, adapter_url: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let r = async {
+                let adapter = match adapter_url {
+                    Some(u) => Some(read_adapter(&mut HttpSource::open(&u).await?).await?),
+                    None => None,
+                };
                 let mut src = HttpSource::open(&url).await?;
-                inner.load(&mut src, &backend, ctx as usize, progress).await
+                inner.load(&mut src, &backend, ctx as usize, progress, adapter).await
             };
             r.await.map(|v| to_js(&v)).map_err(js_err)
         })
@@ -254,6 +267,10 @@ impl Demo {
     }
 }
 
+async fn read_adapter<S: ByteSource>(src: &mut S) -> Result<Adapter> {
+    Adapter::read(src).await.map_err(|e| Error::usage(format!("the LoRA adapter: {e}")))
+}
+
 /// Marks the demo busy for the lifetime of the guard (one load or episode at a time).
 struct Busy<'a>(&'a Cell<bool>);
 
@@ -289,7 +306,7 @@ impl Inner {
         self.goals.get(i).cloned().ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
     }
 
-    async fn load<S: ByteSource>(&self, src: &mut S, backend: &str, ctx: usize, progress: Function) -> Result<Value> {
+    async fn load<S: ByteSource>(&self, src: &mut S, backend: &str, ctx: usize, progress: Function, adapter: Option<Adapter>) -> Result<Value> {
         let _busy = Busy::take(&self.busy)?;
         let t0 = now();
         // Free the old model's GPU buffers before allocating the new one's.
@@ -302,9 +319,18 @@ impl Inner {
         };
         // `auto`: a hardware WebGPU adapter that can hold the model, else the CPU backend (the
         // engine's name says which runs and why).
-        let engine = AnyEngine::load(Backend::parse(backend)?, src, ctx, &mut report).await?;
+        let backend = Backend::parse(backend)?;
+        let adapter_name = adapter.as_ref().map(|a| a.name.clone().unwrap_or_else(|| "unnamed".into()));
+        let engine = match adapter {
+            None => AnyEngine::load(backend, src, ctx, &mut report).await?,
+            Some(a) => {
+                let mut merged = Adapted::new(&mut *src, &g, a, lora::merged_type(backend))?;
+                AnyEngine::load(backend, &mut merged, ctx, &mut report).await?
+            }
+        };
         let ctx = ctx.min(engine.config().ctx_len);
         let mut info = model_info(engine.config());
+        info["adapter"] = adapter_name.into();
         let name = engine.name();
         let vocab = Arc::new(Vocab::new(&tok));
         info["backend"] = name.clone().into();
@@ -374,7 +400,7 @@ impl Inner {
         let mode = Mode::parse(o.get("mode").and_then(Value::as_str).unwrap_or("mem1"))
             .ok_or_else(|| Error::usage("mode is mem1 or full"))?;
         let max_turns = num("maxTurns", 10).max(1) as usize;
-        let max_tokens = num("maxTokens", 128) as usize;
+        let max_tokens = num("maxTokens", 224) as usize;
         let d = Limits::default();
         // A small turn budget shrinks the forced memory and action budgets with it (the action is
         // still completed to a valid one when its budget runs out).

@@ -21,6 +21,9 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
           [--policy model|expert] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
 
+  --lora ADAPTER    a LoRA adapter GGUF merged into --model as it loads. Without --model: the
+                    bundled SmolLM2-135M with the trained policy's adapter (models/), or with
+                    --lora none the base model alone (zero-shot).
   --policy expert   the privileged expert that writes training episodes (issue 9); the model's
                     file only gives the tokenizer. --detour P: chance of a recoverable wrong step.
   --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
@@ -60,9 +63,16 @@ fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
 /// The model `mem1 run` uses without `--model` (fetched by `scripts/fetch-models.sh`).
 pub const DEFAULT_MODEL: &str = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// The trained MEM1 policy (a LoRA adapter over [`DEFAULT_MODEL`], made by `scripts/train.sh` and
+/// shipped in the repository) that `mem1 run` adds without `--model`; `--lora none` leaves it out.
+pub const DEFAULT_LORA: &str = "models/mem1-smollm2-135m.lora.gguf";
+
 pub fn run(raw: &[String]) -> Result<()> {
     let mut raw = raw.to_vec();
     if !raw.iter().any(|r| r == "--model") {
+        if !raw.iter().any(|r| r == "--lora") && std::path::Path::new(DEFAULT_LORA).is_file() {
+            raw.extend(["--lora".to_string(), DEFAULT_LORA.to_string()]);
+        }
         if !std::path::Path::new(DEFAULT_MODEL).is_file() {
             return Err(Error::usage(format!(
                 "no --model given and the default model {DEFAULT_MODEL} is not here (run from the repository root \
@@ -102,7 +112,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             policy.constrain = !a.has("no-constrain");
             policy.params = SamplerParams { temperature: a.parsed("temperature", 0.0)?, ..SamplerParams::greedy() };
             policy.limits = Limits {
-                max_tokens: a.parsed("max-tokens", 128)?,
+                max_tokens: a.parsed("max-tokens", 224)?,
                 memory_tokens: a.parsed("memory-tokens", 48)?,
                 action_tokens: a.parsed("action-tokens", 48)?,
             };
@@ -203,6 +213,7 @@ fn episodes<P: Policy>(
         o.insert("constrain".into(), run.constrain.into());
         o.insert("backend".into(), run.backend.clone().into());
         o.insert("model".into(), a.get("model").unwrap_or_default().into());
+        o.insert("lora".into(), a.get("lora").filter(|l| *l != "none").into());
         o.insert("max_turns".into(), cfg.max_turns.into());
         o.insert("max_tokens".into(), run.max_tokens.into());
         o.insert("wall_seconds".into(), (now() - t_start).into());

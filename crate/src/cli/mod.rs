@@ -51,7 +51,7 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
             }
         }
     };
-    let engine = match a.get("lora") {
+    let engine = match a.get("lora").filter(|l| *l != "none") {
         None => pollster::block_on(AnyEngine::load(backend, &mut src, ctx, progress))?,
         Some(lp) => {
             let mut asrc = FileSource::open(Path::new(lp)).map_err(|e| Error::usage(format!("--lora: {e}")))?;
