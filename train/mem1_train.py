@@ -4,8 +4,12 @@
 The model here is the same decoder our engine runs (crate/src/model.rs `transformer`): llama or
 qwen2, RMSNorm, rotary embeddings in the GGUF's layout (adjacent pairs for llama, half split for
 qwen2), grouped-query attention, SwiGLU, tied or separate output. Weights are read from a GGUF
-(dequantized to f32) and written back as a GGUF (Q8_0 matrices, f32 norms and biases) with the
-base file's metadata and tokenizer, so `mem1 run --model OUT.gguf` loads the result as it is.
+(dequantized to f32). What is trained is a LoRA adapter over them (--lora-rank R, the default;
+written as a LoRA GGUF in llama.cpp's layout, which `mem1 run --model BASE --lora OUT` merges at
+load time), or the whole model (--lora-rank 0; written as a GGUF with Q8_0 matrices, f32 norms and
+biases, the base file's metadata and tokenizer, which `mem1 run --model OUT` loads as it is).
+A turn's gradient is taken from a prefix cache: the prompt's keys and values computed without
+gradient, the output's positions trained reading them (--prefix-grad: through the prompt too).
 
   sft     supervised fine-tuning on expert episodes (`mem1 run --policy expert --trace-ids`):
           every turn is one example, trained on exactly the context the model sees at inference
@@ -15,8 +19,10 @@ base file's metadata and tokenizer, so `mem1 run --model OUT.gguf` loads the res
           minus the group's mean over the group's standard deviation, and every turn's output
           tokens are pushed up or down by it. The rollouts are on-policy, so the PPO ratio is 1 and
           its clipping never acts: one policy-gradient step with the group baseline, no KL term.
-          The f32 weights and optimizer state persist in --state between iterations (the GGUF the
-          rollouts use is Q8_0, too coarse to carry small updates).
+          The f32 weights (or the adapter, --adapter) and optimizer state persist in --state
+          between iterations (the GGUF the rollouts use is Q8_0, too coarse to carry small updates).
+  bench   seconds per training turn, gradient through the whole sequence against from a prefix
+          cache, on the same turns in one run.
   logits  the last position's logits for token ids (to check this model against the engine).
 
 CPU or GPU: whatever `jax` finds (the pip `jax` is CPU; `jax[cuda12]` on a GPU machine).
@@ -601,6 +607,28 @@ def cmd_grpo(a):
                       "seconds": time.time() - t0}))
 
 
+def cmd_bench(a):
+    """Seconds per training turn through the whole sequence and from a prefix cache, measured in
+    one run on the same turns (each path compiled first, then timed)."""
+    cfg, params, _ = read_model(a.base)
+    train_w, frozen, scale, _ = trainable(a, params, cfg)
+    turns, _ = load_turns(a.data, a.max_len)
+    random.Random(a.seed).shuffle(turns)
+    turns = turns[: a.turns]
+    out = {"base": a.base, "turns": len(turns), "adapter": frozen is not None,
+           "mean_tokens": float(np.mean([len(p) + len(o) for p, o in turns]))}
+    for name, prefix_grad in (("whole", True), ("prefix_cache", False)):
+        losses = TurnLoss(cfg, n_of(params) > 300e6, scale, a.out_max, prefix_grad)
+        for p, o in turns:  # compile every shape first
+            jax.block_until_ready(losses.grad(train_w, frozen, p, o))
+        t0 = time.time()
+        for p, o in turns:
+            jax.block_until_ready(losses.grad(train_w, frozen, p, o))
+        out[f"{name}_seconds_per_turn"] = (time.time() - t0) / len(turns)
+    out["speedup"] = out["whole_seconds_per_turn"] / out["prefix_cache_seconds_per_turn"]
+    print(json.dumps(out))
+
+
 def cmd_logits(a):
     cfg, params, _ = read_model(a.model)
     lora, scale = None, 0.0
@@ -651,13 +679,22 @@ def main():
     for p in (s, g):
         p.add_argument("--prefix-grad", action="store_true",
                        help="take the gradient through the prompt's keys and values too (exact, about 2.5x slower)")
+    bn = sub.add_parser("bench", help="seconds per training turn: whole sequence against prefix cache")
+    bn.add_argument("--base", required=True)
+    bn.add_argument("--data", required=True)
+    bn.add_argument("--turns", type=int, default=8)
+    bn.add_argument("--max-len", type=int, default=2048)
+    bn.add_argument("--out-max", type=int, default=256)
+    bn.add_argument("--seed", type=int, default=0)
+    bn.add_argument("--lora-rank", type=int, default=16)
+    bn.add_argument("--lora-alpha", type=float, default=None)
     l = sub.add_parser("logits", help="last-position logits of token ids")
     l.add_argument("--model", required=True)
     l.add_argument("--ids", required=True, help="comma-separated token ids")
     l.add_argument("--out", required=True, help=".npy file for the logits")
     l.add_argument("--adapter", help="a LoRA adapter applied to --model")
     a = ap.parse_args()
-    {"sft": cmd_sft, "grpo": cmd_grpo, "logits": cmd_logits}[a.cmd](a)
+    {"sft": cmd_sft, "grpo": cmd_grpo, "bench": cmd_bench, "logits": cmd_logits}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,24 @@ fn main() {
         write(&dir, &format!("{arch}-{ty:?}-{d}"), &synthetic_gguf_with(&tiny(arch, d), ty, 64, &meta));
     }
 
+    // gguf: a LoRA adapter for the model adapters are merged into (mem1::fuzzing::adapter_base).
+    let mut base = mem1::fuzzing::adapter_base();
+    let g = pollster::block_on(mem1::gguf::read_header(&mut base)).unwrap();
+    let mut ts = Vec::new();
+    for t in g.tensors.iter().filter(|t| t.dims.len() == 2 && t.name.starts_with("blk.")) {
+        let (rows, cols) = t.rows_cols();
+        let f32s = |n: u64| (0..n).flat_map(|i| ((i % 7) as f32 * 0.01).to_le_bytes()).collect::<Vec<u8>>();
+        ts.push(mem1::gguf::write::Tensor { name: format!("{}.lora_a", t.name), dims: vec![cols, 2], ty: GgmlType::F32, data: f32s(cols * 2) });
+        ts.push(mem1::gguf::write::Tensor { name: format!("{}.lora_b", t.name), dims: vec![2, rows], ty: GgmlType::F32, data: f32s(rows * 2) });
+    }
+    let meta = [
+        ("general.architecture", Value::Str("llama".into())),
+        ("general.type", Value::Str("adapter".into())),
+        ("adapter.type", Value::Str("lora".into())),
+        ("adapter.lora.alpha", Value::F32(4.0)),
+    ];
+    write(&dir, "lora-adapter", &mem1::gguf::write::gguf(&meta, &ts));
+
     // tokenizer: mode byte, then tokens / merges / template separated by blank lines; and JSON.
     let dir = root.join("tokenizer");
     let (tokens, merges, _) = toy_vocab();

@@ -6,7 +6,10 @@ use crate::agent::guard;
 use crate::agent::protocol::Protocol;
 use crate::cpu::Cpu;
 use crate::engine::Engine;
-use crate::gguf::{self, write, Parse, Value};
+use crate::gguf::{self, write, ByteSource, Parse, Value};
+use crate::lora::{Adapted, Adapter};
+use crate::quant::GgmlType;
+use crate::synthetic::{synthetic_gguf, Shape};
 use crate::model::Config;
 use crate::observe::native::observe_html;
 use crate::observe::{Layout, LIVE_BUDGET, MAX_CLICKABLES, MAX_CLICK_TEXT};
@@ -17,7 +20,8 @@ const TEXT: &str = "Héllo <|im_start|>user 12345 wörld\n\t! search[red shoes] 
 
 /// The GGUF reader and everything a downloaded model file reaches before the first token: the
 /// header parser (whole, and streamed from a prefix), the model config, the tokenizer built from
-/// the metadata, and the quantized CPU loader with a forward step.
+/// the metadata, the quantized CPU loader with a forward step, and a LoRA adapter's reader and
+/// merge.
 pub fn gguf(data: &[u8]) {
     let len = data.len() as u64;
     // The streaming reader parses a prefix and asks for more; it never claims what it has not read.
@@ -40,6 +44,23 @@ pub fn gguf(data: &[u8]) {
             let _ = pollster::block_on(cpu.logits());
         }
     }
+    // As a LoRA adapter: read, merged into a small model ([`adapter_base`]), the merged file read
+    // back whole and parsed.
+    if let Ok(adapter) = pollster::block_on(Adapter::read(&mut data.to_vec())) {
+        let base = adapter_base();
+        let g = pollster::block_on(gguf::read_header(&mut base.clone())).expect("the adapter base parses");
+        if let Ok(mut m) = Adapted::new(base, &g, adapter, GgmlType::Q8_0) {
+            let n = m.len();
+            let bytes = pollster::block_on(m.read_at(0, n as usize)).expect("a merged model reads whole");
+            assert!(matches!(gguf::parse(&bytes, n), Ok(Parse::Done(_))), "the merged model does not parse");
+        }
+    }
+}
+
+/// The model fuzzed adapters are merged into: one llama layer, width 32, Q4_0, vocabulary 64.
+pub fn adapter_base() -> Vec<u8> {
+    let s = Shape { arch: "llama", layers: 1, d: 32, heads: 2, kv: 1, ff: 64, vocab: 64, tied: true };
+    synthetic_gguf(&s, GgmlType::Q4_0, 16)
 }
 
 fn exercise(t: &Tokenizer) {
