@@ -116,6 +116,26 @@ pub fn merged_type(b: crate::loader::Backend) -> GgmlType {
     }
 }
 
+/// Loads `src` (its header already read as `g`) into `backend` as [`AnyEngine::load`] does, with
+/// `adapter` merged in if given: the one place the CLI and the browser both load through.
+pub async fn load<S: ByteSource>(
+    backend: crate::loader::Backend,
+    src: &mut S,
+    g: &Gguf,
+    adapter: Option<Adapter>,
+    ctx: usize,
+    progress: impl FnMut(u64, u64),
+) -> Result<crate::loader::AnyEngine> {
+    use crate::loader::AnyEngine;
+    match adapter {
+        None => AnyEngine::load(backend, src, ctx, progress).await,
+        Some(a) => {
+            let mut merged = Adapted::new(src, g, a, merged_type(backend))?;
+            AnyEngine::load(backend, &mut merged, ctx, progress).await
+        }
+    }
+}
+
 /// Quantizes rows of f32 into `ty`'s blocks: Q8_0 as ggml does (one f16 scale, max |x| / 127, per
 /// 32 values, rounded half away from zero), or F32 as it is.
 pub fn quantize(ty: GgmlType, x: &[f32], out: &mut Vec<u8>) -> Result<()> {

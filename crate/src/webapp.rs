@@ -9,7 +9,7 @@ use crate::agent::{run_episode_with, EpisodeConfig, Limits, LlmPolicy, Mode, Pol
 use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::loader::{AnyEngine, Backend};
-use crate::lora::{self, Adapted, Adapter};
+use crate::lora::{self, Adapter};
 use crate::model::Config;
 use crate::observe::{Observation, LIVE_BUDGET};
 use crate::sample::SamplerParams;
@@ -321,13 +321,7 @@ impl Inner {
         // engine's name says which runs and why).
         let backend = Backend::parse(backend)?;
         let adapter_name = adapter.as_ref().map(|a| a.name.clone().unwrap_or_else(|| "unnamed".into()));
-        let engine = match adapter {
-            None => AnyEngine::load(backend, src, ctx, &mut report).await?,
-            Some(a) => {
-                let mut merged = Adapted::new(&mut *src, &g, a, lora::merged_type(backend))?;
-                AnyEngine::load(backend, &mut merged, ctx, &mut report).await?
-            }
-        };
+        let engine = lora::load(backend, src, &g, adapter, ctx, &mut report).await?;
         let ctx = ctx.min(engine.config().ctx_len);
         let mut info = model_info(engine.config());
         info["adapter"] = adapter_name.into();

@@ -6,7 +6,7 @@ pub use args::Args;
 
 use crate::gguf::{self, FileSource};
 use crate::loader::{AnyEngine, Backend};
-use crate::lora::{self, Adapted, Adapter};
+use crate::lora::{self, Adapter};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::Path;
@@ -51,15 +51,15 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
             }
         }
     };
-    let engine = match a.get("lora").filter(|l| *l != "none") {
-        None => pollster::block_on(AnyEngine::load(backend, &mut src, ctx, progress))?,
+    let adapter = match a.get("lora").filter(|l| *l != "none") {
+        None => None,
         Some(lp) => {
             let mut asrc = FileSource::open(Path::new(lp)).map_err(|e| Error::usage(format!("--lora: {e}")))?;
-            let adapter = pollster::block_on(Adapter::read(&mut asrc)).map_err(|e| Error::usage(format!("--lora {lp}: {e}")))?;
-            let mut merged = Adapted::new(src, &g, adapter, lora::merged_type(backend)).map_err(|e| Error::usage(format!("--lora {lp}: {e}")))?;
-            pollster::block_on(AnyEngine::load(backend, &mut merged, ctx, progress))?
+            Some(pollster::block_on(Adapter::read(&mut asrc)).map_err(|e| Error::usage(format!("--lora {lp}: {e}")))?)
         }
     };
+    // An adapter that does not fit the model says so ("the LoRA adapter ...").
+    let engine = pollster::block_on(lora::load(backend, &mut src, &g, adapter, ctx, progress))?;
     Ok(Loaded { tok, engine })
 }
 
