@@ -23,7 +23,8 @@
 #
 # Settings (environment): BASE (default the SmolLM2-135M GGUF), GOALS (expert goals drawn, 5000),
 # SEED (1), STEPS (1000), BATCH (1), LR (1e-3 for an adapter, 1e-4 for the whole model), LORA_RANK
-# (16), EVAL_BACKEND (auto).
+# (16), ADAPTER (sft: continue training this adapter instead of a fresh one), SAVE_EVERY (0),
+# EVAL_BACKEND (auto).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -104,16 +105,22 @@ check() {
   local t; t=$(mktemp -d); trap 'rm -rf "$t"' RETURN
   echo "train check: expert episodes" >&2
   data 40 1 "$t/expert.jsonl" >/dev/null
-  echo "train check: 4 SFT steps of a LoRA adapter on $BASE, 1 of the whole model" >&2
+  echo "train check: 4 SFT steps of a LoRA adapter on $BASE, 1 more continuing it, 1 of the whole model" >&2
   "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.lora.gguf" --lora-rank 8 \
     --steps 4 --lr 1e-3 --eval-turns 4 --eval-every 4 --max-len 1024 > "$t/sft.json"
+  "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft2.lora.gguf" --adapter "$t/sft.lora.gguf" \
+    --steps 1 --lr 1e-3 --eval-turns 4 --eval-every 4 --max-len 1024 > "$t/sft2.json"
   "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.gguf" --lora-rank 0 \
     --steps 1 --lr 1e-4 --eval-turns 0 --max-len 1024 > /dev/null
-  "$py" - "$t/sft.json" <<'EOF'
+  "$py" - "$t/sft.json" "$t/sft2.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 print(f"train check: held-out loss {s['first_eval_loss']:.3f} -> {s['last_eval_loss']:.3f} after {s['steps']} steps", file=sys.stderr)
 assert s["adapter"] and s["last_eval_loss"] < s["first_eval_loss"], "fine-tuning did not lower the held-out loss"
+# --adapter continues from the written adapter (F16): it starts where the first run ended.
+c = json.load(open(sys.argv[2]))
+print(f"train check: continued from the adapter: held-out loss {c['first_eval_loss']:.4f} (the first run ended at {s['last_eval_loss']:.4f})", file=sys.stderr)
+assert abs(c["first_eval_loss"] - s["last_eval_loss"]) <= 0.01 * s["last_eval_loss"], "--adapter did not start from the adapter"
 EOF
   # The trainer's model is the engine's model: same logits on a written GGUF (llama), on the base
   # with the trained adapter merged by the engine at load time (`--lora`), and on Qwen2.5 (qwen2:
@@ -136,7 +143,7 @@ EOF
   "$py" train/mem1_train.py grpo --base "$BASE" --adapter "$t/sft.lora.gguf" --rollouts "$t/rollouts.jsonl" --out "$t/rl.lora.gguf" \
     --state "$t/rl.pkl" --max-len 1024 > "$t/rl1.json"
   # Expert episodes cut at 5 turns: a detour leaves the purchase unmade, so groups have signal.
-  "$mem1" run --policy expert --model "$BASE" --sample 40 --seed 3 --exclude-eval --repeat 2 --detour 0.5 --max-turns 5 \
+  "$mem1" run --policy expert --expert target --model "$BASE" --sample 40 --seed 3 --exclude-eval --repeat 2 --detour 0.5 --max-turns 5 \
     --trace "$t/groups.jsonl" --trace-ids --no-prompts --json > /dev/null
   "$py" train/mem1_train.py grpo --base "$BASE" --adapter "$t/sft.lora.gguf" --rollouts "$t/groups.jsonl" --out "$t/rl.lora.gguf" \
     --state "$t/rl.pkl" --max-len 768 > "$t/rl2.json"
@@ -157,7 +164,8 @@ case "${1:-}" in
     setup
     if [ "$LORA_RANK" -gt 0 ]; then lr=${LR:-1e-3}; else lr=${LR:-1e-4}; fi
     "$py" train/mem1_train.py sft --base "$BASE" --data "$out/expert.jsonl" --out "$out/sft.$ext" --lora-rank "$LORA_RANK" \
-      --steps "${STEPS:-1000}" --batch "${BATCH:-1}" --lr "$lr" --save-every "${SAVE_EVERY:-0}" --curve "$out/sft-curve.jsonl" ;;
+      --steps "${STEPS:-1000}" --batch "${BATCH:-1}" --lr "$lr" --save-every "${SAVE_EVERY:-0}" --curve "$out/sft-curve.jsonl" \
+      ${ADAPTER:+--adapter "$ADAPTER"} ;;
   rl) rl ;;
   eval) setup; evaluate "${POLICY:-$out/sft.$ext}" ;;
   all) "$0" data && "$0" sft && "$0" eval ;;

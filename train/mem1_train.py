@@ -663,6 +663,7 @@ def main():
                    help="recompute layers in the backward pass (default: for models over 300M parameters)")
     s.add_argument("--batch", type=int, default=1, help="turns per optimizer step")
     s.add_argument("--lora-rank", type=int, default=16, help="train a LoRA adapter of this rank (written as a LoRA GGUF); 0 trains the whole model")
+    s.add_argument("--adapter", help="continue training this LoRA adapter (its rank and alpha) instead of a fresh one")
     s.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default 2 x rank)")
     g = sub.add_parser("grpo", help="one GRPO update from grouped rollouts")
     g.add_argument("--base", required=True, help="the GGUF the rollouts ran (its metadata and, without --state, its weights)")

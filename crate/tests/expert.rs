@@ -1,19 +1,21 @@
 //! The expert that writes training episodes (issue 9): it shops well, its memory only holds what
-//! it saw, it recovers from wrong steps, its turns are the contexts a model sees at inference,
-//! and its data never touches the evaluation goals' products.
+//! it saw, the visible expert's every step follows from its own context, the target expert
+//! recovers from wrong steps, its turns are the contexts a model sees at inference, and its data
+//! never touches the evaluation goals' products.
 mod agent_util;
 use agent_util::byte_tokenizer;
-use mem1::agent::expert::Expert;
+use mem1::agent::expert::{Choice, Expert};
 use mem1::agent::{run_episode, summarize, Episode, EpisodeConfig, Protocol};
 use mem1::shop::goal::{dev_goals, sample_goals, EVAL_SAMPLE};
 use mem1::shop::{Env, Goal, Store};
 use std::process::Command;
 use std::sync::Arc;
 
-fn episodes(goals: &[Goal], detour: f64, seed: u64) -> Vec<Episode> {
+fn episodes(goals: &[Goal], choice: Choice, detour: f64, seed: u64) -> Vec<Episode> {
     let store = Arc::new(Store::builtin(0).unwrap());
     let tok = byte_tokenizer();
     let mut expert = Expert::new(store.clone(), Protocol::webshop(), seed);
+    expert.choice = choice;
     expert.detour = detour;
     let cfg = EpisodeConfig { trace_ids: true, ..Default::default() };
     goals
@@ -27,11 +29,11 @@ fn episodes(goals: &[Goal], detour: f64, seed: u64) -> Vec<Episode> {
 }
 
 #[test]
-fn the_expert_shops_well_and_recovers_from_detours() {
+fn the_target_expert_shops_well_and_recovers_from_detours() {
     let store = Store::builtin(0).unwrap();
     let goals = sample_goals(&store.catalog, &store.prices, 60, 5).unwrap();
-    let straight = summarize(&episodes(&goals, 0.0, 1));
-    let detours = episodes(&goals, 1.0, 1);
+    let straight = summarize(&episodes(&goals, Choice::Target, 0.0, 1));
+    let detours = episodes(&goals, Choice::Target, 1.0, 1);
     let with = summarize(&detours);
     eprintln!("expert: score {:.1} success {:.2} turns {:.2}; with detours: score {:.1} success {:.2} turns {:.2}",
         straight.score, straight.success_rate, straight.mean_turns, with.score, with.success_rate, with.mean_turns);
@@ -51,9 +53,10 @@ fn the_expert_shops_well_and_recovers_from_detours() {
 #[test]
 fn the_experts_memory_holds_only_what_it_saw() {
     let goals = dev_goals().unwrap();
-    let eps = episodes(&goals, 0.5, 2);
-    for (g, e) in goals.iter().zip(&eps) {
-        assert!(e.success, "{}: reward {}", g.instruction_text, e.reward);
+    let mut eps = episodes(&goals, Choice::Target, 0.5, 2);
+    assert!(eps.iter().all(|e| e.success), "the target expert missed a dev goal");
+    eps.extend(episodes(&goals, Choice::Visible, 0.0, 2));
+    for (g, e) in goals.iter().cycle().zip(&eps) {
         let mut shown = String::new();
         for t in &e.trace {
             shown.push_str(t.prompt.as_deref().unwrap());
@@ -73,10 +76,78 @@ fn the_experts_memory_holds_only_what_it_saw() {
     }
 }
 
+/// The `$x.yz` prices of a results page's line for `asin` (`[SEP] ASIN [SEP] title [SEP] price`).
+fn listed_low_price(page: &str, asin: &str) -> Option<f64> {
+    let after = &page[page.find(&format!("[SEP] {asin} [SEP]"))?..];
+    let price = after.split(" [SEP] ").nth(2)?;
+    price.trim_start_matches('$').split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn the_visible_experts_steps_follow_from_its_context() {
+    // The visible expert is the one a student imitates: each of its choices must be computable
+    // from the prompt it had (the page, its last summary, its last action), never from the goal's
+    // hidden product.
+    let store = Store::builtin(0).unwrap();
+    let goals = sample_goals(&store.catalog, &store.prices, 80, 11).unwrap();
+    let eps = episodes(&goals, Choice::Visible, 0.5, 4);
+    let s = summarize(&eps);
+    eprintln!("visible expert: score {:.1} success {:.2} turns {:.2}", s.score, s.success_rate, s.mean_turns);
+    assert!(s.score >= 70.0, "the visible expert scores {:.1}", s.score);
+    let (mut opened, mut options, mut bought) = (0, 0, 0);
+    for (g, e) in goals.iter().zip(&eps) {
+        for t in &e.trace {
+            let prompt = t.prompt.as_deref().unwrap();
+            let state = &prompt[prompt.rfind("<state>").unwrap()..];
+            let actions = &state[state.rfind("Current available actions:").unwrap()..];
+            let products: Vec<&str> = actions.split("click[").filter_map(|a| a.split(']').next()).filter(|a| a.len() == 10 && a.starts_with("b0")).collect();
+            if t.action.starts_with("click[b0") {
+                // The first product listed whose lowest price is under the instruction's limit.
+                let first = products.iter().find(|a| listed_low_price(state, &a.to_uppercase()).is_some_and(|p| p <= g.price_upper));
+                assert_eq!(Some(&&t.action[6..16]), first, "{}: {}", g.instruction_text, t.action);
+                opened += 1;
+            }
+            if state.contains("click[buy now]") {
+                // On the item page: the first option its summary lists as left, else Buy Now.
+                let left = t.memory.split("options left: ").nth(1).expect("an item turn's memory lists the options left");
+                match left.split(", ").next().unwrap() {
+                    "none" => {
+                        assert_eq!(t.action, "click[buy now]");
+                        bought += 1;
+                    }
+                    first => {
+                        let value = first.split_once(": ").unwrap().1;
+                        assert_eq!(t.action, format!("click[{}]", value.to_lowercase()));
+                        // The page's value is the instruction's (or holds it: `1pcs` for `1`).
+                        let (value, instr) = (value.to_lowercase(), g.instruction_text.to_lowercase());
+                        let named = g.goal_options.iter().any(|(_, v)| instr.contains(&v.to_lowercase()) && value.contains(&v.to_lowercase()));
+                        assert!(named, "{value} is not an option of: {instr}");
+                        options += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(opened >= 80 && options > 40 && bought >= 75, "opened {opened}, options {options}, bought {bought}");
+}
+
+#[test]
+fn the_rule_baseline_buys_the_first_result_without_options() {
+    let store = Store::builtin(0).unwrap();
+    let goals = sample_goals(&store.catalog, &store.prices, 40, 12).unwrap();
+    let eps = episodes(&goals, Choice::Rule, 0.0, 5);
+    for (g, e) in goals.iter().zip(&eps) {
+        let acts: Vec<&str> = e.trace.iter().map(|t| t.action.as_str()).collect();
+        assert_eq!(acts.len(), 3, "{acts:?}");
+        assert!(acts[0].starts_with("search[") && acts[1].starts_with("click[b0") && acts[2] == "click[buy now]", "{acts:?}");
+        assert_eq!(acts[0], format!("search[{}]", g.instruction_text.replace(['[', ']'], "")));
+    }
+}
+
 #[test]
 fn trace_ids_are_the_inference_context_and_the_output() {
     let tok = byte_tokenizer();
-    let eps = episodes(&dev_goals().unwrap()[..3], 0.0, 3);
+    let eps = episodes(&dev_goals().unwrap()[..3], Choice::Visible, 0.0, 3);
     for e in &eps {
         for t in &e.trace {
             let ids = t.prompt_ids.as_ref().unwrap();
@@ -109,7 +180,7 @@ fn training_goals_exclude_the_evaluation_products() {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_mem1"))
         .args(["run", "--policy", "expert", "--sample", "400", "--seed", "9", "--exclude-eval", "--json", "--no-prompts"])
-        .arg("--model")
+        .args(["--expert", "target", "--model"])
         .arg(&model)
         .output()
         .unwrap();
@@ -124,4 +195,12 @@ fn training_goals_exclude_the_evaluation_products() {
         assert!(seen.insert(e["instruction"].as_str().unwrap().to_string()), "a repeated goal");
     }
     assert!(summary["score"].as_f64().unwrap() >= 90.0, "{summary}");
+}
+
+#[test]
+fn an_unknown_expert_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mem1")).args(["run", "--policy", "expert", "--expert", "oracle", "--limit", "1", "--model", "/nonexistent.gguf"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--expert is visible, target or rule, not 'oracle'"), "{err}");
 }

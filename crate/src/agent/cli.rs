@@ -2,7 +2,7 @@
 use super::constrain::Vocab;
 use super::context::Mode;
 use super::episode::{run_episode_with, summarize, Episode, EpisodeConfig};
-use super::expert::Expert;
+use super::expert::{Choice, Expert};
 use super::policy::{Limits, LlmPolicy, Policy};
 use super::protocol::Protocol;
 use crate::cli::Args;
@@ -19,13 +19,17 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
-          [--policy model|expert] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
+          [--policy model|expert] [--expert visible|target|rule] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
 
   --lora ADAPTER    a LoRA adapter GGUF merged into --model as it loads. Without --model: the
                     bundled SmolLM2-135M with the trained policy's adapter (models/), or with
                     --lora none the base model alone (zero-shot).
-  --policy expert   the privileged expert that writes training episodes (issue 9); the model's
-                    file only gives the tokenizer. --detour P: chance of a recoverable wrong step.
+  --policy expert   the expert that writes training episodes (issue 9); the model's file only
+                    gives the tokenizer. --expert visible (default): decides only from what the
+                    pages show (first result under the price limit, every option named); target:
+                    knows the goal's product (the upper bound; --detour P: chance of a recoverable
+                    wrong step); rule: WebShop's rule baseline (instruction as query, first
+                    result, Buy Now).
   --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
   --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
                     (--sample 200 --seed 0), and repeated goals: training data never sees them.
@@ -85,7 +89,7 @@ pub fn run(raw: &[String]) -> Result<()> {
         &raw,
         &[
             "model", "lora", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
-            "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "detour", "repeat",
+            "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
         ],
         &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
     )?;
@@ -114,17 +118,20 @@ pub fn run(raw: &[String]) -> Result<()> {
             policy.limits = Limits {
                 max_tokens: a.parsed("max-tokens", 224)?,
                 memory_tokens: a.parsed("memory-tokens", 48)?,
-                action_tokens: a.parsed("action-tokens", 48)?,
+                action_tokens: a.parsed("action-tokens", Limits::default().action_tokens)?,
             };
             policy.seed(a.parsed("seed", 0)?);
             let run = Run { backend, constrain: policy.constrain, max_tokens: policy.limits.max_tokens, load_seconds: now() - t_start };
             episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |_, _| {})
         }
         "expert" => {
+            let name = a.get("expert").unwrap_or("visible");
+            let choice = Choice::parse(name).ok_or_else(|| Error::usage(format!("--expert is visible, target or rule, not '{name}'")))?;
             let tok = crate::cli::load_tokenizer(&a)?;
             let mut expert = Expert::new(store.clone(), protocol, a.parsed("seed", 0)?);
+            expert.choice = choice;
             expert.detour = a.parsed("detour", expert.detour)?;
-            let run = Run { backend: "expert".into(), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
+            let run = Run { backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
             episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g| e.reset(g))
         }
         other => Err(Error::usage(format!("--policy is model or expert, not '{other}'"))),

@@ -1,10 +1,18 @@
-//! The expert that writes training episodes (issue 9): it knows the goal (which product, which
-//! options) and so acts well, but every turn it writes is in the MEM1 protocol with a
-//! `<summary>` built only from what it saw on the pages (queries tried, candidates and their
-//! prices, the item chosen, options set and still to set), so a model without privileged
-//! knowledge could have written the same memory. With probability [`Expert::detour`] per episode
-//! it takes a recoverable wrong step (a weaker query, a look at a worse item) and recovers
-//! (back to the results, next page, back to search), so a student learns the recoveries too.
+//! The expert that writes training episodes (issue 9). Every turn it writes is in the MEM1
+//! protocol with a `<summary>` built only from what it saw on the pages (queries tried,
+//! candidates and their prices, the item chosen, options set and still to set), so a model
+//! without privileged knowledge could have written the same memory. How it chooses is its
+//! [`Choice`]:
+//! - [`Choice::Visible`] (the default, the one that writes training data) decides only from what
+//!   the pages show: the instruction's product words and option values as the query, the first
+//!   result priced under the limit (the next page when none is), every option the instruction
+//!   names, Buy Now. A student can learn every one of its steps from its own context.
+//! - [`Choice::Target`] knows the goal's product: the query that ranks it best, the target when a
+//!   page shows it. With probability [`Expert::detour`] per episode it takes a recoverable wrong
+//!   step (a weaker query, a look at a worse item) and recovers (back to the results, next page,
+//!   back to search). Its choices cannot be learned from the pages; it is the upper bound.
+//! - [`Choice::Rule`] is WebShop's rule baseline: the instruction as the query, the first
+//!   result, Buy Now without options.
 //!
 //! It is a [`Policy`]: its episodes run through the same loop, context and trace as a model's,
 //! so each training example is exactly the context the model sees at inference.
@@ -97,6 +105,25 @@ fn short_title(t: &str, words: usize) -> String {
     w.join(" ").chars().filter(|c| !matches!(c, '[' | ']' | '<' | '>')).collect()
 }
 
+/// How the expert picks its query and its item (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Visible,
+    Target,
+    Rule,
+}
+
+impl Choice {
+    pub fn parse(s: &str) -> Option<Choice> {
+        match s {
+            "visible" => Some(Choice::Visible),
+            "target" => Some(Choice::Target),
+            "rule" => Some(Choice::Rule),
+            _ => None,
+        }
+    }
+}
+
 /// A recoverable wrong step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detour {
@@ -112,7 +139,8 @@ pub struct Expert {
     protocol: Protocol,
     goal: Option<Goal>,
     rng: Rng,
-    /// Chance per episode of one recoverable wrong step.
+    pub choice: Choice,
+    /// Chance per episode (of [`Choice::Target`]) of one recoverable wrong step.
     pub detour: f64,
     notes: Notes,
     /// This episode's detour (decided at reset), and whether it was taken.
@@ -133,6 +161,7 @@ impl Expert {
             protocol,
             goal: None,
             rng: Rng::new(seed),
+            choice: Choice::Visible,
             detour: 0.25,
             notes: Notes::default(),
             detour_planned: None,
@@ -147,7 +176,7 @@ impl Expert {
     pub fn reset(&mut self, goal: &Goal) {
         self.goal = Some(goal.clone());
         self.notes = Notes::default();
-        self.detour_planned = (self.rng.next_f64() < self.detour).then(|| if self.rng.next_f64() < 0.5 { Detour::WeakQuery } else { Detour::WorseItem });
+        self.detour_planned = (self.choice == Choice::Target && self.rng.next_f64() < self.detour).then(|| if self.rng.next_f64() < 0.5 { Detour::WeakQuery } else { Detour::WorseItem });
         self.detour_taken = false;
         self.page = 1;
         self.item = None;
@@ -162,8 +191,14 @@ impl Expert {
     fn wanted_options(&self, asin: &str) -> Vec<(String, String)> {
         let Some(p) = self.store.product(asin) else { return Vec::new() };
         let mut out = Vec::new();
+        let instruction = self.goal().instruction_text.to_lowercase();
         for (name, value) in &self.goal().goal_options {
             let v = value.to_lowercase();
+            // A human-written instruction may paraphrase an option (`one` for `1pcs`): the
+            // visible expert sets only what the instruction names.
+            if self.choice == Choice::Visible && !instruction.contains(&v) {
+                continue;
+            }
             let hit = p.options.iter().filter(|(n, _)| name.is_empty() || n.to_lowercase() == name.to_lowercase()).find_map(|(n, vals)| {
                 vals.iter().find(|x| x.to_lowercase() == v).or_else(|| vals.iter().find(|x| x.to_lowercase().contains(&v))).map(|x| (n.clone(), x.clone()))
             });
@@ -202,9 +237,11 @@ impl Expert {
         cands.dedup();
         // The usual form first when it finds the target on the first page (a consistent habit
         // to imitate); otherwise the one that ranks it best.
-        let target = g.asin.clone();
-        let rank = |q: &String| self.store.search(q).iter().position(|&i| self.store.catalog.products[i].asin == target).unwrap_or(usize::MAX);
-        cands.sort_by_key(|q| rank(q).max(9));
+        if self.choice == Choice::Target {
+            let target = g.asin.clone();
+            let rank = |q: &String| self.store.search(q).iter().position(|&i| self.store.catalog.products[i].asin == target).unwrap_or(usize::MAX);
+            cands.sort_by_key(|q| rank(q).max(9));
+        }
         cands
     }
 
@@ -215,6 +252,11 @@ impl Expert {
     }
 
     fn search_turn(&mut self) -> String {
+        if self.choice == Choice::Rule {
+            let q: String = self.goal().instruction_text.chars().filter(|c| !matches!(c, '[' | ']')).collect();
+            self.notes.searched.push(q.clone());
+            return self.turn("I search with the instruction.", &format!("search[{q}]"));
+        }
         let mut qs = self.queries();
         if qs.is_empty() {
             qs.push(core_query(&self.goal().instruction_text));
@@ -230,10 +272,51 @@ impl Expert {
         self.page = 1;
         let think = if self.notes.searched.len() == 1 {
             "I search with the key words of the instruction.".to_string()
+        } else if self.choice == Choice::Visible {
+            "The earlier search found nothing under the price limit, so I try other words.".to_string()
         } else {
             "The earlier search found no good match, so I try other words.".to_string()
         };
         self.turn(&think, &format!("search[{q}]"))
+    }
+
+    /// [`Choice::Visible`] and [`Choice::Rule`] on a results page: the first result (priced
+    /// under the limit, for `Visible`); the next page when none is, then a new search.
+    fn visible_results_turn(&mut self, prods: &[String], obs: &Observation) -> String {
+        let limit = self.goal().price_upper;
+        let under = |a: &String| limit <= 0.0 || self.store.product(a).and_then(|p| p.pricing.first().copied()).is_some_and(|lo| lo <= limit);
+        let pick = match self.choice {
+            Choice::Rule => prods.first(),
+            _ => prods.iter().find(|a| under(a)),
+        };
+        for a in prods.iter().filter(|a| under(a)).take(2) {
+            if !self.notes.seen.iter().any(|(s, _, _)| s == a) {
+                if let Some(p) = self.store.product(a) {
+                    self.notes.seen.push((a.clone(), p.price_text.clone(), short_title(&p.title, 4)));
+                }
+            }
+        }
+        while self.notes.seen.len() > 3 {
+            self.notes.seen.remove(0);
+        }
+        let limit_text = format!("${limit:.2}");
+        match pick {
+            Some(a) => {
+                let a = a.clone();
+                self.item = Some(a.clone());
+                let price = self.store.product(&a).map(|p| p.price_text.clone()).unwrap_or_default();
+                let think = match self.choice {
+                    Choice::Rule => format!("{a} is the first result; I open it."),
+                    _ => format!("{a} is the first result under {limit_text} ({price}); I open it."),
+                };
+                self.turn(&think, &format!("click[{}]", a.to_lowercase()))
+            }
+            None if obs.find_clickable("next >").is_some() && self.page < 3 => {
+                self.page += 1;
+                self.turn(&format!("No result on this page is under {limit_text}; I look at the next page."), "click[next >]")
+            }
+            None => self.turn(&format!("No result is under {limit_text}; I go back to search again."), "click[back to search]"),
+        }
     }
 
     fn results_turn(&mut self, obs: &Observation) -> String {
@@ -244,6 +327,9 @@ impl Expert {
             .map(|c| c.key.to_uppercase())
             .filter(|a| !self.notes.rejected.contains(a))
             .collect();
+        if self.choice != Choice::Target {
+            return self.visible_results_turn(&prods, obs);
+        }
         let mut scored: Vec<(String, f64)> = prods.iter().map(|a| (a.clone(), self.value(a))).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
         // Remember the best few on this page.
@@ -305,20 +391,33 @@ impl Expert {
             self.decoy = None;
             return self.turn(&format!("{asin} does not fit the instruction well; I go back to the results."), "click[< prev]");
         }
-        let wanted = self.wanted_options(&asin);
-        self.notes.chosen = Some(asin.clone());
+        // The summary is the state before this turn's action (options set by the clicks so far,
+        // options left), so the action is its first option left, or Buy Now when none is; the
+        // next turn sees this action as the last one and moves that option to "set".
+        let wanted = if self.choice == Choice::Rule { Vec::new() } else { self.wanted_options(&asin) };
+        let on_page = |v: &str| obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == v.to_lowercase());
         let label = |(n, v): &(String, String)| format!("{n}: {v}");
-        self.notes.left = wanted.iter().filter(|o| !self.notes.set.contains(&label(o))).map(label).collect();
-        if let Some(next) = wanted.iter().find(|o| !self.notes.set.contains(&label(o))).cloned() {
-            let on_page = obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == next.1.to_lowercase());
-            if on_page {
-                self.notes.set.push(label(&next));
-                self.notes.left.retain(|l| *l != label(&next));
-                return self.turn(&format!("The instruction asks for {} {}; I select it.", next.0, next.1), &format!("click[{}]", next.1.to_lowercase()));
-            }
+        if self.notes.chosen.as_ref() != Some(&asin) {
+            self.notes.chosen = Some(asin.clone());
+            self.notes.set.clear();
         }
-        self.notes.left.clear();
-        self.turn("The item matches and its options are set; I buy it.", "click[buy now]")
+        self.notes.left = wanted.iter().filter(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).map(label).collect();
+        let next = wanted.iter().find(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).cloned();
+        // The think starts from the last action (the option it selected), so the step from the
+        // last summary's "options left" to this one is explicit.
+        let selected = self.notes.set.last().and_then(|l| l.split_once(": ")).map(|(_, v)| format!("I selected {v}. ")).unwrap_or_default();
+        let text = match &next {
+            Some(o) => {
+                let think = format!("{selected}Options left: {}. I select {}.", self.notes.left.join(", "), o.1);
+                self.turn(&think, &format!("click[{}]", o.1.to_lowercase()))
+            }
+            None if self.notes.set.is_empty() => self.turn("The instruction names no option this item has; I buy it.", "click[buy now]"),
+            None => self.turn(&format!("{selected}No options are left; I buy it."), "click[buy now]"),
+        };
+        if let Some(o) = next {
+            self.notes.set.push(label(&o));
+        }
+        text
     }
 }
 

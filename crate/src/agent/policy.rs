@@ -80,13 +80,14 @@ pub struct Limits {
     pub max_tokens: usize,
     /// Extra tokens for a forced memory block when the model wrote none.
     pub memory_tokens: usize,
-    /// Tokens for the constrained action; then it is completed deterministically.
+    /// Tokens for the constrained action (a search query of the instruction's words and options
+    /// takes up to about 70); then it is completed deterministically.
     pub action_tokens: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_tokens: 128, memory_tokens: 48, action_tokens: 48 }
+        Limits { max_tokens: 128, memory_tokens: 48, action_tokens: 96 }
     }
 }
 
