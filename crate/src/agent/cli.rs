@@ -117,7 +117,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             policy.params = SamplerParams { temperature: a.parsed("temperature", 0.0)?, ..SamplerParams::greedy() };
             policy.limits = Limits {
                 max_tokens: a.parsed("max-tokens", 224)?,
-                memory_tokens: a.parsed("memory-tokens", 48)?,
+                memory_tokens: a.parsed("memory-tokens", Limits::default().memory_tokens)?,
                 action_tokens: a.parsed("action-tokens", Limits::default().action_tokens)?,
             };
             policy.seed(a.parsed("seed", 0)?);

@@ -100,6 +100,24 @@ impl Notes {
     }
 }
 
+impl Notes {
+    /// Remembers `asins` (best first) as seen candidates, with price and short title; keeps the
+    /// last three.
+    fn remember<'a>(&mut self, store: &Store, asins: impl Iterator<Item = &'a String>) {
+        for a in asins {
+            if self.seen.iter().any(|(s, _, _)| s == a) {
+                continue;
+            }
+            if let Some(p) = store.product(a) {
+                self.seen.push((a.clone(), p.price_text.clone(), short_title(&p.title, 4)));
+            }
+        }
+        while self.seen.len() > 3 {
+            self.seen.remove(0);
+        }
+    }
+}
+
 fn short_title(t: &str, words: usize) -> String {
     let w: Vec<&str> = t.split_whitespace().take(words).collect();
     w.join(" ").chars().filter(|c| !matches!(c, '[' | ']' | '<' | '>')).collect()
@@ -289,16 +307,7 @@ impl Expert {
             Choice::Rule => prods.first(),
             _ => prods.iter().find(|a| under(a)),
         };
-        for a in prods.iter().filter(|a| under(a)).take(2) {
-            if !self.notes.seen.iter().any(|(s, _, _)| s == a) {
-                if let Some(p) = self.store.product(a) {
-                    self.notes.seen.push((a.clone(), p.price_text.clone(), short_title(&p.title, 4)));
-                }
-            }
-        }
-        while self.notes.seen.len() > 3 {
-            self.notes.seen.remove(0);
-        }
+        self.notes.remember(&self.store, prods.iter().filter(|a| under(a)).take(2));
         let limit_text = format!("${limit:.2}");
         match pick {
             Some(a) => {
@@ -333,17 +342,7 @@ impl Expert {
         let mut scored: Vec<(String, f64)> = prods.iter().map(|a| (a.clone(), self.value(a))).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
         // Remember the best few on this page.
-        for (a, _) in scored.iter().take(2) {
-            if self.notes.seen.iter().any(|(s, _, _)| s == a) {
-                continue;
-            }
-            if let Some(p) = self.store.product(a) {
-                self.notes.seen.push((a.clone(), p.price_text.clone(), short_title(&p.title, 4)));
-            }
-        }
-        while self.notes.seen.len() > 3 {
-            self.notes.seen.remove(0);
-        }
+        self.notes.remember(&self.store, scored.iter().take(2).map(|(a, _)| a));
         let target = self.goal().asin.clone();
         let best = scored.first().cloned();
         let has_target = scored.iter().any(|(a, _)| *a == target);
@@ -401,8 +400,9 @@ impl Expert {
             self.notes.chosen = Some(asin.clone());
             self.notes.set.clear();
         }
-        self.notes.left = wanted.iter().filter(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).map(label).collect();
-        let next = wanted.iter().find(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).cloned();
+        let left: Vec<(String, String)> = wanted.into_iter().filter(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).collect();
+        self.notes.left = left.iter().map(label).collect();
+        let next = left.into_iter().next();
         // The think starts from the last action (the option it selected), so the step from the
         // last summary's "options left" to this one is explicit.
         let selected = self.notes.set.last().and_then(|l| l.split_once(": ")).map(|(_, v)| format!("I selected {v}. ")).unwrap_or_default();
