@@ -96,6 +96,7 @@ fn the_visible_experts_steps_follow_from_its_context() {
     assert!(s.score >= 70.0, "the visible expert scores {:.1}", s.score);
     let (mut opened, mut options, mut bought) = (0, 0, 0);
     for (g, e) in goals.iter().zip(&eps) {
+        let mut prev_left: Option<String> = None;
         for t in &e.trace {
             let prompt = t.prompt.as_deref().unwrap();
             let state = &prompt[prompt.rfind("<state>").unwrap()..];
@@ -108,16 +109,27 @@ fn the_visible_experts_steps_follow_from_its_context() {
                 opened += 1;
             }
             if state.contains("click[buy now]") {
-                // On the item page: the first option its summary lists as left, else Buy Now.
-                let left = t.memory.split("options left: ").nth(1).expect("an item turn's memory lists the options left");
-                match left.split(", ").next().unwrap() {
-                    "none" => {
+                // On the item page: the think lists the options left and selects the first (else
+                // buys); the summary is the state after that click, so on a later item turn the
+                // list is the last summary's "options left", carried in the prompt.
+                let think = &t.output[..t.output.find("</think>").unwrap()];
+                let mem_left = t.memory.split("options left: ").nth(1).expect("an item turn's memory lists the options left");
+                match think.split_once("Options left: ") {
+                    None => {
                         assert_eq!(t.action, "click[buy now]");
+                        assert_eq!(mem_left, "none");
                         bought += 1;
                     }
-                    first => {
+                    Some((_, rest)) => {
+                        let (list, pick) = rest.split_once(". I select ").unwrap();
+                        let first = list.split(", ").next().unwrap();
                         let value = first.split_once(": ").unwrap().1;
+                        assert_eq!(pick.trim_end_matches('.'), value);
                         assert_eq!(t.action, format!("click[{}]", value.to_lowercase()));
+                        // The summary moves the selected option from left to set.
+                        let rest_left = list.split(", ").skip(1).collect::<Vec<_>>().join(", ");
+                        assert_eq!(mem_left, if rest_left.is_empty() { "none" } else { &rest_left }, "{}", t.memory);
+                        assert!(t.memory.contains(first), "{} not set in {}", first, t.memory);
                         // The page's value is the instruction's (or holds it: `1pcs` for `1`).
                         let (value, instr) = (value.to_lowercase(), g.instruction_text.to_lowercase());
                         let named = g.goal_options.iter().any(|(_, v)| instr.contains(&v.to_lowercase()) && value.contains(&v.to_lowercase()));
@@ -125,6 +137,18 @@ fn the_visible_experts_steps_follow_from_its_context() {
                         options += 1;
                     }
                 }
+                // After an option click the item page is back: its think's list is the last
+                // summary's "options left" (the prompt's memory).
+                if let Some(prev) = prev_left.take() {
+                    let list = think.split_once("Options left: ").map(|(_, r)| r.split_once(". I select ").unwrap().0).unwrap_or("none");
+                    assert_eq!(list, prev, "turn {}: {}", t.turn, t.output);
+                    assert!(prompt.contains(&format!("options left: {prev}")), "the prompt carries the last summary");
+                }
+                if t.action != "click[buy now]" {
+                    prev_left = Some(mem_left.to_string());
+                }
+            } else {
+                prev_left = None;
             }
         }
     }

@@ -390,9 +390,10 @@ impl Expert {
             self.decoy = None;
             return self.turn(&format!("{asin} does not fit the instruction well; I go back to the results."), "click[< prev]");
         }
-        // The summary is the state before this turn's action (options set by the clicks so far,
-        // options left), so the action is its first option left, or Buy Now when none is; the
-        // next turn sees this action as the last one and moves that option to "set".
+        // The summary is the state after this turn's action: the option this turn selects is
+        // already under "options set", so the next turn's think copies the last summary's
+        // "options left" and selects its first one (Buy Now when none is left), without having
+        // to work out from its last action which option that was.
         let wanted = if self.choice == Choice::Rule { Vec::new() } else { self.wanted_options(&asin) };
         let on_page = |v: &str| obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == v.to_lowercase());
         let label = |(n, v): &(String, String)| format!("{n}: {v}");
@@ -401,23 +402,22 @@ impl Expert {
             self.notes.set.clear();
         }
         let left: Vec<(String, String)> = wanted.into_iter().filter(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).collect();
-        self.notes.left = left.iter().map(label).collect();
-        let next = left.into_iter().next();
-        // The think starts from the last action (the option it selected), so the step from the
-        // last summary's "options left" to this one is explicit.
-        let selected = self.notes.set.last().and_then(|l| l.split_once(": ")).map(|(_, v)| format!("I selected {v}. ")).unwrap_or_default();
-        let text = match &next {
+        let listed: Vec<String> = left.iter().map(label).collect();
+        match left.first() {
             Some(o) => {
-                let think = format!("{selected}Options left: {}. I select {}.", self.notes.left.join(", "), o.1);
-                self.turn(&think, &format!("click[{}]", o.1.to_lowercase()))
+                self.notes.set.push(label(o));
+                self.notes.left = listed[1..].to_vec();
+                self.turn(&format!("Options left: {}. I select {}.", listed.join(", "), o.1), &format!("click[{}]", o.1.to_lowercase()))
             }
-            None if self.notes.set.is_empty() => self.turn("The instruction names no option this item has; I buy it.", "click[buy now]"),
-            None => self.turn(&format!("{selected}No options are left; I buy it."), "click[buy now]"),
-        };
-        if let Some(o) = next {
-            self.notes.set.push(label(&o));
+            None if self.notes.set.is_empty() => {
+                self.notes.left.clear();
+                self.turn("The instruction names no option this item has; I buy it.", "click[buy now]")
+            }
+            None => {
+                self.notes.left.clear();
+                self.turn("No options are left; I buy it.", "click[buy now]")
+            }
         }
-        text
     }
 }
 
