@@ -114,14 +114,16 @@ fn the_visible_experts_steps_follow_from_its_context() {
                 // list is the last summary's "options left", carried in the prompt.
                 let think = &t.output[..t.output.find("</think>").unwrap()];
                 let mem_left = t.memory.split("options left: ").nth(1).expect("an item turn's memory lists the options left");
-                match think.split_once("Options left: ") {
-                    None => {
+                let list = think.split_once("Options left: ").expect("an item turn's think lists the options left").1;
+                match list.strip_prefix("none") {
+                    Some(rest) => {
+                        assert_eq!(rest, ". I buy it.");
                         assert_eq!(t.action, "click[buy now]");
                         assert_eq!(mem_left, "none");
                         bought += 1;
                     }
-                    Some((_, rest)) => {
-                        let (list, pick) = rest.split_once(". I select ").unwrap();
+                    None => {
+                        let (list, pick) = list.split_once(". I select ").unwrap();
                         let first = list.split(", ").next().unwrap();
                         let value = first.split_once(": ").unwrap().1;
                         assert_eq!(pick.trim_end_matches('.'), value);
@@ -140,7 +142,7 @@ fn the_visible_experts_steps_follow_from_its_context() {
                 // After an option click the item page is back: its think's list is the last
                 // summary's "options left" (the prompt's memory).
                 if let Some(prev) = prev_left.take() {
-                    let list = think.split_once("Options left: ").map(|(_, r)| r.split_once(". I select ").unwrap().0).unwrap_or("none");
+                    let list = list.split_once(". I").unwrap().0;
                     assert_eq!(list, prev, "turn {}: {}", t.turn, t.output);
                     assert!(prompt.contains(&format!("options left: {prev}")), "the prompt carries the last summary");
                 }

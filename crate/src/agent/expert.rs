@@ -392,8 +392,8 @@ impl Expert {
         }
         // The summary is the state after this turn's action: the option this turn selects is
         // already under "options set", so the next turn's think copies the last summary's
-        // "options left" and selects its first one (Buy Now when none is left), without having
-        // to work out from its last action which option that was.
+        // "options left" and selects its first one (Buy Now after "none"), without having to
+        // work out from its last action which option that was.
         let wanted = if self.choice == Choice::Rule { Vec::new() } else { self.wanted_options(&asin) };
         let on_page = |v: &str| obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == v.to_lowercase());
         let label = |(n, v): &(String, String)| format!("{n}: {v}");
@@ -409,13 +409,11 @@ impl Expert {
                 self.notes.left = listed[1..].to_vec();
                 self.turn(&format!("Options left: {}. I select {}.", listed.join(", "), o.1), &format!("click[{}]", o.1.to_lowercase()))
             }
-            None if self.notes.set.is_empty() => {
-                self.notes.left.clear();
-                self.turn("The instruction names no option this item has; I buy it.", "click[buy now]")
-            }
             None => {
+                // The same words as an option turn, so on a later item turn the think copies
+                // "options left: none" from the last summary as it copies any other list.
                 self.notes.left.clear();
-                self.turn("No options are left; I buy it.", "click[buy now]")
+                self.turn("Options left: none. I buy it.", "click[buy now]")
             }
         }
     }
