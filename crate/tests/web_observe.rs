@@ -81,3 +81,28 @@ fn env_without_a_document_is_a_clear_error() {
     let err = Env::new(store, goal).err().expect("no document to render into");
     assert!(err.to_string().contains("Env::in_document"), "{err}");
 }
+
+#[wasm_bindgen_test]
+fn rendered_pages_carry_no_inline_handlers() {
+    // The store's option radios navigate by `onclick`; the agent acts through the session, and in
+    // the demo's sandboxed frame each handler would log "Blocked script execution" as it lands.
+    let doc = frame_document();
+    mem1::observe::web::render_into(
+        &doc,
+        "<!DOCTYPE html><html><head></head><body onload=\"x()\"><div class=\"radio-toolbar\">\
+         <input type=\"radio\" id=\"r0\" name=\"size\" value=\"large\" onclick=\"go()\" ONMOUSEOVER=\"y()\"><label for=\"r0\">large</label>\
+         </div><p title=\"kept\">text</p></body></html>",
+    )
+    .unwrap();
+    let all = doc.query_selector_all("*").unwrap();
+    for i in 0..all.length() {
+        let el: web_sys::Element = all.item(i).unwrap().dyn_into().unwrap();
+        for name in el.get_attribute_names().iter().filter_map(|n| n.as_string()) {
+            assert!(!name.to_ascii_lowercase().starts_with("on"), "<{}> keeps {name}", el.tag_name());
+        }
+    }
+    assert_eq!(doc.query_selector("p").unwrap().unwrap().get_attribute("title").as_deref(), Some("kept"));
+    // The option is still an option.
+    let o = mem1::observe::web::observe_node(&doc);
+    assert!(o.clickables.iter().any(|c| c.key == "large"), "{:?}", o.clickables);
+}

@@ -113,7 +113,10 @@ fn parse(html: &str, doing: &str) -> crate::Result<Document> {
 /// Replaces `doc`'s content with the page `html` (parsed by the browser's own HTML parser, without
 /// running scripts), keeping the document itself, so listeners on it stay. Images keep their
 /// markup but load nothing: their `src` moves to `data-src`, so the page never reaches the network
-/// (the catalog's image URLs point at a third-party CDN).
+/// (the catalog's image URLs point at a third-party CDN). Inline event handlers (`onclick` on the
+/// store's option radios) are dropped: the agent acts through the store session, not the page's
+/// scripts, and a document whose scripts are off (the demo's sandboxed frame) would log a
+/// "Blocked script execution" error for each one as it is inserted.
 pub fn render_into(doc: &Document, html: &str) -> crate::Result<()> {
     const DOING: &str = "rendering the page into the document";
     let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("{DOING}: {what}: {e:?}"));
@@ -124,6 +127,16 @@ pub fn render_into(doc: &Document, html: &str) -> crate::Result<()> {
             if let Some(src) = img.get_attribute("src") {
                 let _ = img.remove_attribute("src");
                 let _ = img.set_attribute("data-src", &src);
+            }
+        }
+    }
+    let all = parsed.query_selector_all("*").map_err(|e| err("querySelectorAll", e))?;
+    for i in 0..all.length() {
+        if let Some(el) = all.item(i).filter(|n| n.node_type() == Node::ELEMENT_NODE).map(|n| n.unchecked_into::<Element>()) {
+            for name in el.get_attribute_names().iter().filter_map(|n| n.as_string()) {
+                if name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"on") {
+                    let _ = el.remove_attribute(&name);
+                }
             }
         }
     }
