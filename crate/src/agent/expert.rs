@@ -98,9 +98,7 @@ impl Notes {
         }
         parts.join(". ")
     }
-}
 
-impl Notes {
     /// Remembers `asins` (best first) as seen candidates, with price and short title; keeps the
     /// last three.
     fn remember<'a>(&mut self, store: &Store, asins: impl Iterator<Item = &'a String>) {
@@ -403,18 +401,15 @@ impl Expert {
         }
         let left: Vec<(String, String)> = wanted.into_iter().filter(|o| !self.notes.set.contains(&label(o)) && on_page(&o.1)).collect();
         let listed: Vec<String> = left.iter().map(label).collect();
+        self.notes.left = listed.iter().skip(1).cloned().collect();
         match left.first() {
             Some(o) => {
                 self.notes.set.push(label(o));
-                self.notes.left = listed[1..].to_vec();
                 self.turn(&format!("Options left: {}. I select {}.", listed.join(", "), o.1), &format!("click[{}]", o.1.to_lowercase()))
             }
-            None => {
-                // The same words as an option turn, so on a later item turn the think copies
-                // "options left: none" from the last summary as it copies any other list.
-                self.notes.left.clear();
-                self.turn("Options left: none. I buy it.", "click[buy now]")
-            }
+            // The same words as an option turn, so on a later item turn the think copies
+            // "options left: none" from the last summary as it copies any other list.
+            None => self.turn("Options left: none. I buy it.", "click[buy now]"),
         }
     }
 }

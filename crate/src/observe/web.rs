@@ -121,21 +121,19 @@ pub fn render_into(doc: &Document, html: &str) -> crate::Result<()> {
     const DOING: &str = "rendering the page into the document";
     let err = |what: &str, e: wasm_bindgen::JsValue| crate::Error::Shop(format!("{DOING}: {what}: {e:?}"));
     let parsed = parse(html, DOING)?;
-    let imgs = parsed.query_selector_all("img[src]").map_err(|e| err("querySelectorAll", e))?;
-    for i in 0..imgs.length() {
-        if let Some(img) = imgs.item(i).filter(|n| n.node_type() == Node::ELEMENT_NODE).map(|n| n.unchecked_into::<Element>()) {
-            if let Some(src) = img.get_attribute("src") {
-                let _ = img.remove_attribute("src");
-                let _ = img.set_attribute("data-src", &src);
-            }
-        }
-    }
+    // One walk over the elements: handlers dropped, image sources parked.
     let all = parsed.query_selector_all("*").map_err(|e| err("querySelectorAll", e))?;
     for i in 0..all.length() {
         if let Some(el) = all.item(i).filter(|n| n.node_type() == Node::ELEMENT_NODE).map(|n| n.unchecked_into::<Element>()) {
             for name in el.get_attribute_names().iter().filter_map(|n| n.as_string()) {
                 if name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"on") {
                     let _ = el.remove_attribute(&name);
+                }
+            }
+            if el.local_name() == "img" {
+                if let Some(src) = el.get_attribute("src") {
+                    let _ = el.remove_attribute("src");
+                    let _ = el.set_attribute("data-src", &src);
                 }
             }
         }
