@@ -4,8 +4,9 @@
 //! never touches the evaluation goals' products.
 mod agent_util;
 use agent_util::byte_tokenizer;
+use mem1::agent::constrain::{State, MAX_QUERY};
 use mem1::agent::expert::{Choice, Expert};
-use mem1::agent::{run_episode, summarize, Episode, EpisodeConfig, Protocol};
+use mem1::agent::{run_episode, summarize, ActionSet, Episode, EpisodeConfig, Protocol};
 use mem1::shop::goal::{dev_goals, sample_goals, EVAL_SAMPLE};
 use mem1::shop::{Env, Goal, Store};
 use std::process::Command;
@@ -155,6 +156,42 @@ fn the_visible_experts_steps_follow_from_its_context() {
         }
     }
     assert!(opened >= 80 && options > 40 && bought >= 75, "opened {opened}, options {options}, bought {bought}");
+}
+
+#[test]
+fn the_visible_experts_actions_are_ones_a_constrained_model_can_write() {
+    // A student decodes its action under the page's action grammar (ActionSet). An expert action
+    // that grammar rejects, such as a query longer than it allows, trains the student on text it
+    // can never write; at inference the query was cut before its option words.
+    let store = Store::builtin(0).unwrap();
+    let goals = sample_goals(&store.catalog, &store.prices, 300, 21).unwrap();
+    let eps = episodes(&goals, Choice::Visible, 0.0, 6);
+    let protocol = Protocol::webshop();
+    let close = protocol.action.close();
+    let (mut longest, mut actions) = (0, 0);
+    for e in &eps {
+        for t in &e.trace {
+            let prompt = t.prompt.as_deref().unwrap();
+            let list = prompt.rsplit("Current available actions: [").next().unwrap();
+            let list = &list[..list.find("]</state>").unwrap()];
+            // The prompt shows the search action as the protocol's placeholder.
+            let avail: Vec<String> = list
+                .split("], ")
+                .map(|a| if a.ends_with(']') { a.to_string() } else { format!("{a}]") })
+                .map(|a| if a == protocol.search_placeholder { "search[...]".to_string() } else { a })
+                .collect();
+            let set = ActionSet::new(&avail, &close);
+            let accepted = set.advance(set.start(), format!("{}{close}", t.action).as_bytes()).is_some_and(|s| s == State::Done);
+            assert!(accepted, "the action grammar of {avail:?} rejects {}", t.action);
+            if let Some(q) = t.action.strip_prefix("search[") {
+                longest = longest.max(q.len() - 1);
+            }
+            actions += 1;
+        }
+    }
+    eprintln!("{actions} expert actions, longest query {longest} bytes (grammar bound {MAX_QUERY})");
+    // The sample holds queries longer than the old 96-byte bound: the test would catch it again.
+    assert!(longest > 96 && actions > 900, "longest query {longest}, {actions} actions");
 }
 
 #[test]

@@ -87,6 +87,12 @@ pub enum State {
     Done,
 }
 
+/// Longest search query an action may carry, in bytes: room for an instruction's product words
+/// and all its option values (the expert's longest query over 5,000 sampled goals is 220 bytes).
+/// A shorter bound cut the student's copied queries short of the option words it was trained to
+/// search with (96 bytes cut one search in five).
+pub const MAX_QUERY: usize = 256;
+
 /// The allowed actions of one page.
 #[derive(Debug, Clone)]
 pub struct ActionSet {
@@ -101,7 +107,7 @@ impl ActionSet {
     /// close tag (`</answer>`). Targets holding brackets or newlines cannot be parsed back and
     /// are left out.
     pub fn new(actions: &[String], close: &str) -> ActionSet {
-        let mut s = ActionSet { nodes: vec![Node::default()], tail: format!("]{close}").into_bytes(), max_query: 96 };
+        let mut s = ActionSet { nodes: vec![Node::default()], tail: format!("]{close}").into_bytes(), max_query: MAX_QUERY };
         for a in actions {
             if a == "search[...]" {
                 let n = s.insert(b"search[");

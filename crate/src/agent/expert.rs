@@ -16,6 +16,7 @@
 //!
 //! It is a [`Policy`]: its episodes run through the same loop, context and trace as a model's,
 //! so each training example is exactly the context the model sees at inference.
+use super::constrain::MAX_QUERY;
 use super::policy::{Policy, TurnReply, TurnRequest};
 use super::protocol::Protocol;
 use crate::observe::{ClickKind, Observation};
@@ -114,6 +115,25 @@ impl Notes {
             self.seen.remove(0);
         }
     }
+}
+
+/// `q` cut at a word boundary to the longest query a constrained action can write
+/// ([`MAX_QUERY`] bytes).
+fn fit_query(q: &str) -> String {
+    if q.len() <= MAX_QUERY {
+        return q.to_string();
+    }
+    let mut out = String::new();
+    for w in q.split_whitespace() {
+        if out.len() + 1 + w.len() > MAX_QUERY {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 fn short_title(t: &str, words: usize) -> String {
@@ -249,6 +269,8 @@ impl Expert {
         if words.len() > 3 {
             cands.push(words[words.len() - 3..].join(" "));
         }
+        // A query the constrained action could not write would teach a student to be cut off.
+        let mut cands: Vec<String> = cands.into_iter().map(|c| fit_query(&c)).collect();
         cands.retain(|c| !c.trim().is_empty() && !self.notes.searched.contains(c));
         cands.dedup();
         // The usual form first when it finds the target on the first page (a consistent habit
