@@ -305,7 +305,10 @@ fn parse_inner(c: &mut Cursor) -> R<Gguf> {
                 dims[0]
             ))));
         }
-        let n_bytes = n / be as u64 * bb as u64;
+        // Checked: a tensor of 2^63 f32 elements would wrap to a few bytes and pass the size check.
+        let n_bytes = (n / be as u64)
+            .checked_mul(bb as u64)
+            .ok_or_else(|| Error::gguf(format!("tensor '{name}' ({ty:?} {dims:?}) is larger than any file")))?;
         if offset % alignment != 0 {
             return Err(Short::Bad(Error::gguf(format!("tensor '{name}': offset {offset} is not {alignment}-aligned"))));
         }
