@@ -34,3 +34,12 @@ fn action_crashes_stay_fixed() {
 fn observe_crashes_stay_fixed() {
     replay("observe", |d| mem1::fuzzing::observe(&String::from_utf8_lossy(d)));
 }
+
+#[test]
+fn a_tensor_too_large_for_any_file_is_an_error() {
+    // 2 x 2^62 + 16 f32 elements: the byte size once wrapped to 128 and passed the end-of-file check.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/gguf/tensor-byte-size-overflows");
+    let data = std::fs::read(dir).unwrap();
+    let err = mem1::gguf::parse(&data, data.len() as u64).err().expect("the header must not parse");
+    assert!(err.to_string().contains("larger than any file"), "{err}");
+}
