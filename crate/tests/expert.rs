@@ -6,27 +6,47 @@ mod agent_util;
 use agent_util::byte_tokenizer;
 use mem1::agent::constrain::{State, MAX_QUERY};
 use mem1::agent::expert::{Choice, Expert};
-use mem1::agent::{run_episode, summarize, ActionSet, Episode, EpisodeConfig, Protocol};
+use mem1::agent::{run_episode, summarize, ActionSet, Episode, EpisodeConfig, Policy, Protocol, TurnReply, TurnRequest};
 use mem1::shop::goal::{dev_goals, sample_goals, EVAL_SAMPLE};
 use mem1::shop::{Env, Goal, Store};
 use std::process::Command;
 use std::sync::Arc;
 
 fn episodes(goals: &[Goal], choice: Choice, detour: f64, seed: u64) -> Vec<Episode> {
+    episodes_and_actions(goals, choice, detour, seed).0
+}
+
+/// The expert, recording the available actions the loop hands it each turn (what a model's
+/// constrained action is built from).
+struct Recording {
+    expert: Expert,
+    actions: Vec<Vec<String>>,
+}
+
+impl Policy for Recording {
+    async fn act(&mut self, req: &TurnRequest<'_>) -> mem1::Result<TurnReply> {
+        self.actions.push(req.actions.to_vec());
+        self.expert.act(req).await
+    }
+}
+
+/// The episodes, and per episode the available actions of each turn.
+fn episodes_and_actions(goals: &[Goal], choice: Choice, detour: f64, seed: u64) -> (Vec<Episode>, Vec<Vec<Vec<String>>>) {
     let store = Arc::new(Store::builtin(0).unwrap());
     let tok = byte_tokenizer();
-    let mut expert = Expert::new(store.clone(), Protocol::webshop(), seed);
-    expert.choice = choice;
-    expert.detour = detour;
+    let mut rec = Recording { expert: Expert::new(store.clone(), Protocol::webshop(), seed), actions: Vec::new() };
+    rec.expert.choice = choice;
+    rec.expert.detour = detour;
     let cfg = EpisodeConfig { trace_ids: true, ..Default::default() };
     goals
         .iter()
         .map(|g| {
-            expert.reset(g);
+            rec.expert.reset(g);
             let mut env = Env::new(store.clone(), g.clone()).unwrap();
-            pollster::block_on(run_episode(&mut expert, &tok, &mut env, &cfg)).unwrap()
+            let e = pollster::block_on(run_episode(&mut rec, &tok, &mut env, &cfg)).unwrap();
+            (e, std::mem::take(&mut rec.actions))
         })
-        .collect()
+        .unzip()
 }
 
 #[test]
@@ -165,22 +185,13 @@ fn the_visible_experts_actions_are_ones_a_constrained_model_can_write() {
     // can never write; at inference the query was cut before its option words.
     let store = Store::builtin(0).unwrap();
     let goals = sample_goals(&store.catalog, &store.prices, 300, 21).unwrap();
-    let eps = episodes(&goals, Choice::Visible, 0.0, 6);
-    let protocol = Protocol::webshop();
-    let close = protocol.action.close();
+    let (eps, avail) = episodes_and_actions(&goals, Choice::Visible, 0.0, 6);
+    let close = Protocol::webshop().action.close();
     let (mut longest, mut actions) = (0, 0);
-    for e in &eps {
-        for t in &e.trace {
-            let prompt = t.prompt.as_deref().unwrap();
-            let list = prompt.rsplit("Current available actions: [").next().unwrap();
-            let list = &list[..list.find("]</state>").unwrap()];
-            // The prompt shows the search action as the protocol's placeholder.
-            let avail: Vec<String> = list
-                .split("], ")
-                .map(|a| if a.ends_with(']') { a.to_string() } else { format!("{a}]") })
-                .map(|a| if a == protocol.search_placeholder { "search[...]".to_string() } else { a })
-                .collect();
-            let set = ActionSet::new(&avail, &close);
+    for (e, avail) in eps.iter().zip(&avail) {
+        assert_eq!(e.trace.len(), avail.len());
+        for (t, avail) in e.trace.iter().zip(avail) {
+            let set = ActionSet::new(avail, &close);
             let accepted = set.advance(set.start(), format!("{}{close}", t.action).as_bytes()).is_some_and(|s| s == State::Done);
             assert!(accepted, "the action grammar of {avail:?} rejects {}", t.action);
             if let Some(q) = t.action.strip_prefix("search[") {

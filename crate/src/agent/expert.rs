@@ -125,10 +125,11 @@ fn fit_query(q: &str) -> String {
     }
     let mut out = String::new();
     for w in q.split_whitespace() {
-        if out.len() + 1 + w.len() > MAX_QUERY {
+        let sep = usize::from(!out.is_empty());
+        if out.len() + sep + w.len() > MAX_QUERY {
             break;
         }
-        if !out.is_empty() {
+        if sep == 1 {
             out.push(' ');
         }
         out.push_str(w);
@@ -297,7 +298,7 @@ impl Expert {
         }
         let mut qs = self.queries();
         if qs.is_empty() {
-            qs.push(core_query(&self.goal().instruction_text));
+            qs.push(fit_query(&core_query(&self.goal().instruction_text)));
         }
         // Detour: start with the weakest query, then recover from its results.
         let q = if self.detour_planned == Some(Detour::WeakQuery) && !self.detour_taken && qs.len() > 1 && self.notes.searched.is_empty() {
