@@ -165,3 +165,51 @@ fn smoke_episode_with_smollm_on_cpu() {
         assert!(ep.trace[1].prefill_tokens < ep.trace[1].prompt_tokens - ep.prefix_tokens + 32);
     }
 }
+
+/// Whether some run of 1 to 4 words (one with at least 3 letters) comes three times in a row.
+fn has_triple(text: &str) -> Option<String> {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    for p in 1..=4 {
+        for i in 0..w.len().saturating_sub(3 * p - 1) {
+            let unit = &w[i..i + p];
+            if unit.iter().map(|s| s.chars().filter(|c| c.is_ascii_alphabetic()).count()).sum::<usize>() >= 3
+                && w[i + p..i + 2 * p] == *unit
+                && w[i + 2 * p..i + 3 * p] == *unit
+            {
+                return Some(unit.join(" "));
+            }
+        }
+    }
+    None
+}
+
+/// The shipped adapter, greedy, on dev goal 12 falls into writing "women women women …" in its
+/// second turn's summary until the token budget runs out (then every later turn repeats the same
+/// click: score 0 in 10 turns). The repetition guard forbids the third copy, so the model writes
+/// its next-best token instead.
+#[test]
+fn the_repetition_guard_stops_a_summary_that_loops_on_one_word() {
+    let Some(base) = model(SMOL) else { return };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lora = root.join("models/mem1-smollm2-135m.lora.gguf");
+    let trace_file = std::env::temp_dir().join(format!("mem1-repetition-{}.jsonl", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mem1"))
+        .current_dir(&root)
+        .args(["run", "--model", base.to_str().unwrap(), "--lora", lora.to_str().unwrap(), "--goals", "dev", "--skip", "12", "--limit", "1"])
+        .args(["--max-turns", "2", "--backend", "cpu", "--json", "--no-prompts", "--trace", trace_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let traced = std::fs::read_to_string(&trace_file).unwrap();
+    std::fs::remove_file(&trace_file).ok();
+    let ep: serde_json::Value = serde_json::from_str(traced.lines().next().unwrap()).unwrap();
+    assert!(ep["instruction"].as_str().unwrap().contains("kelly green"), "dev goal 12 changed: {}", ep["instruction"]);
+    let trace = ep["trace"].as_array().unwrap();
+    assert_eq!(trace.len(), 2);
+    for t in trace {
+        let output = t["output"].as_str().unwrap();
+        assert!(has_triple(output).is_none(), "turn {} repeats {:?}: {output}", t["turn"], has_triple(output));
+    }
+    let fired = |t: &serde_json::Value| t["problems"].as_array().unwrap().iter().any(|p| p == "repetition");
+    assert!(trace.iter().any(fired), "the guard never fired: {:?}", trace.iter().map(|t| &t["output"]).collect::<Vec<_>>());
+}

@@ -4,6 +4,7 @@
 //! * [`protocol`]: tag set and prompt wording as data ([`Protocol::webshop`]).
 //! * [`context`]: the turn's prompt in MEM1 mode (static prefix + latest state) or full mode.
 //! * [`constrain`]: the token-level automaton that keeps the action valid.
+//! * [`repeat`]: the guard that keeps generated text from looping on one phrase.
 //! * [`policy`]: [`Policy`] with [`LlmPolicy`] (any [`crate::engine::Engine`]) and [`ScriptedPolicy`].
 //! * [`episode`]: the loop, metrics and trace; [`Shop`] is what it needs from a store.
 //! * [`guard`]: what the agent may do on a live page (stay on the site, confirm purchases).
@@ -15,6 +16,7 @@ pub mod expert;
 pub mod guard;
 pub mod policy;
 pub mod protocol;
+pub mod repeat;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 

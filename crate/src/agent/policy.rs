@@ -2,9 +2,10 @@
 //! (KV-cache reuse by common prefix, constrained action decoding); [`ScriptedPolicy`] returns
 //! fixed text, for tests that need no model.
 use super::constrain::{ActionSet, Vocab};
+use super::repeat;
 use super::protocol::Protocol;
 use crate::engine::{now, Engine};
-use crate::sample::{Rng, SamplerParams};
+use crate::sample::{self, Rng, SamplerParams};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -37,7 +38,8 @@ pub struct TurnReply {
     pub kv_tokens: usize,
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
-    /// What had to be repaired: `forced_action`, `forced_memory`, `max_tokens`, `action_budget`, ...
+    /// What had to be repaired: `forced_action`, `forced_memory`, `max_tokens`, `action_budget`,
+    /// `repetition` (a phrase about to be written a third time in a row), ...
     pub repairs: Vec<String>,
 }
 
@@ -121,6 +123,12 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
+fn note_repetition(r: &mut TurnReply) {
+    if !r.repairs.iter().any(|x| x == "repetition") {
+        r.repairs.push("repetition".into());
+    }
+}
+
 /// Appends `tag`, completing it when `out` already ends with a cut-off start of it (`…</thi`).
 pub fn close_tag(out: &mut Vec<u8>, tag: &[u8]) {
     let k = (1..tag.len()).rev().find(|&k| out.ends_with(&tag[..k])).unwrap_or(0);
@@ -182,10 +190,11 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
     /// `until` appears in the bytes. Returns the bytes and whether a stop/until ended it; the
     /// token that completed an `until` string is not fed to the engine.
     async fn free(&mut self, bytes: &mut Vec<u8>, budget: usize, until: &[Vec<u8>], r: &mut TurnReply) -> Result<Option<usize>> {
+        let mut gen = Vec::new();
         let mut next = self.engine.sample(&self.params, self.rng.uniform()).await?;
         let mut n = 0;
         loop {
-            let tok = next;
+            let tok = self.unloop(&gen, next, r).await?;
             if self.tok.stop.contains(&tok) {
                 return Ok(None);
             }
@@ -197,6 +206,7 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             bytes.extend_from_slice(self.vocab.get(tok));
             n += 1;
             r.decode_tokens += 1;
+            gen.push(tok);
             let from = start.saturating_sub(16);
             if let Some(k) = until.iter().position(|u| find(&bytes[from..], u).is_some()) {
                 return Ok(Some(k));
@@ -204,6 +214,20 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             next = self.engine.decode(tok, &self.params, self.rng.uniform()).await?;
             self.kv.push(tok);
         }
+    }
+
+    /// `next`, unless writing it after `gen` would repeat a phrase a third time in a row
+    /// ([`repeat::loops`]): then the sampler's choice among the other tokens, from logits read
+    /// back for this one token (the usual path reads back only the sampled id).
+    async fn unloop(&mut self, gen: &[u32], next: u32, r: &mut TurnReply) -> Result<u32> {
+        if !repeat::loops(gen, next, &self.vocab) {
+            return Ok(next);
+        }
+        let mut logits = self.engine.logits().await?;
+        let (params, u) = (self.params, self.rng.uniform());
+        let chosen = repeat::forbid(gen, &mut logits, &self.vocab, |l| Some((sample::sample(l, &params, u), ())));
+        note_repetition(r);
+        Ok(chosen.map_or(next, |(t, _)| t))
     }
 
     async fn sync_text(&mut self, context: &[u32], text: &[u8], r: &mut TurnReply) -> Result<()> {
@@ -299,6 +323,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
         self.sync_text(req.context, &out, &mut r).await?;
         // The action, token by token among the allowed continuations.
         let mut st = set.start();
+        let mut action = Vec::new();
         let mut n = 0;
         while st != super::constrain::State::Done {
             if n >= self.limits.action_tokens || self.room() <= 1 {
@@ -308,14 +333,22 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                 r.repairs.push("action_budget".into());
                 break;
             }
-            let logits = self.engine.logits().await?;
-            let Some((tok, next)) = set.pick(st, &logits, &self.vocab, &self.params, self.rng.uniform()) else {
+            let mut logits = self.engine.logits().await?;
+            let u = self.rng.uniform();
+            let pick = |l: &[f32]| set.pick(st, l, &self.vocab, &self.params, u);
+            let first = pick(&logits).map(|(t, _)| t);
+            let picked = repeat::forbid(&action, &mut logits, &self.vocab, pick);
+            if picked.is_some_and(|(t, _)| Some(t) != first) {
+                note_repetition(&mut r);
+            }
+            let Some((tok, next)) = picked else {
                 let rest = set.completion(st);
                 out.extend_from_slice(&rest);
                 r.repairs.push("action_dead_end".into());
                 break;
             };
             out.extend_from_slice(self.vocab.get(tok));
+            action.push(tok);
             st = next;
             n += 1;
             r.decode_tokens += 1;
