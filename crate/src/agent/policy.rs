@@ -225,7 +225,7 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
         }
         let mut logits = self.engine.logits().await?;
         let (params, u) = (self.params, self.rng.uniform());
-        let chosen = repeat::forbid(gen, &mut logits, &self.vocab, |l| Some((sample::sample(l, &params, u), ())));
+        let (chosen, _) = repeat::forbid(gen, &mut logits, &self.vocab, |l| Some((sample::sample(l, &params, u), ())));
         note_repetition(r);
         Ok(chosen.map_or(next, |(t, _)| t))
     }
@@ -336,9 +336,8 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             let mut logits = self.engine.logits().await?;
             let u = self.rng.uniform();
             let pick = |l: &[f32]| set.pick(st, l, &self.vocab, &self.params, u);
-            let first = pick(&logits).map(|(t, _)| t);
-            let picked = repeat::forbid(&action, &mut logits, &self.vocab, pick);
-            if picked.is_some_and(|(t, _)| Some(t) != first) {
+            let (picked, fired) = repeat::forbid(&action, &mut logits, &self.vocab, pick);
+            if fired {
                 note_repetition(&mut r);
             }
             let Some((tok, next)) = picked else {
