@@ -10,7 +10,8 @@
 #                                    -> .cache/train/sft.lora.gguf (LORA_RANK=0: the whole model
 #                                    -> .cache/train/sft.gguf)
 #   bash scripts/train.sh rl         GRPO from the SFT policy: ITERS rounds of rollouts (RL_GOALS
-#                                    training goals x GROUP samples at temperature 0.8) and one
+#                                    training goals x GROUP samples at temperature RL_TEMP, 1,
+#                                    top-p 1: the whole distribution) and one
 #                                    update each -> .cache/train/rl.lora.gguf (or rl.gguf), reward
 #                                    curve rl-curve.jsonl
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
@@ -77,7 +78,7 @@ rl() {
   cur=$start
   for i in $(seq 1 "${ITERS:-20}"); do
     "$mem1" run $(policy_args "$cur") --sample "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
-      --temperature 0.8 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
+      --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
     "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
       --state "$state" --lr "${RL_LR:-1e-5}" | tee -a "$out/rl-curve.jsonl"
     cur=$out/rl.$ext

@@ -22,6 +22,20 @@ impl SamplerParams {
     pub fn greedy() -> Self {
         Self::default()
     }
+
+    /// The settings as given on a command line, refused when they mean nothing.
+    pub fn checked(temperature: f32, top_k: usize, top_p: f32) -> crate::Result<Self> {
+        if !(temperature >= 0.0 && temperature.is_finite()) {
+            return Err(crate::Error::usage(format!("--temperature must be 0 (greedy) or more, not {temperature}")));
+        }
+        if !(1..=MAX_TOP_K).contains(&top_k) {
+            return Err(crate::Error::usage(format!("--top-k must be 1 to {MAX_TOP_K}, not {top_k}")));
+        }
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(crate::Error::usage(format!("--top-p must be above 0 and at most 1, not {top_p}")));
+        }
+        Ok(SamplerParams { temperature, top_k, top_p })
+    }
 }
 
 /// A small, seedable generator (xorshift64*) so runs are reproducible on every platform.

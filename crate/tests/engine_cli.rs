@@ -75,6 +75,16 @@ fn bad_input_fails_with_a_message_not_a_panic() {
     let (code, _, err) = mem1(&["bench", "--synthetic", "gpt-5"]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown synthetic model"), "{err}");
+    // Sampler settings are checked before any model loads.
+    let (code, _, err) = mem1(&["generate", "--model", "/nonexistent.gguf", "--prompt", "x", "--temperature", "1", "--top-p", "1.5"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--top-p must be above 0 and at most 1, not 1.5"), "{err}");
+    let (code, _, err) = mem1(&["run", "--model", "/nonexistent.gguf", "--sample", "1", "--top-k", "0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--top-k must be 1 to 64, not 0"), "{err}");
+    let (code, _, err) = mem1(&["run", "--model", "/nonexistent.gguf", "--sample", "1", "--temperature", "-1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--temperature must be 0 (greedy) or more"), "{err}");
     let (code, _, _) = mem1(&["frobnicate"]);
     assert_eq!(code, 2);
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
-          [--max-tokens N] [--ctx TOKENS] [--temperature X] [--trace FILE.jsonl] [--store-seed S]
+          [--max-tokens N] [--ctx TOKENS] [--temperature X] [--top-k K] [--top-p P] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
           [--policy model|expert] [--expert visible|target|rule] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
 
@@ -33,6 +33,10 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
   --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
   --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
                     (--sample 200 --seed 0), and repeated goals: training data never sees them.
+  --temperature X   sample the model's tokens (default 0: greedy) from the top-k (default 40, at
+                    most 64) whose probability mass reaches top-p (default 0.95); --seed seeds it.
+                    A trained policy is sure of most tokens, so top-p 0.95 keeps only the best one
+                    there: rollouts for reinforcement learning want --top-p 1.
   --repeat G        run each goal G times in a row (a group of samples for GRPO, with --temperature).";
 
 fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
@@ -89,7 +93,7 @@ pub fn run(raw: &[String]) -> Result<()> {
         &raw,
         &[
             "model", "lora", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
-            "temperature", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
+            "temperature", "top-k", "top-p", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
         ],
         &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
     )?;
@@ -109,12 +113,14 @@ pub fn run(raw: &[String]) -> Result<()> {
         "model" => {
             // MEM1 needs room for one turn; the full-history baseline for the whole episode.
             let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
+            let d = SamplerParams::default();
+            let params = SamplerParams::checked(a.parsed("temperature", d.temperature)?, a.parsed("top-k", d.top_k)?, a.parsed("top-p", d.top_p)?)?;
             let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
             let backend = engine.name();
             let vocab = Arc::new(Vocab::new(&tok));
             let mut policy = LlmPolicy::new(engine, &tok, vocab, protocol, ctx);
             policy.constrain = !a.has("no-constrain");
-            policy.params = SamplerParams { temperature: a.parsed("temperature", 0.0)?, ..SamplerParams::greedy() };
+            policy.params = params;
             policy.limits = Limits {
                 max_tokens: a.parsed("max-tokens", 224)?,
                 memory_tokens: a.parsed("memory-tokens", Limits::default().memory_tokens)?,

@@ -46,13 +46,10 @@ pub fn generate(raw: &[String]) -> Result<()> {
         &["model", "lora", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
         &["chat"],
     )?;
+    let d = SamplerParams::default();
+    let p = SamplerParams::checked(a.parsed("temperature", d.temperature)?, a.parsed("top-k", d.top_k)?, a.parsed("top-p", d.top_p)?)?;
     let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;
     let ids = prompt_ids(&a, &m.tok)?;
-    let p = SamplerParams {
-        temperature: a.parsed("temperature", 0.0)?,
-        top_k: a.parsed("top-k", 40)?,
-        top_p: a.parsed("top-p", 0.95)?,
-    };
     let mut rng = Rng::new(a.parsed("seed", 0)?);
     let tok = &m.tok;
     // Stream text as it is generated: print the new suffix of the decoded text each token.
