@@ -77,7 +77,9 @@ rl() {
   rm -f "$state" "$out/rl-curve.jsonl"
   cur=$start
   for i in $(seq 1 "${ITERS:-20}"); do
-    "$mem1" run $(policy_args "$cur") --sample "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
+    # --exclude-eval keeps about 1 sampled goal in 7 (the evaluation products are the popular
+    # ones), so draw many and keep the first RL_GOALS.
+    "$mem1" run $(policy_args "$cur") --sample $((16 * ${RL_GOALS:-8})) --limit "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
       --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
     "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
       --state "$state" --lr "${RL_LR:-1e-5}" | tee -a "$out/rl-curve.jsonl"

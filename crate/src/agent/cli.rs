@@ -33,6 +33,8 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
   --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
   --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
                     (--sample 200 --seed 0), and repeated goals: training data never sees them.
+                    Goals are drawn by popularity and the evaluation's products are popular, so
+                    about 1 in 7 sampled goals stays: --sample 160 --limit 10 gives 10 goals.
   --temperature X   sample the model's tokens (default 0: greedy) from the top-k (default 40, at
                     most 64) whose probability mass reaches top-p (default 0.95); --seed seeds it.
                     A trained policy is sure of most tokens, so top-p 0.95 keeps only the best one
