@@ -10,8 +10,8 @@
 #                                    -> .cache/train/sft.lora.gguf (LORA_RANK=0: the whole model
 #                                    -> .cache/train/sft.gguf)
 #   bash scripts/train.sh rl         GRPO from the SFT policy: ITERS rounds of rollouts (RL_GOALS
-#                                    training goals x GROUP samples at temperature RL_TEMP, 1,
-#                                    top-p 1: the whole distribution) and one
+#                                    training goals x GROUP samples at temperature RL_TEMP (1)
+#                                    and top-p 1, the whole distribution) and one
 #                                    update each -> .cache/train/rl.lora.gguf (or rl.gguf), reward
 #                                    curve rl-curve.jsonl
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample

@@ -7,7 +7,6 @@ use super::policy::{Limits, LlmPolicy, Policy};
 use super::protocol::Protocol;
 use crate::cli::Args;
 use crate::engine::now;
-use crate::sample::SamplerParams;
 use crate::shop::goal::{dev_goals, parse_goals, sample_goals, EVAL_SAMPLE};
 use crate::shop::{Env, Goal, Store};
 use crate::tokenizer::Tokenizer;
@@ -34,7 +33,7 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
   --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
                     (--sample 200 --seed 0), and repeated goals: training data never sees them.
                     Goals are drawn by popularity and the evaluation's products are popular, so
-                    about 1 in 7 sampled goals stays: --sample 160 --limit 10 gives 10 goals.
+                    about 1 in 7 sampled goals stays: --sample 160 --limit 10 keeps the first 10.
   --temperature X   sample the model's tokens (default 0: greedy) from the top-k (default 40, at
                     most 64) whose probability mass reaches top-p (default 0.95); --seed seeds it.
                     A trained policy is sure of most tokens, so top-p 0.95 keeps only the best one
@@ -115,8 +114,7 @@ pub fn run(raw: &[String]) -> Result<()> {
         "model" => {
             // MEM1 needs room for one turn; the full-history baseline for the whole episode.
             let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
-            let d = SamplerParams::default();
-            let params = SamplerParams::checked(a.parsed("temperature", d.temperature)?, a.parsed("top-k", d.top_k)?, a.parsed("top-p", d.top_p)?)?;
+            let params = crate::cli::sampler_params(&a)?;
             let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
             let backend = engine.name();
             let vocab = Arc::new(Vocab::new(&tok));

@@ -1,5 +1,5 @@
 //! `mem1 logits | generate | bench`.
-use super::{load_model, Args};
+use super::{load_model, sampler_params, Args};
 use crate::gguf;
 use crate::loader::{AnyEngine, Backend};
 use crate::quant::GgmlType;
@@ -46,8 +46,7 @@ pub fn generate(raw: &[String]) -> Result<()> {
         &["model", "lora", "prompt", "backend", "max-tokens", "tokenizer", "temperature", "top-k", "top-p", "seed", "ctx"],
         &["chat"],
     )?;
-    let d = SamplerParams::default();
-    let p = SamplerParams::checked(a.parsed("temperature", d.temperature)?, a.parsed("top-k", d.top_k)?, a.parsed("top-p", d.top_p)?)?;
+    let p = sampler_params(&a)?;
     let mut m = load_model(&a, a.parsed("ctx", 2048)?)?;
     let ids = prompt_ids(&a, &m.tok)?;
     let mut rng = Rng::new(a.parsed("seed", 0)?);

@@ -7,6 +7,7 @@ pub use args::Args;
 use crate::gguf::{self, FileSource};
 use crate::loader::{AnyEngine, Backend};
 use crate::lora::{self, Adapter};
+use crate::sample::SamplerParams;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::Path;
@@ -15,6 +16,13 @@ use std::path::Path;
 pub struct Loaded {
     pub tok: Tokenizer,
     pub engine: AnyEngine,
+}
+
+/// The sampler as `--temperature/--top-k/--top-p` ask (defaults: [`SamplerParams::default`]),
+/// checked before anything loads.
+pub fn sampler_params(a: &Args) -> Result<SamplerParams> {
+    let d = SamplerParams::default();
+    SamplerParams::checked(a.parsed("temperature", d.temperature)?, a.parsed("top-k", d.top_k)?, a.parsed("top-p", d.top_p)?)
 }
 
 /// The tokenizer of `--model` (or `--tokenizer FILE.json`), without loading the weights.
