@@ -6,7 +6,9 @@
 #                                        test suite runs this
 #   scripts/fuzz.sh run TARGET [RUNS]    one target for RUNS executions (default 10,000,000), the
 #                                        corpus kept in .cache/fuzz/corpus/TARGET; MAX_TIME=S stops
-#                                        it after S seconds whatever the count
+#                                        it after S seconds whatever the count; JOBS=N runs N
+#                                        libFuzzer processes on the one corpus (RUNS/N each, one
+#                                        core each) and reports their sum
 #
 # Installs cargo-fuzz (crates.io) when missing. Builds with the nightly toolchain when one is
 # installed, else with the stable one and RUSTC_BOOTSTRAP=1 (libFuzzer's instrumentation flags).
@@ -55,14 +57,26 @@ case $mode in
   run)
     t=${2:?usage: fuzz.sh run TARGET [RUNS]}
     runs=${3:-10000000}
+    jobs=${JOBS:-1}
     corpus=.cache/fuzz/corpus/$t
     mkdir -p "$corpus" crate/fuzz/artifacts/$t
-    log=.cache/fuzz/$t.log
     start=$(date +%s)
-    "$bin/$t" "$corpus" "$seeds/$t" -runs="$runs" -max_len="$(max_len $t)" "${limits[@]}" \
-      ${MAX_TIME:+-max_total_time=$MAX_TIME} -print_final_stats=1 -artifact_prefix=crate/fuzz/artifacts/$t/ >"$log" 2>&1 || fail "$t" "$log"
-    report "$t" "$log"
-    echo "$t: $(( $(date +%s) - start )) s; corpus $(ls "$corpus" | wc -l) files, $(du -sh "$corpus" | cut -f1)"
+    pids=()
+    for j in $(seq 1 "$jobs"); do
+      # Each process writes what it finds into the corpus and picks up the others' finds (-reload).
+      "$bin/$t" "$corpus" "$seeds/$t" -runs="$(( (runs + jobs - 1) / jobs ))" -max_len="$(max_len $t)" "${limits[@]}" \
+        ${MAX_TIME:+-max_total_time=$MAX_TIME} -print_final_stats=1 -artifact_prefix=crate/fuzz/artifacts/$t/ \
+        >".cache/fuzz/$t.$j.log" 2>&1 &
+      pids+=($!)
+    done
+    total=0
+    for j in $(seq 1 "$jobs"); do
+      log=.cache/fuzz/$t.$j.log
+      wait "${pids[$((j - 1))]}" || fail "$t" "$log"
+      report "$t[$j]" "$log"
+      total=$(( total + $(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}') ))
+    done
+    echo "$t: $total executions in $(( $(date +%s) - start )) s by $jobs process(es); corpus $(ls "$corpus" | wc -l) files, $(du -sh "$corpus" | cut -f1)"
     ;;
   *) echo "usage: fuzz.sh smoke [SECONDS] | run TARGET [RUNS]" >&2; exit 2 ;;
 esac

@@ -47,7 +47,8 @@ pub fn gguf(data: &[u8]) {
     // As a LoRA adapter: read, merged into a small model ([`adapter_base`]), the merged file read
     // back whole and parsed.
     if let Ok(adapter) = pollster::block_on(Adapter::read(&mut data.to_vec())) {
-        let base = adapter_base();
+        static BASE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let base = BASE.get_or_init(adapter_base).clone();
         let g = pollster::block_on(gguf::read_header(&mut base.clone())).expect("the adapter base parses");
         if let Ok(mut m) = Adapted::new(base, &g, adapter, GgmlType::Q8_0) {
             let n = m.len();

@@ -4,14 +4,52 @@
 use crate::gguf::{Gguf, Value};
 use crate::{Error, Result};
 use serde_json::json;
+use std::sync::OnceLock;
+use tokenizers::models::ModelWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::{PreTokenizedString, PreTokenizer};
 
 /// Qwen2's pre-tokenizer split (from its tokenizer.json; llama.cpp's `qwen2` pre-type).
 const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Llama 3's split (llama.cpp `llama-bpe`).
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+type Inner = tokenizers::TokenizerImpl<ModelWrapper, NormalizerWrapper, Pre, PostProcessorWrapper, DecoderWrapper>;
+
+/// The pre-tokenizer: the one a `tokenizer.json` describes, or a built-in one (the GGUF
+/// `tokenizer.ggml.pre` kinds) built once per process and shared. Compiling the Qwen2 / Llama 3
+/// split regexes costs more than the rest of loading a small vocabulary, so a second load (a model
+/// reloaded after a lost device, the fuzzer's millions) does not pay for it again.
+enum Pre {
+    Own(PreTokenizerWrapper),
+    Shared(&'static PreTokenizerWrapper),
+}
+
+impl PreTokenizer for Pre {
+    fn pre_tokenize(&self, s: &mut PreTokenizedString) -> tokenizers::Result<()> {
+        match self {
+            Pre::Own(p) => p.pre_tokenize(s),
+            Pre::Shared(p) => p.pre_tokenize(s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pre {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        PreTokenizerWrapper::deserialize(d).map(Pre::Own)
+    }
+}
+
+/// The built-in pre-tokenizer `spec` (a constant), deserialized the first time it is asked for.
+fn built_in(cell: &'static OnceLock<PreTokenizerWrapper>, spec: impl FnOnce() -> serde_json::Value) -> Pre {
+    Pre::Shared(cell.get_or_init(|| serde_json::from_value(spec()).expect("a built-in pre-tokenizer spec deserializes")))
+}
+
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: Inner,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub add_bos: bool,
@@ -30,7 +68,7 @@ impl Tokenizer {
         // Syntax first: `tokenizers` panics on some malformed JSON inside its decoder section
         // (found by fuzzing), never on a well-formed value.
         let value: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))?;
-        let inner: tokenizers::Tokenizer = serde_json::from_value(value).map_err(tok_err)?;
+        let inner: Inner = serde_json::from_value(value).map_err(tok_err)?;
         Self::finish(inner, g)
     }
 
@@ -69,17 +107,29 @@ impl Tokenizer {
             }
         }
         let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+        static QWEN2: OnceLock<PreTokenizerWrapper> = OnceLock::new();
+        static LLAMA3: OnceLock<PreTokenizerWrapper> = OnceLock::new();
+        static STARCODER: OnceLock<PreTokenizerWrapper> = OnceLock::new();
+        static GPT2: OnceLock<PreTokenizerWrapper> = OnceLock::new();
         let split = |re: &str| json!({"type": "Split", "pattern": {"Regex": re}, "behavior": "Isolated", "invert": false});
         let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": use_regex});
         let (normalizer, pre_tokenizer) = match pre {
-            "qwen2" => (json!({"type": "NFC"}), json!({"type": "Sequence", "pretokenizers": [split(QWEN2_SPLIT), byte_level(false)]})),
-            "llama-bpe" | "llama3" => (json!(null), json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_SPLIT), byte_level(false)]})),
+            "qwen2" => (
+                json!({"type": "NFC"}),
+                built_in(&QWEN2, || json!({"type": "Sequence", "pretokenizers": [split(QWEN2_SPLIT), byte_level(false)]})),
+            ),
+            "llama-bpe" | "llama3" => (
+                json!(null),
+                built_in(&LLAMA3, || json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_SPLIT), byte_level(false)]})),
+            ),
             // StarCoder-style (SmolLM): every digit alone, then GPT-2's split.
             "smollm" | "starcoder" | "refact" => (
                 json!(null),
-                json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level(true)]}),
+                built_in(&STARCODER, || {
+                    json!({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level(true)]})
+                }),
             ),
-            "default" | "gpt2" | "gpt-2" => (json!(null), byte_level(true)),
+            "default" | "gpt2" | "gpt-2" => (json!(null), built_in(&GPT2, || byte_level(true))),
             other => return Err(Error::Unsupported(format!("pre-tokenizer '{other}' in tokenizer.ggml.pre"))),
         };
         let merges: Vec<serde_json::Value> = merges.iter().map(|m| json!(m)).collect();
@@ -87,18 +137,19 @@ impl Tokenizer {
             "version": "1.0", "truncation": null, "padding": null,
             "added_tokens": added,
             "normalizer": normalizer,
-            "pre_tokenizer": pre_tokenizer,
+            "pre_tokenizer": null,
             "post_processor": null,
             "decoder": byte_level(false),
             "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
                       "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
                       "vocab": vocab, "merges": merges}
         });
-        let inner: tokenizers::Tokenizer = spec.to_string().parse().map_err(tok_err)?;
+        let mut inner: Inner = serde_json::from_value(spec).map_err(tok_err)?;
+        inner.with_pre_tokenizer(Some(pre_tokenizer));
         Self::finish(inner, Some(g))
     }
 
-    fn finish(inner: tokenizers::Tokenizer, g: Option<&Gguf>) -> Result<Tokenizer> {
+    fn finish(inner: Inner, g: Option<&Gguf>) -> Result<Tokenizer> {
         let id = |k: &str| g.and_then(|g| g.get(k)).and_then(Value::as_u64).map(|v| v as u32);
         let bos = id("tokenizer.ggml.bos_token_id");
         let eos = id("tokenizer.ggml.eos_token_id");
@@ -156,7 +207,7 @@ impl Tokenizer {
     /// Empties the BPE model's word cache (HuggingFace `tokenizers` keeps up to 10,000 words it has
     /// encoded): memory measurements read the heap without it.
     pub fn clear_cache(&self) {
-        if let tokenizers::models::ModelWrapper::BPE(bpe) = self.inner.get_model() {
+        if let ModelWrapper::BPE(bpe) = self.inner.get_model() {
             bpe.clear_cache();
         }
     }
