@@ -72,7 +72,8 @@ case $mode in
     total=0
     for j in $(seq 1 "$jobs"); do
       log=.cache/fuzz/$t.$j.log
-      wait "${pids[$((j - 1))]}" || fail "$t" "$log"
+      # One process failing stops the others: the campaign has a crash to look at.
+      wait "${pids[$((j - 1))]}" || { kill "${pids[@]}" 2>/dev/null || true; fail "$t" "$log"; }
       report "$t[$j]" "$log"
       total=$(( total + $(grep -E '^stat::number_of_executed_units:' "$log" | awk '{print $2}') ))
     done

@@ -48,9 +48,9 @@ pub fn gguf(data: &[u8]) {
     // back whole and parsed.
     if let Ok(adapter) = pollster::block_on(Adapter::read(&mut data.to_vec())) {
         static BASE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        let base = BASE.get_or_init(adapter_base).clone();
-        let g = pollster::block_on(gguf::read_header(&mut base.clone())).expect("the adapter base parses");
-        if let Ok(mut m) = Adapted::new(base, &g, adapter, GgmlType::Q8_0) {
+        let base = BASE.get_or_init(adapter_base);
+        let Ok(Parse::Done(g)) = gguf::parse(base, base.len() as u64) else { panic!("the adapter base parses") };
+        if let Ok(mut m) = Adapted::new(base.clone(), &g, adapter, GgmlType::Q8_0) {
             let n = m.len();
             let bytes = pollster::block_on(m.read_at(0, n as usize)).expect("a merged model reads whole");
             assert!(matches!(gguf::parse(&bytes, n), Ok(Parse::Done(_))), "the merged model does not parse");
