@@ -115,10 +115,12 @@ async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
     check(&format!("{label} {ty:?}: prefill 13"), &c, REL);
     let greedy = SamplerParams::greedy();
     let mut tok = argmax(&prefill_want);
+    let mut steps = Vec::new();
     for step in 1..=5 {
         let g = gpu.decode(tok, &greedy, 0.0).await.unwrap();
         cpu.prefill(&[tok]).await.unwrap();
         let want = cpu.logits().await.unwrap();
+        steps.push((tok, want.clone()));
         let c = compare(&gpu.logits().await.unwrap(), &want);
         check(&format!("{label} {ty:?}: decode {step}"), &c, REL);
         let w = argmax(&want);
@@ -127,10 +129,16 @@ async fn tiny_model(label: &str, shape: Shape, ty: GgmlType) {
     }
     assert_eq!(gpu.pos(), 18);
 
-    // The quantized CPU backend (simd128 dot products) against the reference's prefill logits.
+    // The quantized CPU backend (simd128 dot products) against the reference's logits: the prefill
+    // (rows unpacked, four tokens per pass) and single-token decodes (blocks multiplied in registers
+    // where the type has a fused kernel).
     let mut q = Cpu::load_quantized(&mut bytes.clone(), CTX, |_, _| {}).await.expect("quantized CPU load");
     q.prefill(&prompt).await.unwrap();
     check(&format!("{label} {ty:?}: quantized CPU ({}) prefill 13", q.describe()), &compare(&q.logits().await.unwrap(), &prefill_want), REL);
+    for (step, (tok, want)) in steps.iter().enumerate() {
+        q.prefill(&[*tok]).await.unwrap();
+        check(&format!("{label} {ty:?}: quantized CPU decode {}", step + 1), &compare(&q.logits().await.unwrap(), want), REL);
+    }
 }
 
 /// `random_blocks` makes the weights of types with a min term (Q4_1, Q5_1, Q4_K, Q5_K) all positive

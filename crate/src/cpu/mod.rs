@@ -258,11 +258,22 @@ pub fn matmul(x: &[f32], t: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     })
 }
 
-/// y[t][n] for `ty` blocks: each task unpacks its rows once, then runs every token through them,
-/// four tokens per pass over a row.
+/// y[t][n] for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
+/// blocks where a fused kernel exists; otherwise each task unpacks its rows once, then runs every
+/// token through them, four tokens per pass over a row.
 fn matmul_blocks(x: &[f32], t: usize, k: usize, ty: GgmlType, w: &[u8], n: usize) -> Vec<f32> {
     let xq = qdot::QAct::new(x, k);
     let rb = ty.row_bytes(k);
+    if t < 4 && qdot::fused(ty) {
+        return by_rows(n, t, |r0, out| {
+            for (r, o) in out.chunks_exact_mut(t).enumerate() {
+                let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
+                for (ti, v) in o.iter_mut().enumerate() {
+                    *v = qdot::row_dot(ty, row, &xq, ti);
+                }
+            }
+        });
+    }
     thread_local! {
         static ROWS: RefCell<qdot::Unpacked> = RefCell::new(qdot::Unpacked::new(0, 0, GgmlType::Q8_0));
     }

@@ -367,6 +367,37 @@ impl Unpacked {
     }
 }
 
+/// Whether [`row_dot`] reads `ty`'s blocks directly on this CPU. The other types (and every type
+/// without a vector unit) are unpacked first, as for prefill.
+pub fn fused(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    let kernel = matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q8_0 | Q4K | Q6K);
+    #[cfg(target_arch = "x86_64")]
+    return kernel && x86::available();
+    #[allow(unreachable_code)]
+    {
+        kernel && cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
+    }
+}
+
+/// One row of `ty` blocks (`row.len() == ty.row_bytes(x.k)`) times token `t` of `x`, decoding the
+/// blocks in registers: the decode path, where a row meets one token and unpacking it to memory
+/// first would cost more than the product. Equal to [`Unpacked::dot`] up to f32 rounding.
+pub fn row_dot(ty: GgmlType, row: &[u8], x: &QAct, t: usize) -> f32 {
+    let (xq, dx, xs) = x.row(t);
+    assert!(fused(ty) && row.len() == ty.row_bytes(x.k), "{ty:?} row of {} bytes", row.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: fused(ty) implies AVX2, FMA and F16C; the row holds x.k elements (checked above).
+    return unsafe { x86::row_dot(ty, row, xq, dx, xs) };
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::row_dot(ty, row, xq, dx, xs);
+    #[allow(unreachable_code)]
+    {
+        let _ = (xq, dx, xs);
+        unreachable!("no fused kernel on this target")
+    }
+}
+
 /// Which vector kernel [`scaled_dot`] runs: `AVX2`, `simd128` or `scalar`.
 pub fn simd() -> &'static str {
     #[cfg(target_arch = "x86_64")]
@@ -486,6 +517,173 @@ pub mod x86 {
         hsum(_mm256_add_ps(a0, a1))
     }
 
+    /// ggml's `bytes_from_bits_32`: byte j is 0xFF where bit j of `bits` is set, else 0.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn bytes_from_bits(bits: u32) -> __m256i {
+        let shuf = _mm256_set_epi64x(
+            0x0303030303030303,
+            0x0202020202020202,
+            0x0101010101010101,
+            0,
+        );
+        let b = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
+        let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+        _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn half(p: *const u8) -> f32 {
+        let h = (p as *const u16).read_unaligned() as i32;
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)))
+    }
+
+    /// The 32 low and the 32 high 16-value groups of a 32-byte vector, widened to i16 (`SIGNED`: as i8).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn widen<const SIGNED: bool>(v: __m256i) -> (__m256i, __m256i) {
+        let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        if SIGNED {
+            (_mm256_cvtepi8_epi16(lo), _mm256_cvtepi8_epi16(hi))
+        } else {
+            (_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi))
+        }
+    }
+
+    /// `acc + sd · (w · x)` for one group of 16: `w` i16 weights, `x` points at 16 i16 activations.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn fma_group(acc: __m256, sd: f32, w: __m256i, x: *const i16) -> __m256 {
+        let p = _mm256_madd_epi16(w, _mm256_loadu_si256(x as *const __m256i));
+        _mm256_fmadd_ps(_mm256_set1_ps(sd), _mm256_cvtepi32_ps(p), acc)
+    }
+
+    /// [`super::row_dot`] on AVX2: every block decoded in registers, never stored.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C must be available; `row` holds `xq.len()` elements of `ty`, `dx` and
+    /// `xs` one value per group of [`G`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn row_dot(
+        ty: super::GgmlType,
+        row: &[u8],
+        xq: &[i16],
+        dx: &[f32],
+        xs: &[f32],
+    ) -> f32 {
+        use super::GgmlType::*;
+        // One copy of the block loop per type (the match inside it folds away).
+        match ty {
+            Q4_0 => blocks(Q4_0, row, xq, dx, xs),
+            Q4_1 => blocks(Q4_1, row, xq, dx, xs),
+            Q5_0 => blocks(Q5_0, row, xq, dx, xs),
+            Q8_0 => blocks(Q8_0, row, xq, dx, xs),
+            Q4K => blocks(Q4K, row, xq, dx, xs),
+            Q6K => blocks(Q6K, row, xq, dx, xs),
+            _ => unreachable!("{ty:?} has no fused kernel"),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn blocks(ty: super::GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+        use super::GgmlType::*;
+        let (x, b0) = (xq.as_ptr(), row.as_ptr());
+        let (dx, xs) = (dx.as_ptr(), xs.as_ptr());
+        let m4 = _mm256_set1_epi8(0xF);
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut off = 0f32;
+        let (be, bb) = ty.block();
+        for i in 0..xq.len() / be {
+            let (b, g, x) = (b0.add(i * bb), i * be / G, x.add(i * be));
+            match ty {
+                Q4_0 | Q4_1 | Q5_0 | Q8_0 => {
+                    let d = half(b);
+                    let (lo, hi) = match ty {
+                        Q8_0 => widen::<true>(_mm256_loadu_si256(b.add(2) as *const __m256i)),
+                        _ => {
+                            // Bytes 0..16: the low nibbles (elements 0..16); 16..32: the high ones.
+                            let at = match ty { Q4_0 => 2, Q4_1 => 4, _ => 6 };
+                            let qs = _mm_loadu_si128(b.add(at) as *const __m128i);
+                            let mut q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), m4);
+                            if ty == Q5_0 {
+                                let bits = (b.add(2) as *const u32).read_unaligned();
+                                let h = _mm256_and_si256(bytes_from_bits(bits), _mm256_set1_epi8(0x10));
+                                q = _mm256_or_si256(q, h);
+                            }
+                            let bias = _mm256_set1_epi16(match ty { Q4_0 => 8, Q4_1 => 0, _ => 16 });
+                            let (wl, wh) = widen::<false>(q);
+                            (_mm256_sub_epi16(wl, bias), _mm256_sub_epi16(wh, bias))
+                        }
+                    };
+                    a0 = fma_group(a0, d * *dx.add(g), lo, x);
+                    a1 = fma_group(a1, d * *dx.add(g + 1), hi, x.add(G));
+                    if ty == Q4_1 {
+                        off += half(b.add(2)) * (*xs.add(g) + *xs.add(g + 1));
+                    }
+                }
+                Q4K => {
+                    let (d, dmin) = (half(b), half(b.add(2)));
+                    let scales = std::slice::from_raw_parts(b.add(4), 12);
+                    for c in 0..4 {
+                        let q = _mm256_loadu_si256(b.add(16 + 32 * c) as *const __m256i);
+                        let (l0, l1) = widen::<false>(_mm256_and_si256(q, m4));
+                        let (h0, h1) = widen::<false>(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                        let (sl, ml) = super::scale_min_k4(2 * c, scales);
+                        let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
+                        let (sl, sh) = (d * sl as f32, d * sh as f32);
+                        let gc = g + 4 * c;
+                        let xc = x.add(64 * c);
+                        a0 = fma_group(a0, sl * *dx.add(gc), l0, xc);
+                        a1 = fma_group(a1, sl * *dx.add(gc + 1), l1, xc.add(G));
+                        a0 = fma_group(a0, sh * *dx.add(gc + 2), h0, xc.add(2 * G));
+                        a1 = fma_group(a1, sh * *dx.add(gc + 3), h1, xc.add(3 * G));
+                        off -= dmin
+                            * (ml as f32 * (*xs.add(gc) + *xs.add(gc + 1))
+                                + mh as f32 * (*xs.add(gc + 2) + *xs.add(gc + 3)));
+                    }
+                }
+                Q6K => {
+                    let d = half(b.add(208));
+                    let m32 = _mm256_set1_epi8(32);
+                    for n in 0..2 {
+                        let ql0 = _mm256_loadu_si256(b.add(64 * n) as *const __m256i);
+                        let ql1 = _mm256_loadu_si256(b.add(64 * n + 32) as *const __m256i);
+                        let qh = _mm256_loadu_si256(b.add(128 + 32 * n) as *const __m256i);
+                        let v = [
+                            _mm256_or_si256(
+                                _mm256_and_si256(ql0, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(3)), 4),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(ql1, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0xC)), 2),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_and_si256(qh, _mm256_set1_epi8(0x30)),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0xC0u8 as i8)), 2),
+                            ),
+                        ];
+                        for (j, v) in v.into_iter().enumerate() {
+                            let (w0, w1) = widen::<true>(_mm256_sub_epi8(v, m32));
+                            let gj = g + 8 * n + 2 * j;
+                            let sc = b.add(192 + 8 * n + 2 * j) as *const i8;
+                            let xj = x.add(128 * n + 32 * j);
+                            a0 = fma_group(a0, d * *sc as f32 * *dx.add(gj), w0, xj);
+                            a1 = fma_group(a1, d * *sc.add(1) as f32 * *dx.add(gj + 1), w1, xj.add(G));
+                        }
+                    }
+                }
+                _ => unreachable!("{ty:?} has no fused kernel"),
+            }
+        }
+        hsum(_mm256_add_ps(a0, a1)) + off
+    }
+
     /// # Safety
     /// As [`scaled_dot`], for each of the four activation rows.
     #[target_feature(enable = "avx2,fma")]
@@ -509,6 +707,159 @@ pub mod x86 {
 pub mod wasm {
     use super::G;
     use core::arch::wasm32::*;
+
+    use super::GgmlType;
+
+    #[inline(always)]
+    fn half(b: &[u8], i: usize) -> f32 {
+        super::f16_at::<false>(b, i)
+    }
+
+    /// `acc + sd · (w · x)` for one group of 16: `w` as two i16x8 halves, `x` the group's activations.
+    #[inline(always)]
+    fn fma_group(acc: v128, sd: f32, w: (v128, v128), x: &[i16]) -> v128 {
+        // SAFETY: x holds a whole group (16 values); unaligned v128 loads are allowed.
+        let p = unsafe {
+            let xp = x.as_ptr() as *const v128;
+            i32x4_add(i32x4_dot_i16x8(w.0, v128_load(xp)), i32x4_dot_i16x8(w.1, v128_load(xp.add(1))))
+        };
+        f32x4_add(acc, f32x4_mul(f32x4_splat(sd), f32x4_convert_i32x4(p)))
+    }
+
+    #[inline(always)]
+    fn load(b: &[u8], at: usize) -> v128 {
+        assert!(at + 16 <= b.len());
+        // SAFETY: in bounds (checked above); unaligned v128 loads are allowed.
+        unsafe { v128_load(b.as_ptr().add(at) as *const v128) }
+    }
+
+    #[inline(always)]
+    fn widen_u(v: v128) -> (v128, v128) {
+        (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v))
+    }
+
+    #[inline(always)]
+    fn widen_i(v: v128) -> (v128, v128) {
+        (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
+    }
+
+    #[inline(always)]
+    fn minus(w: (v128, v128), bias: i16) -> (v128, v128) {
+        (i16x8_sub(w.0, i16x8_splat(bias)), i16x8_sub(w.1, i16x8_splat(bias)))
+    }
+
+    /// Bytes 0..16 of the result are 0xFF where bits `16·half + j` of `bits` are set, else 0.
+    #[inline(always)]
+    fn bytes_from_bits(bits: u32, half: usize) -> v128 {
+        let v = u32x4_splat(bits);
+        let idx = if half == 0 {
+            u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+        } else {
+            u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)
+        };
+        let b = v128_or(i8x16_swizzle(v, idx), i64x2_splat(0x7fbfdfeff7fbfdfe));
+        i8x16_eq(b, i8x16_splat(-1))
+    }
+
+    /// simd128 form of [`super::row_dot`]: every block decoded in registers.
+    pub fn row_dot(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+        use GgmlType::*;
+        match ty {
+            Q4_0 => blocks(Q4_0, row, xq, dx, xs),
+            Q4_1 => blocks(Q4_1, row, xq, dx, xs),
+            Q5_0 => blocks(Q5_0, row, xq, dx, xs),
+            Q8_0 => blocks(Q8_0, row, xq, dx, xs),
+            Q4K => blocks(Q4K, row, xq, dx, xs),
+            Q6K => blocks(Q6K, row, xq, dx, xs),
+            _ => unreachable!("{ty:?} has no fused kernel"),
+        }
+    }
+
+    #[inline(always)]
+    fn blocks(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+        use GgmlType::*;
+        let m4 = u8x16_splat(0xF);
+        let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut off = 0f32;
+        let (be, bb) = ty.block();
+        for ((b, x), (dx, xs)) in row
+            .chunks_exact(bb)
+            .zip(xq.chunks_exact(be))
+            .zip(dx.chunks_exact(be / G).zip(xs.chunks_exact(be / G)))
+        {
+            match ty {
+                Q4_0 | Q4_1 | Q5_0 => {
+                    let d = half(b, 0);
+                    let qs = load(b, match ty { Q4_0 => 2, Q4_1 => 4, _ => 6 });
+                    let (mut lo, mut hi) = (v128_and(qs, m4), v128_and(u8x16_shr(qs, 4), m4));
+                    if ty == Q5_0 {
+                        let bits = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                        let h = u8x16_splat(0x10);
+                        lo = v128_or(lo, v128_and(bytes_from_bits(bits, 0), h));
+                        hi = v128_or(hi, v128_and(bytes_from_bits(bits, 1), h));
+                    }
+                    let bias = match ty { Q4_0 => 8, Q4_1 => 0, _ => 16 };
+                    a0 = fma_group(a0, d * dx[0], minus(widen_u(lo), bias), &x[..G]);
+                    a1 = fma_group(a1, d * dx[1], minus(widen_u(hi), bias), &x[G..]);
+                    if ty == Q4_1 {
+                        off += half(b, 2) * (xs[0] + xs[1]);
+                    }
+                }
+                Q8_0 => {
+                    let d = half(b, 0);
+                    a0 = fma_group(a0, d * dx[0], widen_i(load(b, 2)), &x[..G]);
+                    a1 = fma_group(a1, d * dx[1], widen_i(load(b, 18)), &x[G..]);
+                }
+                Q4K => {
+                    let (d, dmin) = (half(b, 0), half(b, 2));
+                    let scales = &b[4..16];
+                    for c in 0..4 {
+                        let (q0, q1) = (load(b, 16 + 32 * c), load(b, 32 + 32 * c));
+                        let (sl, ml) = super::scale_min_k4(2 * c, scales);
+                        let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
+                        let (sl, sh) = (d * sl as f32, d * sh as f32);
+                        let (g, xc) = (4 * c, &x[64 * c..64 * c + 64]);
+                        a0 = fma_group(a0, sl * dx[g], widen_u(v128_and(q0, m4)), &xc[..G]);
+                        a1 = fma_group(a1, sl * dx[g + 1], widen_u(v128_and(q1, m4)), &xc[G..2 * G]);
+                        a0 = fma_group(a0, sh * dx[g + 2], widen_u(u8x16_shr(q0, 4)), &xc[2 * G..3 * G]);
+                        a1 = fma_group(a1, sh * dx[g + 3], widen_u(u8x16_shr(q1, 4)), &xc[3 * G..]);
+                        off -= dmin * (ml as f32 * (xs[g] + xs[g + 1]) + mh as f32 * (xs[g + 2] + xs[g + 3]));
+                    }
+                }
+                Q6K => {
+                    let d = half(b, 208);
+                    let m32 = i8x16_splat(32);
+                    for n in 0..2 {
+                        for h in 0..2 {
+                            let ql0 = load(b, 64 * n + 16 * h);
+                            let ql1 = load(b, 64 * n + 32 + 16 * h);
+                            let qh = load(b, 128 + 32 * n + 16 * h);
+                            let v = [
+                                v128_or(v128_and(ql0, m4), u8x16_shl(v128_and(qh, u8x16_splat(3)), 4)),
+                                v128_or(v128_and(ql1, m4), u8x16_shl(v128_and(qh, u8x16_splat(0xC)), 2)),
+                                v128_or(u8x16_shr(ql0, 4), v128_and(qh, u8x16_splat(0x30))),
+                                v128_or(u8x16_shr(ql1, 4), u8x16_shr(v128_and(qh, u8x16_splat(0xC0)), 2)),
+                            ];
+                            for (j, v) in v.into_iter().enumerate() {
+                                let g = 8 * n + 2 * j + h;
+                                let sd = d * (b[192 + g] as i8) as f32 * dx[g];
+                                let w = widen_i(i8x16_sub(v, m32));
+                                if h == 0 {
+                                    a0 = fma_group(a0, sd, w, &x[g * G..g * G + G]);
+                                } else {
+                                    a1 = fma_group(a1, sd, w, &x[g * G..g * G + G]);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => unreachable!("{ty:?} has no fused kernel"),
+            }
+        }
+        let a = f32x4_add(a0, a1);
+        f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a)
+            + off
+    }
 
     /// simd128 form of [`super::scaled_dot`]; the caller checked the lengths.
     pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
@@ -620,6 +971,39 @@ mod tests {
                 );
                 assert!((four[j] - want).abs() <= tol, "n {n} dot4");
             }
+        }
+    }
+
+    #[test]
+    fn fused_row_kernels_equal_the_unpacked_product() {
+        use GgmlType::*;
+        let mut r = crate::sample::Rng::new(9);
+        let mut checked = 0;
+        for ty in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4K, Q5K, Q6K, Q8K] {
+            if !fused(ty) {
+                continue;
+            }
+            let (k, rows) = (768, 3);
+            let bytes = random_blocks(ty, k * rows, 13);
+            let x: Vec<f32> = (0..k * 2).map(|_| r.uniform() * 4.0 - 2.0).collect();
+            let a = QAct::new(&x, k);
+            let mut u = Unpacked::new(k, rows, ty);
+            u.fill(ty, &bytes);
+            let rb = ty.row_bytes(k);
+            for row in 0..rows {
+                for t in 0..2 {
+                    let want = u.dot(row, &a, t);
+                    let got = row_dot(ty, &bytes[row * rb..(row + 1) * rb], &a, t);
+                    let (qs, s, _) = u.row(row);
+                    let scale: f32 = qs.iter().enumerate().map(|(i, q)| (s[i / G] * *q as f32).abs()).sum::<f32>() * 2.0;
+                    assert!((got - want).abs() <= 1e-5 * scale.max(1.0), "{ty:?} row {row} t{t}: {got} vs {want}");
+                }
+            }
+            checked += 1;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if x86::available() {
+            assert_eq!(checked, 6, "every fused type checked");
         }
     }
 
