@@ -1,18 +1,23 @@
 //! Quantized matrix products for the fast CPU path: the weights stay in their GGUF blocks and are
 //! multiplied block by block with integer dot products, the way llama.cpp does it.
 //!
-//! * Activations are quantized to `i16` per 16 elements ([`QAct`]): scale `amax/32767`, so the
+//! * Activations are quantized to `i16` per 32 elements ([`QAct`]): scale `amax/32767`, so the
 //!   rounding error is ~1.5e-5 of each group's largest value — far below the weights' own error,
 //!   which is why this path agrees with the f32 reference to the same tolerances as the GPU.
-//! * A weight row is unpacked once into `i16` values `q`, a scale `s` and an offset `m` per 16
-//!   elements (`w = s·q + m`, exactly the value [`crate::quant::dequantize`] gives), and then
-//!   multiplied by every token's activations: `Σ_g s_g·dx_g·(Σ q·xq) + Σ_g m_g·(Σ x)`.
+//! * A weight row is unpacked once into `i16` values `q`, a scale `s` and an offset `m` per 32
+//!   elements (`w = s·q + m`, exactly the value [`crate::quant::dequantize`] gives; Q6_K's integer
+//!   scale per 16 is folded into `q`), and then multiplied by every token's activations:
+//!   `Σ_g s_g·dx_g·(Σ q·xq) + Σ_g m_g·(Σ x)`. That is one float multiply-add per 32 products.
 //! * The inner `Σ q·xq` is `pmaddwd` (AVX2) or `i32x4.dot_i16x8` (wasm simd128); the scalar loop
-//!   is the definition, and the tests compare the vector paths against it.
+//!   is the definition, and the tests compare the vector paths against it. A group's i32 sums stay
+//!   below 2³¹: |q| ≤ 4096 (Q6_K folded), |xq| ≤ 32767, four products per lane.
+//! * Decode (one token meets each row once) skips the unpacking: [`row_dot`] decodes the blocks in
+//!   registers.
 use crate::quant::{GgmlType, QK_K};
 
-/// Elements per scale group.
-pub const G: usize = 16;
+/// Elements per scale group: every block type's scale unit (Q6_K's per-16 scales are integers,
+/// folded into the values).
+pub const G: usize = 32;
 
 /// Whether [`Unpacked::fill`] handles this type (every block-quantized GGUF type we read).
 pub fn supported(ty: GgmlType) -> bool {
@@ -203,9 +208,8 @@ fn unpack_block<const BB: usize, const BE: usize, const F16C: bool>(
                 }
                 for half in 0..2 {
                     let (sc, mn) = scale_min_k4(2 * c + half, scales);
-                    let g = c * 4 + half * 2;
-                    s[g..g + 2].fill(d * sc as f32);
-                    m[g..g + 2].fill(-(dmin * mn as f32));
+                    s[2 * c + half] = d * sc as f32;
+                    m[2 * c + half] = -(dmin * mn as f32);
                 }
             }
         }
@@ -221,10 +225,11 @@ fn unpack_block<const BB: usize, const BE: usize, const F16C: bool>(
                     q[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i16 - 32;
                     q[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i16 - 32;
                 }
-                for k in 0..8 {
-                    s[n * 8 + k] = d * (b[192 + n * 8 + k] as i8) as f32;
+                for (e, v) in q.iter_mut().enumerate() {
+                    *v *= (b[192 + n * 8 + e / 16] as i8) as i16;
                 }
             }
+            s.fill(d);
         }
         F32 | F16 | BF16 => unreachable!("float weights take the f32 path"),
     }
@@ -474,12 +479,15 @@ pub mod x86 {
         _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
     }
 
+    /// `Σ q·x` over one group of 32 i16 pairs, as 8 f32 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn group(q: *const i16, x: *const i16) -> __m256 {
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(
-            _mm256_loadu_si256(q as *const __m256i),
-            _mm256_loadu_si256(x as *const __m256i),
+        let (q0, q1) = (q as *const __m256i, q.add(16) as *const __m256i);
+        let (x0, x1) = (x as *const __m256i, x.add(16) as *const __m256i);
+        _mm256_cvtepi32_ps(_mm256_add_epi32(
+            _mm256_madd_epi16(_mm256_loadu_si256(q0), _mm256_loadu_si256(x0)),
+            _mm256_madd_epi16(_mm256_loadu_si256(q1), _mm256_loadu_si256(x1)),
         ))
     }
 
@@ -539,7 +547,7 @@ pub mod x86 {
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)))
     }
 
-    /// The 32 low and the 32 high 16-value groups of a 32-byte vector, widened to i16 (`SIGNED`: as i8).
+    /// The 32 bytes of a vector widened to i16 in two halves of 16 (`SIGNED`: the bytes are i8).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn widen<const SIGNED: bool>(v: __m256i) -> (__m256i, __m256i) {
@@ -551,12 +559,14 @@ pub mod x86 {
         }
     }
 
-    /// `acc + sd · (w · x)` for one group of 16: `w` i16 weights, `x` points at 16 i16 activations.
+    /// `acc + sd · (w · x)` for one group of 32: `w` the i16 weights in two halves, `x` points at
+    /// the group's 32 i16 activations.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn fma_group(acc: __m256, sd: f32, w: __m256i, x: *const i16) -> __m256 {
-        let p = _mm256_madd_epi16(w, _mm256_loadu_si256(x as *const __m256i));
-        _mm256_fmadd_ps(_mm256_set1_ps(sd), _mm256_cvtepi32_ps(p), acc)
+    unsafe fn fma_group(acc: __m256, sd: f32, w: (__m256i, __m256i), x: *const i16) -> __m256 {
+        let p0 = _mm256_madd_epi16(w.0, _mm256_loadu_si256(x as *const __m256i));
+        let p1 = _mm256_madd_epi16(w.1, _mm256_loadu_si256(x.add(16) as *const __m256i));
+        _mm256_fmadd_ps(_mm256_set1_ps(sd), _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), acc)
     }
 
     /// [`super::row_dot`] on AVX2: every block decoded in registers, never stored.
@@ -591,6 +601,7 @@ pub mod x86 {
         let (x, b0) = (xq.as_ptr(), row.as_ptr());
         let (dx, xs) = (dx.as_ptr(), xs.as_ptr());
         let m4 = _mm256_set1_epi8(0xF);
+        // Two accumulators, alternating by group, so consecutive multiply-adds do not wait on each other.
         let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut off = 0f32;
         let (be, bb) = ty.block();
@@ -599,7 +610,7 @@ pub mod x86 {
             match ty {
                 Q4_0 | Q4_1 | Q5_0 | Q8_0 => {
                     let d = half(b);
-                    let (lo, hi) = match ty {
+                    let w = match ty {
                         Q8_0 => widen::<true>(_mm256_loadu_si256(b.add(2) as *const __m256i)),
                         _ => {
                             // Bytes 0..16: the low nibbles (elements 0..16); 16..32: the high ones.
@@ -616,31 +627,25 @@ pub mod x86 {
                             (_mm256_sub_epi16(wl, bias), _mm256_sub_epi16(wh, bias))
                         }
                     };
-                    a0 = fma_group(a0, d * *dx.add(g), lo, x);
-                    a1 = fma_group(a1, d * *dx.add(g + 1), hi, x.add(G));
+                    a0 = fma_group(a0, d * *dx.add(g), w, x);
                     if ty == Q4_1 {
-                        off += half(b.add(2)) * (*xs.add(g) + *xs.add(g + 1));
+                        off += half(b.add(2)) * *xs.add(g);
                     }
+                    std::mem::swap(&mut a0, &mut a1);
                 }
                 Q4K => {
                     let (d, dmin) = (half(b), half(b.add(2)));
                     let scales = std::slice::from_raw_parts(b.add(4), 12);
                     for c in 0..4 {
                         let q = _mm256_loadu_si256(b.add(16 + 32 * c) as *const __m256i);
-                        let (l0, l1) = widen::<false>(_mm256_and_si256(q, m4));
-                        let (h0, h1) = widen::<false>(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                        let lo = widen::<false>(_mm256_and_si256(q, m4));
+                        let hi = widen::<false>(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
                         let (sl, ml) = super::scale_min_k4(2 * c, scales);
                         let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
-                        let (sl, sh) = (d * sl as f32, d * sh as f32);
-                        let gc = g + 4 * c;
-                        let xc = x.add(64 * c);
-                        a0 = fma_group(a0, sl * *dx.add(gc), l0, xc);
-                        a1 = fma_group(a1, sl * *dx.add(gc + 1), l1, xc.add(G));
-                        a0 = fma_group(a0, sh * *dx.add(gc + 2), h0, xc.add(2 * G));
-                        a1 = fma_group(a1, sh * *dx.add(gc + 3), h1, xc.add(3 * G));
-                        off -= dmin
-                            * (ml as f32 * (*xs.add(gc) + *xs.add(gc + 1))
-                                + mh as f32 * (*xs.add(gc + 2) + *xs.add(gc + 3)));
+                        let gc = g + 2 * c;
+                        a0 = fma_group(a0, d * sl as f32 * *dx.add(gc), lo, x.add(64 * c));
+                        a1 = fma_group(a1, d * sh as f32 * *dx.add(gc + 1), hi, x.add(64 * c + 32));
+                        off -= dmin * (ml as f32 * *xs.add(gc) + mh as f32 * *xs.add(gc + 1));
                     }
                 }
                 Q6K => {
@@ -669,12 +674,13 @@ pub mod x86 {
                             ),
                         ];
                         for (j, v) in v.into_iter().enumerate() {
+                            // 32 values with an integer scale per 16, multiplied in before the dot.
                             let (w0, w1) = widen::<true>(_mm256_sub_epi8(v, m32));
-                            let gj = g + 8 * n + 2 * j;
                             let sc = b.add(192 + 8 * n + 2 * j) as *const i8;
-                            let xj = x.add(128 * n + 32 * j);
-                            a0 = fma_group(a0, d * *sc as f32 * *dx.add(gj), w0, xj);
-                            a1 = fma_group(a1, d * *sc.add(1) as f32 * *dx.add(gj + 1), w1, xj.add(G));
+                            let w0 = _mm256_mullo_epi16(w0, _mm256_set1_epi16(*sc as i16));
+                            let w1 = _mm256_mullo_epi16(w1, _mm256_set1_epi16(*sc.add(1) as i16));
+                            a0 = fma_group(a0, d * *dx.add(g + 4 * n + j), (w0, w1), x.add(128 * n + 32 * j));
+                            std::mem::swap(&mut a0, &mut a1);
                         }
                     }
                 }
@@ -691,11 +697,15 @@ pub mod x86 {
         let qp = q.as_ptr();
         let mut acc = [_mm256_setzero_ps(); 4];
         for g in 0..s.len() {
-            let w = _mm256_loadu_si256(qp.add(g * G) as *const __m256i);
+            let w0 = _mm256_loadu_si256(qp.add(g * G) as *const __m256i);
+            let w1 = _mm256_loadu_si256(qp.add(g * G + 16) as *const __m256i);
             let sg = *s.get_unchecked(g);
             for j in 0..4 {
-                let x = _mm256_loadu_si256(xq[j].as_ptr().add(g * G) as *const __m256i);
-                let p = _mm256_cvtepi32_ps(_mm256_madd_epi16(w, x));
+                let x = xq[j].as_ptr().add(g * G);
+                let x0 = _mm256_loadu_si256(x as *const __m256i);
+                let x1 = _mm256_loadu_si256(x.add(16) as *const __m256i);
+                let p = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
+                let p = _mm256_cvtepi32_ps(p);
                 acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(sg * *dx[j].get_unchecked(g)), p, acc[j]);
             }
         }
@@ -715,14 +725,21 @@ pub mod wasm {
         super::f16_at::<false>(b, i)
     }
 
-    /// `acc + sd · (w · x)` for one group of 16: `w` as two i16x8 halves, `x` the group's activations.
+    /// `Σ w·x` of 16 i16 pairs: `w` as two i16x8 halves, `x` 16 activations.
     #[inline(always)]
-    fn fma_group(acc: v128, sd: f32, w: (v128, v128), x: &[i16]) -> v128 {
-        // SAFETY: x holds a whole group (16 values); unaligned v128 loads are allowed.
-        let p = unsafe {
+    fn dot16(w: (v128, v128), x: &[i16]) -> v128 {
+        assert!(x.len() >= 16);
+        // SAFETY: x holds 16 values (checked above); unaligned v128 loads are allowed.
+        unsafe {
             let xp = x.as_ptr() as *const v128;
             i32x4_add(i32x4_dot_i16x8(w.0, v128_load(xp)), i32x4_dot_i16x8(w.1, v128_load(xp.add(1))))
-        };
+        }
+    }
+
+    /// `acc + sd · (w · x)` for one group of 32: `w` as two halves of 16, `x` the group's activations.
+    #[inline(always)]
+    fn fma_group(acc: v128, sd: f32, w: [(v128, v128); 2], x: &[i16]) -> v128 {
+        let p = i32x4_add(dot16(w[0], &x[..16]), dot16(w[1], &x[16..G]));
         f32x4_add(acc, f32x4_mul(f32x4_splat(sd), f32x4_convert_i32x4(p)))
     }
 
@@ -799,16 +816,17 @@ pub mod wasm {
                         hi = v128_or(hi, v128_and(bytes_from_bits(bits, 1), h));
                     }
                     let bias = match ty { Q4_0 => 8, Q4_1 => 0, _ => 16 };
-                    a0 = fma_group(a0, d * dx[0], minus(widen_u(lo), bias), &x[..G]);
-                    a1 = fma_group(a1, d * dx[1], minus(widen_u(hi), bias), &x[G..]);
+                    let w = [minus(widen_u(lo), bias), minus(widen_u(hi), bias)];
+                    a0 = fma_group(a0, d * dx[0], w, x);
                     if ty == Q4_1 {
-                        off += half(b, 2) * (xs[0] + xs[1]);
+                        off += half(b, 2) * xs[0];
                     }
+                    std::mem::swap(&mut a0, &mut a1);
                 }
                 Q8_0 => {
                     let d = half(b, 0);
-                    a0 = fma_group(a0, d * dx[0], widen_i(load(b, 2)), &x[..G]);
-                    a1 = fma_group(a1, d * dx[1], widen_i(load(b, 18)), &x[G..]);
+                    a0 = fma_group(a0, d * dx[0], [widen_i(load(b, 2)), widen_i(load(b, 18))], x);
+                    std::mem::swap(&mut a0, &mut a1);
                 }
                 Q4K => {
                     let (d, dmin) = (half(b, 0), half(b, 2));
@@ -817,39 +835,33 @@ pub mod wasm {
                         let (q0, q1) = (load(b, 16 + 32 * c), load(b, 32 + 32 * c));
                         let (sl, ml) = super::scale_min_k4(2 * c, scales);
                         let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
-                        let (sl, sh) = (d * sl as f32, d * sh as f32);
-                        let (g, xc) = (4 * c, &x[64 * c..64 * c + 64]);
-                        a0 = fma_group(a0, sl * dx[g], widen_u(v128_and(q0, m4)), &xc[..G]);
-                        a1 = fma_group(a1, sl * dx[g + 1], widen_u(v128_and(q1, m4)), &xc[G..2 * G]);
-                        a0 = fma_group(a0, sh * dx[g + 2], widen_u(u8x16_shr(q0, 4)), &xc[2 * G..3 * G]);
-                        a1 = fma_group(a1, sh * dx[g + 3], widen_u(u8x16_shr(q1, 4)), &xc[3 * G..]);
-                        off -= dmin * (ml as f32 * (xs[g] + xs[g + 1]) + mh as f32 * (xs[g + 2] + xs[g + 3]));
+                        let lo = [widen_u(v128_and(q0, m4)), widen_u(v128_and(q1, m4))];
+                        let hi = [widen_u(u8x16_shr(q0, 4)), widen_u(u8x16_shr(q1, 4))];
+                        a0 = fma_group(a0, d * sl as f32 * dx[2 * c], lo, &x[64 * c..64 * c + 32]);
+                        a1 = fma_group(a1, d * sh as f32 * dx[2 * c + 1], hi, &x[64 * c + 32..64 * c + 64]);
+                        off -= dmin * (ml as f32 * xs[2 * c] + mh as f32 * xs[2 * c + 1]);
                     }
                 }
                 Q6K => {
                     let d = half(b, 208);
                     let m32 = i8x16_splat(32);
                     for n in 0..2 {
-                        for h in 0..2 {
-                            let ql0 = load(b, 64 * n + 16 * h);
-                            let ql1 = load(b, 64 * n + 32 + 16 * h);
-                            let qh = load(b, 128 + 32 * n + 16 * h);
-                            let v = [
-                                v128_or(v128_and(ql0, m4), u8x16_shl(v128_and(qh, u8x16_splat(3)), 4)),
-                                v128_or(v128_and(ql1, m4), u8x16_shl(v128_and(qh, u8x16_splat(0xC)), 2)),
-                                v128_or(u8x16_shr(ql0, 4), v128_and(qh, u8x16_splat(0x30))),
-                                v128_or(u8x16_shr(ql1, 4), u8x16_shr(v128_and(qh, u8x16_splat(0xC0)), 2)),
-                            ];
-                            for (j, v) in v.into_iter().enumerate() {
-                                let g = 8 * n + 2 * j + h;
-                                let sd = d * (b[192 + g] as i8) as f32 * dx[g];
-                                let w = widen_i(i8x16_sub(v, m32));
-                                if h == 0 {
-                                    a0 = fma_group(a0, sd, w, &x[g * G..g * G + G]);
-                                } else {
-                                    a1 = fma_group(a1, sd, w, &x[g * G..g * G + G]);
-                                }
+                        for j in 0..4 {
+                            // Values 32j..32j+32 of this half-block, as two runs of 16 with an
+                            // integer scale each, multiplied in before the dot.
+                            let mut w = [(i16x8_splat(0), i16x8_splat(0)); 2];
+                            for (h, wh) in w.iter_mut().enumerate() {
+                                let ql = load(b, 64 * n + 32 * (j & 1) + 16 * h);
+                                let qh = load(b, 128 + 32 * n + 16 * h);
+                                let lo4 = if j < 2 { v128_and(ql, m4) } else { u8x16_shr(ql, 4) };
+                                let hi2 = v128_and(u8x16_shr(qh, 2 * j as u32), u8x16_splat(3));
+                                let v = i8x16_sub(v128_or(lo4, u8x16_shl(hi2, 4)), m32);
+                                let sc = i16x8_splat((b[192 + 8 * n + 2 * j + h] as i8) as i16);
+                                let (v0, v1) = widen_i(v);
+                                *wh = (i16x8_mul(v0, sc), i16x8_mul(v1, sc));
                             }
+                            a0 = fma_group(a0, d * dx[4 * n + j], w, &x[128 * n + 32 * j..128 * n + 32 * j + 32]);
+                            std::mem::swap(&mut a0, &mut a1);
                         }
                     }
                 }
@@ -865,16 +877,14 @@ pub mod wasm {
     pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
         let mut acc = f32x4_splat(0.0);
         for g in 0..s.len() {
-            // SAFETY: g·G + 16 ≤ q.len() == xq.len(); unaligned v128 loads are allowed.
+            // SAFETY: (g + 1)·G ≤ q.len() == xq.len(); unaligned v128 loads are allowed.
             let p = unsafe {
                 let (qp, xp) = (
                     q.as_ptr().add(g * G) as *const v128,
                     xq.as_ptr().add(g * G) as *const v128,
                 );
-                i32x4_add(
-                    i32x4_dot_i16x8(v128_load(qp), v128_load(xp)),
-                    i32x4_dot_i16x8(v128_load(qp.add(1)), v128_load(xp.add(1))),
-                )
+                let d = |i: usize| i32x4_dot_i16x8(v128_load(qp.add(i)), v128_load(xp.add(i)));
+                i32x4_add(i32x4_add(d(0), d(1)), i32x4_add(d(2), d(3)))
             };
             acc = f32x4_add(
                 acc,
