@@ -184,6 +184,10 @@ pub trait Ops {
     fn rmsnorm(&mut self, x: &Self::Act, weight: &str) -> Self::Act;
     /// `x · Wᵀ (+ bias)`: W is `[n_out][n_in]` (GGUF dims `[n_in, n_out]`).
     fn linear(&mut self, x: &Self::Act, weight: &str, bias: Option<&str>) -> Self::Act;
+    /// Several products of one input (q, k, v; gate, up): a backend may run them as one batch.
+    fn linears<const N: usize>(&mut self, x: &Self::Act, ws: [(&str, Option<&str>); N]) -> [Self::Act; N] {
+        ws.map(|(w, b)| self.linear(x, w, b))
+    }
     /// Rotates q in place and k, then appends k and v to the layer's KV cache.
     fn rope_and_cache(&mut self, layer: usize, q: &Self::Act, k: &Self::Act, v: &Self::Act);
     /// Causal multi-head attention of q over the layer's cache (GQA).
@@ -201,16 +205,16 @@ pub fn transformer<O: Ops>(o: &mut O, cfg: &Config) -> O::Act {
     let x = o.embed();
     for l in 0..cfg.n_layers {
         let h = o.rmsnorm(&x, &blk(l, "attn_norm.weight"));
-        let q = o.linear(&h, &blk(l, "attn_q.weight"), bias(l, "attn_q.bias").as_deref());
-        let k = o.linear(&h, &blk(l, "attn_k.weight"), bias(l, "attn_k.bias").as_deref());
-        let v = o.linear(&h, &blk(l, "attn_v.weight"), bias(l, "attn_v.bias").as_deref());
+        let (wq, wk, wv) = (blk(l, "attn_q.weight"), blk(l, "attn_k.weight"), blk(l, "attn_v.weight"));
+        let (bq, bk, bv) = (bias(l, "attn_q.bias"), bias(l, "attn_k.bias"), bias(l, "attn_v.bias"));
+        let [q, k, v] = o.linears(&h, [(&wq, bq.as_deref()), (&wk, bk.as_deref()), (&wv, bv.as_deref())]);
         o.rope_and_cache(l, &q, &k, &v);
         let a = o.attention(l, &q);
         let a = o.linear(&a, &blk(l, "attn_output.weight"), None);
         o.add_into(&x, &a);
         let h = o.rmsnorm(&x, &blk(l, "ffn_norm.weight"));
-        let g = o.linear(&h, &blk(l, "ffn_gate.weight"), None);
-        let u = o.linear(&h, &blk(l, "ffn_up.weight"), None);
+        let (wg, wu) = (blk(l, "ffn_gate.weight"), blk(l, "ffn_up.weight"));
+        let [g, u] = o.linears(&h, [(&wg, None), (&wu, None)]);
         let m = o.silu_mul(&g, &u);
         let d = o.linear(&m, &blk(l, "ffn_down.weight"), None);
         o.add_into(&x, &d);

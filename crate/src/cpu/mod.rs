@@ -229,11 +229,57 @@ fn par_chunks(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync 
 /// Rows per parallel task of a matrix product.
 const ROWS: usize = 16;
 
-/// `y[t][r]` for `n` output rows: `f(r0, out)` fills `out[(r - r0)·t + ti]` for the rows of one
-/// task, tasks run in parallel; the result is transposed to `[t][n]`.
-fn by_rows(n: usize, t: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
-    let mut yt = vec![0f32; n * t];
-    par_chunks(&mut yt, ROWS * t, |i, c| f(i * ROWS, c));
+/// A matrix as a product reads it: `[n][k]` f32 rows, or GGUF blocks.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    Blocks { ty: GgmlType, bytes: &'a [u8] },
+}
+
+impl Rows<'_> {
+    fn n(&self, k: usize) -> usize {
+        match self {
+            Rows::F32(w) => w.len() / k,
+            Rows::Blocks { ty, bytes } => bytes.len() / ty.row_bytes(k),
+        }
+    }
+}
+
+/// `y = x · Wᵀ` for every matrix of `ws` (x is `[t][k]`, each y `[t][n]`), all in one parallel
+/// region: the tasks of every matrix (`ROWS` rows each) go to the pool together, so q/k/v or
+/// gate/up cost one fork-join, not three or two; x is quantized once for all of them.
+fn products(x: &[f32], t: usize, k: usize, ws: &[Rows]) -> Vec<Vec<f32>> {
+    let xq = ws
+        .iter()
+        .any(|w| matches!(w, Rows::Blocks { .. }))
+        .then(|| qdot::QAct::new(x, k));
+    let mut yts: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; w.n(k) * t]).collect();
+    let mut tasks: Vec<(Rows, usize, &mut [f32])> = Vec::new();
+    for (w, yt) in ws.iter().zip(yts.iter_mut()) {
+        for (i, c) in yt.chunks_mut(ROWS * t).enumerate() {
+            tasks.push((*w, i * ROWS, c));
+        }
+    }
+    let run = |(w, r0, out): &mut (Rows, usize, &mut [f32])| match *w {
+        Rows::F32(w) => f32_rows(x, t, k, w, *r0, out),
+        Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), t, k, ty, bytes, *r0, out),
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        pool().install(|| tasks.par_iter_mut().for_each(run));
+    }
+    #[cfg(target_arch = "wasm32")]
+    tasks.iter_mut().for_each(run);
+    drop(tasks);
+    yts.into_iter()
+        .zip(ws)
+        .map(|(yt, w)| transpose(yt, w.n(k), t))
+        .collect()
+}
+
+/// `[n][t]` → `[t][n]`.
+fn transpose(yt: Vec<f32>, n: usize, t: usize) -> Vec<f32> {
     if t == 1 {
         return yt;
     }
@@ -246,55 +292,49 @@ fn by_rows(n: usize, t: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) -> V
     y
 }
 
-/// y[t][n] = Σ_k x[t][k]·w[n][k] in f32.
-pub fn matmul(x: &[f32], t: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    by_rows(n, t, |r0, out| {
-        for (ri, o) in out.chunks_exact_mut(t).enumerate() {
-            let wr = &w[(r0 + ri) * k..(r0 + ri + 1) * k];
-            for (ti, v) in o.iter_mut().enumerate() {
-                *v = dot(&x[ti * k..(ti + 1) * k], wr);
-            }
+/// `out[(r - r0)·t + ti] = x[ti] · w[r]` for the rows of one task, in f32.
+fn f32_rows(x: &[f32], t: usize, k: usize, w: &[f32], r0: usize, out: &mut [f32]) {
+    for (ri, o) in out.chunks_exact_mut(t).enumerate() {
+        let wr = &w[(r0 + ri) * k..(r0 + ri + 1) * k];
+        for (ti, v) in o.iter_mut().enumerate() {
+            *v = dot(&x[ti * k..(ti + 1) * k], wr);
         }
-    })
+    }
 }
 
-/// y[t][n] for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
-/// blocks where a fused kernel exists; otherwise each task unpacks its rows once, then runs every
+/// The same for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
+/// blocks where a fused kernel exists; otherwise the task unpacks its rows once, then runs every
 /// token through them, four tokens per pass over a row.
-fn matmul_blocks(x: &[f32], t: usize, k: usize, ty: GgmlType, w: &[u8], n: usize) -> Vec<f32> {
-    let xq = qdot::QAct::new(x, k);
+fn block_rows(xq: &qdot::QAct, t: usize, k: usize, ty: GgmlType, w: &[u8], r0: usize, out: &mut [f32]) {
     let rb = ty.row_bytes(k);
     if t < 4 && qdot::fused(ty) {
-        return by_rows(n, t, |r0, out| {
-            for (r, o) in out.chunks_exact_mut(t).enumerate() {
-                let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
-                for (ti, v) in o.iter_mut().enumerate() {
-                    *v = qdot::row_dot(ty, row, &xq, ti);
-                }
+        for (r, o) in out.chunks_exact_mut(t).enumerate() {
+            let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
+            for (ti, v) in o.iter_mut().enumerate() {
+                *v = qdot::row_dot(ty, row, xq, ti);
             }
-        });
+        }
+        return;
     }
     thread_local! {
-        static ROWS: RefCell<qdot::Unpacked> = RefCell::new(qdot::Unpacked::new(0, 0, GgmlType::Q8_0));
+        static UNPACKED: RefCell<qdot::Unpacked> = RefCell::new(qdot::Unpacked::new(0, 0, GgmlType::Q8_0));
     }
-    by_rows(n, t, |r0, out| {
-        ROWS.with_borrow_mut(|u| {
-            let rows = out.len() / t;
-            u.reset(k, rows, ty);
-            u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
-            let mut ti = 0;
-            while ti + 4 <= t {
-                for (r, o) in out.chunks_exact_mut(t).enumerate() {
-                    o[ti..ti + 4].copy_from_slice(&u.dot4(r, &xq, ti));
-                }
-                ti += 4;
+    UNPACKED.with_borrow_mut(|u| {
+        let rows = out.len() / t;
+        u.reset(k, rows, ty);
+        u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
+        let mut ti = 0;
+        while ti + 4 <= t {
+            for (r, o) in out.chunks_exact_mut(t).enumerate() {
+                o[ti..ti + 4].copy_from_slice(&u.dot4(r, xq, ti));
             }
-            for ti in ti..t {
-                for (r, o) in out.chunks_exact_mut(t).enumerate() {
-                    o[ti] = u.dot(r, &xq, ti);
-                }
+            ti += 4;
+        }
+        for ti in ti..t {
+            for (r, o) in out.chunks_exact_mut(t).enumerate() {
+                o[ti] = u.dot(r, xq, ti);
             }
-        })
+        }
     })
 }
 
@@ -362,25 +402,33 @@ impl Ops for Cpu {
     }
 
     fn linear(&mut self, x: &Act, weight: &str, bias: Option<&str>) -> Act {
+        let [y] = self.linears(x, [(weight, bias)]);
+        y
+    }
+
+    fn linears<const N: usize>(&mut self, x: &Act, ws: [(&str, Option<&str>); N]) -> [Act; N] {
         let x = x.borrow();
         let (t, k) = (x.rows, x.cols);
-        let (mut y, n) = match &self.weights[weight] {
-            Weight::F32(w) => (matmul(&x.data, t, k, w, w.len() / k), w.len() / k),
+        let rows = ws.map(|(w, _)| match &self.weights[w] {
+            Weight::F32(w) => Rows::F32(w),
             Weight::Blocks { ty, cols, bytes } => {
                 debug_assert_eq!(*cols, k);
-                let n = bytes.len() / ty.row_bytes(k);
-                (matmul_blocks(&x.data, t, k, *ty, bytes, n), n)
+                Rows::Blocks { ty: *ty, bytes }
             }
-        };
-        if let Some(b) = bias {
-            let b = self.w(b);
-            for row in y.chunks_exact_mut(n) {
-                for (v, bb) in row.iter_mut().zip(b) {
-                    *v += bb;
+        });
+        let mut ys = products(&x.data, t, k, &rows).into_iter();
+        std::array::from_fn(|i| {
+            let (n, mut y) = (rows[i].n(k), ys.next().unwrap());
+            if let Some(b) = ws[i].1 {
+                let b = self.w(b);
+                for row in y.chunks_exact_mut(n) {
+                    for (v, bb) in row.iter_mut().zip(b) {
+                        *v += bb;
+                    }
                 }
             }
-        }
-        act(t, n, y)
+            act(t, n, y)
+        })
     }
 
     fn rope_and_cache(&mut self, layer: usize, q: &Act, k: &Act, v: &Act) {
