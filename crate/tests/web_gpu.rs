@@ -195,6 +195,31 @@ fn qwen_tiny_k() -> Shape {
     Shape { arch: "qwen2", layers: 2, d: 256, heads: 2, kv: 1, ff: 768, vocab: 259, tied: false }
 }
 
+/// The simd128 dot-product kernels of the quantized CPU backend against their scalar definition.
+#[wasm_bindgen_test]
+fn simd128_kernels_equal_the_scalar_definition() {
+    use mem1::cpu::qdot::{scaled_dot, scaled_dot4, scaled_dot_scalar, simd, G};
+    assert_eq!(simd(), "simd128");
+    let mut r = mem1::sample::Rng::new(3);
+    for n in [1usize, 2, 3, 28, 57] {
+        let q: Vec<i16> = (0..n * G).map(|_| (r.uniform() * 8192.0) as i16 - 4096).collect();
+        let s: Vec<f32> = (0..n).map(|_| r.uniform() - 0.5).collect();
+        let xs: Vec<Vec<i16>> = (0..4).map(|_| (0..n * G).map(|_| ((r.uniform() * 65534.0) as i32 - 32767) as i16).collect()).collect();
+        let dx: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| r.uniform() * 1e-4).collect()).collect();
+        let four = scaled_dot4(&q, &s, [&xs[0], &xs[1], &xs[2], &xs[3]], [&dx[0], &dx[1], &dx[2], &dx[3]]);
+        for j in 0..4 {
+            let want = scaled_dot_scalar(&q, &s, &xs[j], &dx[j]);
+            // f32 sums in another order: the error scales with the terms, not with their sum.
+            let abs_q: Vec<i16> = q.iter().map(|v| v.abs()).collect();
+            let abs_x: Vec<i16> = xs[j].iter().map(|v| v.abs()).collect();
+            let abs_s: Vec<f32> = s.iter().map(|v| v.abs()).collect();
+            let tol = 1e-5 * scaled_dot_scalar(&abs_q, &abs_s, &abs_x, &dx[j]).max(1.0);
+            assert!((scaled_dot(&q, &s, &xs[j], &dx[j]) - want).abs() <= tol, "n {n}: scaled_dot");
+            assert!((four[j] - want).abs() <= tol, "n {n}: scaled_dot4 row {j}: {} vs {want}", four[j]);
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn tiny_qwen2_q4_0() {
     tiny_model("qwen2 d96", qwen_tiny(), GgmlType::Q4_0).await;

@@ -440,6 +440,8 @@ pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f
         // SAFETY: as in scaled_dot.
         return unsafe { x86::scaled_dot4(q, s, xq, dx) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::scaled_dot4(q, s, xq, dx);
     #[allow(unreachable_code)]
     std::array::from_fn(|j| scaled_dot(q, s, xq[j], dx[j]))
 }
@@ -891,10 +893,36 @@ pub mod wasm {
                 f32x4_mul(f32x4_splat(s[g] * dx[g]), f32x4_convert_i32x4(p)),
             );
         }
+        hsum(acc)
+    }
+
+    #[inline(always)]
+    fn hsum(acc: v128) -> f32 {
         f32x4_extract_lane::<0>(acc)
             + f32x4_extract_lane::<1>(acc)
             + f32x4_extract_lane::<2>(acc)
             + f32x4_extract_lane::<3>(acc)
+    }
+
+    /// [`scaled_dot`] for four activation rows: each group of weights is loaded once for the four.
+    /// Lengths as checked by [`super::scaled_dot4`].
+    pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
+        let mut acc = [f32x4_splat(0.0); 4];
+        for g in 0..s.len() {
+            // SAFETY: (g + 1)·G ≤ q.len() == xq[j].len(); unaligned v128 loads are allowed.
+            unsafe {
+                let qp = q.as_ptr().add(g * G) as *const v128;
+                let w = [v128_load(qp), v128_load(qp.add(1)), v128_load(qp.add(2)), v128_load(qp.add(3))];
+                for j in 0..4 {
+                    let xp = xq[j].as_ptr().add(g * G) as *const v128;
+                    let d = |i: usize| i32x4_dot_i16x8(w[i], v128_load(xp.add(i)));
+                    let p = i32x4_add(i32x4_add(d(0), d(1)), i32x4_add(d(2), d(3)));
+                    let sd = f32x4_splat(*s.get_unchecked(g) * *dx[j].get_unchecked(g));
+                    acc[j] = f32x4_add(acc[j], f32x4_mul(sd, f32x4_convert_i32x4(p)));
+                }
+            }
+        }
+        acc.map(hsum)
     }
 }
 
@@ -959,7 +987,7 @@ mod tests {
             let xs: Vec<Vec<i16>> = (0..4)
                 .map(|_| {
                     (0..n * G)
-                        .map(|_| (r.uniform() * 65534.0) as i32 as i16 - 32767)
+                        .map(|_| ((r.uniform() * 65534.0) as i32 - 32767) as i16)
                         .collect()
                 })
                 .collect();
