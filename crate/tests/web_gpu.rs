@@ -207,12 +207,12 @@ fn simd128_kernels_equal_the_scalar_definition() {
         let xs: Vec<Vec<i16>> = (0..4).map(|_| (0..n * G).map(|_| ((r.uniform() * 65534.0) as i32 - 32767) as i16).collect()).collect();
         let dx: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| r.uniform() * 1e-4).collect()).collect();
         let four = scaled_dot4(&q, &s, [&xs[0], &xs[1], &xs[2], &xs[3]], [&dx[0], &dx[1], &dx[2], &dx[3]]);
+        // f32 sums in another order: the error scales with the terms, not with their sum.
+        let abs_q: Vec<i16> = q.iter().map(|v| v.abs()).collect();
+        let abs_s: Vec<f32> = s.iter().map(|v| v.abs()).collect();
         for j in 0..4 {
             let want = scaled_dot_scalar(&q, &s, &xs[j], &dx[j]);
-            // f32 sums in another order: the error scales with the terms, not with their sum.
-            let abs_q: Vec<i16> = q.iter().map(|v| v.abs()).collect();
             let abs_x: Vec<i16> = xs[j].iter().map(|v| v.abs()).collect();
-            let abs_s: Vec<f32> = s.iter().map(|v| v.abs()).collect();
             let tol = 1e-5 * scaled_dot_scalar(&abs_q, &abs_s, &abs_x, &dx[j]).max(1.0);
             assert!((scaled_dot(&q, &s, &xs[j], &dx[j]) - want).abs() <= tol, "n {n}: scaled_dot");
             assert!((four[j] - want).abs() <= tol, "n {n}: scaled_dot4 row {j}: {} vs {want}", four[j]);
