@@ -21,6 +21,10 @@ function firefoxManifest(m) {
   const f = structuredClone(m);
   delete f.side_panel;
   delete f.minimum_chrome_version;
+  // Cross-origin isolation of extension pages (for the threaded CPU build) is Chromium's key;
+  // Firefox loads the one-thread build.
+  delete f.cross_origin_embedder_policy;
+  delete f.cross_origin_opener_policy;
   f.permissions = f.permissions.filter((p) => !['sidePanel', 'offscreen'].includes(p));
   f.background = { scripts: ['firefox-background.js'], type: 'module' };
   f.sidebar_action = { default_panel: 'panel.html', default_title: m.name, open_at_install: false };
@@ -50,7 +54,8 @@ for (const browser of ['chrome', 'firefox']) {
   fs.mkdirSync(path.join(dir, 'models'));
   const other = browser === 'chrome' ? only.firefox : only.chrome;
   for (const f of sources) if (!other.includes(f)) fs.copyFileSync(path.join(here, f), path.join(dir, f));
-  for (const f of fs.readdirSync(pkg)) fs.copyFileSync(path.join(pkg, f), path.join(dir, 'pkg', f));
+  // The threaded build (pkg/threads/) only where extension pages are cross-origin isolated.
+  fs.cpSync(pkg, path.join(dir, 'pkg'), { recursive: true, filter: (f) => browser === 'chrome' || path.relative(pkg, f) !== 'threads' });
   link(model, path.join(dir, 'models', path.basename(model)));
   link(adapter, path.join(dir, 'models', path.basename(adapter)));
   const manifest = browser === 'chrome' ? base : firefoxManifest(base);

@@ -8,7 +8,7 @@
 // {type: 'load', done, total}, {type: 'loaded', info}, {type: 'event', ev} (the engine's turn
 // events), {type: 'confirm', id, action, target, url}, {type: 'end', result}, {type: 'error', message}.
 import { api } from './api.js';
-import init, { Demo } from './pkg/mem1.js';
+import { loadMem1 } from './pkg/load.js';
 import * as models from './models.js';
 
 export const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -24,9 +24,10 @@ export function startHost(relay) {
   let running = null; // the port whose episode runs
 
   const ready = (async () => {
-    await init();
-    agent = Demo.forLivePages();
-    console.info(`mem1: engine host ready (wasm loaded; WebGPU ${navigator.gpu ? 'present' : 'absent'})`);
+    const mem1 = await loadMem1();
+    agent = mem1.pkg.Demo.forLivePages();
+    const cpu = `CPU backend ${mem1.cpuThreads} thread${mem1.cpuThreads === 1 ? '' : 's'}${mem1.why ? ` (${mem1.why})` : ''}`;
+    console.info(`mem1: engine host ready (wasm loaded; WebGPU ${navigator.gpu ? 'present' : 'absent'}; ${cpu})`);
   })();
   ready.catch((e) => console.error(`mem1: the engine failed to start: ${e?.message || e}`));
 

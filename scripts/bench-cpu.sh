@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU baseline: llama.cpp (through llama-cpp-python, built from source natively) against our
 # `mem1 bench --backend cpu`, on the same GGUF files, prompt and thread count, and against the same
-# CPU backend compiled to wasm (SIMD, one thread) in headless Chromium (BROWSER=0 skips that).
+# CPU backend compiled to wasm (SIMD; one thread, and the threaded build on THREADS threads) in
+# headless Chromium (BROWSER=0 skips that).
 #
 #   bash scripts/bench-cpu.sh
 #
@@ -113,17 +114,22 @@ EOF
   done
 fi
 
-# --- ours in headless Chromium (wasm, SIMD, one thread) --------------------------------------------
+# --- ours in headless Chromium (wasm, SIMD; one thread, then the threaded build) -------------------
 # The release build of crate/tests/web_gpu.rs with MEM1_BROWSER_BENCH=1 runs bench_cpu_backend_in_browser
-# on both test models (served over HTTP by scripts/test-browser.sh) and logs one `BENCH {json}` each.
+# on both test models (served over HTTP by scripts/test-browser.sh) and logs one `BENCH {json}` each;
+# WASM_THREADS=1 builds it threaded and it computes on THREADS threads (Web Workers on shared memory;
+# the test runner's page is cross-origin isolated).
 if [ "${BROWSER:-1}" = 1 ]; then
-  echo "ours in headless Chromium (release wasm build; first run compiles it) ..." >&2
-  blog=$(mktemp)
-  MEM1_BROWSER_BENCH=1 MEM1_BENCH_PROMPT=$PROMPT_TOKENS MEM1_BENCH_DECODE=$DECODE_TOKENS PROFILE=release SKIP_DEMO=1 \
-    bash "$root/scripts/test-browser.sh" bench_cpu_backend_in_browser > "$blog" 2>&1 \
-    || { tail -20 "$blog" >&2; echo "the browser benchmark failed" >&2; }
-  sed -n 's/^BENCH //p' "$blog" | tee -a "$results"
-  rm -f "$blog"
+  for wasm_threads in 0 1; do
+    echo "ours in headless Chromium (release wasm build$([ $wasm_threads = 1 ] && echo ", threaded, $THREADS threads"); first run compiles it) ..." >&2
+    blog=$(mktemp)
+    WASM_THREADS=$wasm_threads MEM1_BENCH_THREADS=$THREADS MEM1_BROWSER_BENCH=1 MEM1_BENCH_PROMPT=$PROMPT_TOKENS \
+      MEM1_BENCH_DECODE=$DECODE_TOKENS PROFILE=release SKIP_DEMO=1 SKIP_EXTENSION=1 \
+      bash "$root/scripts/test-browser.sh" bench_cpu_backend_in_browser > "$blog" 2>&1 \
+      || { tail -20 "$blog" >&2; echo "the browser benchmark failed" >&2; }
+    sed -n 's/^BENCH //p' "$blog" | tee -a "$results"
+    rm -f "$blog"
+  done
 fi
 
 # --- table -------------------------------------------------------------------------------------
@@ -135,23 +141,28 @@ for line in open(sys.argv[1]):
         d = json.loads(line)
     except ValueError:
         continue
-    kind = "browser" if d["engine"].startswith("mem1 wasm") else "ours" if d["engine"].startswith("mem1") else "llama"
+    if d["engine"].startswith("mem1 wasm"):
+        kind = "wasm1" if d.get("backend", "").endswith(" 1 thread") else "wasmN"
+    else:
+        kind = "ours" if d["engine"].startswith("mem1") else "llama"
     b = best.setdefault((kind, d["model"]), {"prefill": 0.0, "decode": 0.0})
     b["prefill"] = max(b["prefill"], d.get("prefill_tok_s") or 0.0)
     b["decode"] = max(b["decode"], d.get("decode_tok_s") or 0.0)
 models = list(dict.fromkeys(m for _, m in best))
-fmt = "{:<34} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6}"
+cols = [("llama", "llama.cpp"), ("ours", "ours native"), ("wasm1", "wasm 1 thread"), ("wasmN", "wasm threaded")]
 print()
-print("tok/s (native: best of repeats; browser: one run); ratios are to llama.cpp native")
-print(fmt.format("model", "llama pp", "llama tg", "ours pp", "ours tg", "pp x", "tg x", "wasm pp", "wasm tg", "pp x", "tg x"))
+print("tok/s prefill / decode (native: best of repeats; browser: one run); (x) = ratio to llama.cpp native")
+print(f"{'model':<34}" + "".join(f" {name:>24}" for _, name in cols))
 f = lambda x: f"{x:.1f}" if x else "-"
 r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
 for m in models:
     l = best.get(("llama", m), {})
-    o = best.get(("ours", m), {})
-    w = best.get(("browser", m), {})
-    print(fmt.format(m[:34], f(l.get("prefill")), f(l.get("decode")), f(o.get("prefill")),
-                     f(o.get("decode")), r(o.get("prefill"), l.get("prefill")),
-                     r(o.get("decode"), l.get("decode")), f(w.get("prefill")), f(w.get("decode")),
-                     r(w.get("prefill"), l.get("prefill")), r(w.get("decode"), l.get("decode"))))
+    row = f"{m[:34]:<34}"
+    for kind, _ in cols:
+        o = best.get((kind, m), {})
+        cell = f"{f(o.get('prefill'))} / {f(o.get('decode'))}"
+        if kind != "llama":
+            cell += f" ({r(o.get('prefill'), l.get('prefill'))}/{r(o.get('decode'), l.get('decode'))})"
+        row += f" {cell:>24}"
+    print(row)
 EOF

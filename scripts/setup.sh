@@ -22,6 +22,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# std's sources: the threaded wasm build rebuilds std with atomics (scripts/build-wasm.sh).
+rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
 
 # wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
 wb=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)

@@ -16,7 +16,7 @@
 # Exits non-zero on any failure.
 #
 # Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
-# at 2) for the wasm-bindgen tests; SKIP_DEMO=1 skips step 2, SKIP_EXTENSION=1 step 3; extra arguments go to the test
+# at 2) for the wasm-bindgen tests; WASM_THREADS=1 builds them threaded (scripts/wasm-threads.sh); SKIP_DEMO=1 skips step 2, SKIP_EXTENSION=1 step 3; extra arguments go to the test
 # runner (e.g. a test name filter).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,7 +63,10 @@ export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 unset GECKODRIVER SAFARIDRIVER
 t0=$(date +%s)
 status=0
-cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run "${profile[@]}" -- --nocapture "$@" || status=$?
+build_std=()
+# WASM_THREADS=1: the wasm-bindgen tests in the threaded build (the CPU benchmark then starts workers).
+if [ "${WASM_THREADS:-0}" = 1 ]; then source scripts/wasm-threads.sh; fi
+cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run "${profile[@]}" "${build_std[@]}" -- --nocapture "$@" || status=$?
 echo "browser tests (wasm-bindgen): exit $status after $(( $(date +%s) - t0 )) s" >&2
 
 if [ -z "${SKIP_DEMO:-}" ]; then

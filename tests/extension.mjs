@@ -138,6 +138,12 @@ try {
   await go(panel, goal.instruction_text, asked);
   let s = await shown(panel);
   for (const t of s.turns) log(`  turn: ${t}`);
+  // The manifest makes extension pages cross-origin isolated, so with several cores the CPU
+  // backend runs the threaded build in the offscreen document.
+  const engine = await panel.textContent('#model-name');
+  const cores = await panel.evaluate(() => navigator.hardwareConcurrency);
+  log(`  engine: ${engine}`);
+  if (/on cpu|^cpu/.test(engine) && cores > 1 && !engine.includes(`simd128, ${Math.min(cores, 8)} threads`)) fail(`the CPU backend does not run on every core: ${engine}`);
   await panel.screenshot({ path: path.join(out, 'extension-panel.png'), fullPage: true });
   await store.tab.screenshot({ path: path.join(out, 'extension-store.png') });
   if (s.state === 'error') fail(`the store episode failed: ${s.status}`);

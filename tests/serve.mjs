@@ -1,7 +1,8 @@
 // A tiny static file server for the browser tests and the web demo: GET/HEAD with single
 // `Range: bytes=a-b` requests (206 + Content-Range; `/norange/PATH` ignores Range), CORS for any
-// origin (Range allowed, Content-Range exposed), a folder's index.html, and Content-Type by file
-// extension (wasm must be application/wasm to be compiled while it streams). No npm dependencies.
+// origin (Range allowed, Content-Range exposed), COOP/COEP (its pages are cross-origin isolated),
+// a folder's index.html, and Content-Type by file extension (wasm must be application/wasm to be
+// compiled while it streams). No npm dependencies.
 //
 //   node tests/serve.mjs ROOT [PORT]    (PORT 0 or absent: a free port)
 //
@@ -31,6 +32,11 @@ const cors = {
   'Access-Control-Allow-Headers': 'Range',
   'Access-Control-Expose-Headers': 'Content-Range, Content-Length, Accept-Ranges',
   'Access-Control-Max-Age': '600',
+  // Cross-origin isolation: a page served from here may use shared memory (the threaded wasm
+  // build, crate/js/load.js), and any isolated page may load what is served here.
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'cross-origin',
 };
 
 function fail(res, code, msg, extra = {}) {

@@ -5,9 +5,11 @@
 // page the agent read, and no console errors. Saves screenshots to tests/out/ (web_demo.png after
 // the first episode, web_demo-gpu.png after the second).
 //
-// Two episodes on the same pinned goal: one with backend “auto” (TURNS turns, TOKENS free tokens
-// per turn) and one on WebGPU (GPU_TURNS, GPU_TOKENS; GPU_TURNS=0 skips it: on SwiftShader a
-// prompt is read at ~1.4 tokens/s, so it is kept to one short turn).
+// Episodes on the same pinned goal: one with backend “auto” (TURNS turns, TOKENS free tokens per
+// turn); where that ran on the CPU with several cores (the threaded build), the same episode in a
+// page on the one-thread build, which must come out the same; and one on WebGPU (GPU_TURNS,
+// GPU_TOKENS; GPU_TURNS=0 skips it: on SwiftShader a prompt is read at ~1.4 tokens/s, so it is
+// kept to one short turn).
 //
 //   node tests/web_demo.mjs   (env: TURNS=3 TOKENS=32 GPU_TURNS=1 GPU_TOKENS=8 MODE=mem1 GOAL=0
 //                              CHROMIUM=/usr/bin/chromium TIMEOUT_S=900 DIST=web/dist VERBOSE=1)
@@ -61,27 +63,32 @@ const browser = await chromium.launch({
 });
 const errors = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-    if (process.env.VERBOSE) console.error(`[${m.type()}] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  // A cancelled request (net::ERR_ABORTED) is not an error: Chromium reports the fully read model
-  // download so; anything else (404, refused, CORS) is.
-  page.on('requestfailed', (r) => r.failure()?.errorText === 'net::ERR_ABORTED' || errors.push(`request failed: ${r.method()} ${r.url()} ${r.headers().range || ''} ${r.failure()?.errorText}`));
-  if (process.env.VERBOSE) page.on('requestfinished', (r) => console.error(`finished ${r.method()} ${r.url()} ${r.headers().range || ''}`));
-
-  await page.goto(`${server.url}?goal=${goalIndex}`);
-  await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 60_000 });
-  console.error(`web_demo: page ready after ${secs()} s (${server.url})`);
+  // A demo page, its errors collected; `query` is added to the URL.
+  async function open(query = '') {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+      if (process.env.VERBOSE) console.error(`[${m.type()}] ${m.text()}`);
+    });
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    // A cancelled request (net::ERR_ABORTED) is not an error: Chromium reports the fully read model
+    // download so; anything else (404, refused, CORS) is.
+    page.on('requestfailed', (r) => r.failure()?.errorText === 'net::ERR_ABORTED' || errors.push(`request failed: ${r.method()} ${r.url()} ${r.headers().range || ''} ${r.failure()?.errorText}`));
+    if (process.env.VERBOSE) page.on('requestfinished', (r) => console.error(`finished ${r.method()} ${r.url()} ${r.headers().range || ''}`));
+    await page.goto(`${server.url}?goal=${goalIndex}${query}`);
+    await page.waitForSelector('body[data-ready="1"]', { state: 'attached', timeout: 60_000 });
+    console.error(`web_demo: page${query} ready after ${secs()} s (${server.url}): ${await page.textContent('#status')}`);
+    return page;
+  }
+  const page = await open();
   const goal = await page.textContent('#goal-text .instr');
   if (!goal || goal.length < 10) fail(`no goal shown: ${JSON.stringify(goal)}`);
   const start = await page.evaluate(() => document.getElementById('store').contentDocument.querySelector('#search_input') !== null);
   if (!start) fail('the store iframe does not show the search page');
 
   // One episode as a visitor runs it; returns what the panel shows afterwards.
-  async function episode(label, { backend, turns, tokens, mode }) {
+  async function episode(label, { backend, turns, tokens, mode }, on = page) {
+    const page = on;
     await page.evaluate(() => delete document.body.dataset.episode);
     await page.fill('#max-turns', turns);
     await page.fill('#max-tokens', tokens);
@@ -140,6 +147,24 @@ try {
   if (a.livePoints !== a.turns.length) fail(`the plot has ${a.livePoints} live points for ${a.turns.length} turns`);
   if (a.plotPaths < 3) fail('the plot lacks the live curve or the recorded baseline curves');
   const times = { auto_seconds: a.runS };
+
+  // 1b. serve.mjs sends COOP/COEP, so the page is cross-origin isolated and, with more than one
+  //     core, the CPU backend runs the threaded build (Web Workers on the shared memory). A page
+  //     opened with ?threads=1 runs the one-thread build: the same episode must come out of it,
+  //     state for state and action for action (each task computes its own rows on any thread).
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  if (cores > 1 && /on cpu/.test(a.progress)) {
+    const n = Math.min(cores, 8);
+    if (!a.progress.includes(`simd128, ${n} threads`)) fail(`the CPU backend does not run on ${n} threads in an isolated page: ${a.progress}`);
+    const onePage = await open('&threads=1');
+    const one = await episode('one thread', { backend: 'auto', turns, tokens, mode }, onePage);
+    if (!one.progress.includes('simd128, 1 thread')) fail(`?threads=1 did not run the one-thread build: ${one.progress}`);
+    const same = (e) => JSON.stringify(e.turns.map((t) => [t.action, t.summary]));
+    if (same(one) !== same(a)) fail(`the threaded and the one-thread build ran different episodes:\n  ${same(a)}\n  ${same(one)}`);
+    console.error(`web_demo: the one-thread build ran the same ${one.turns.length} turns (${one.runS.toFixed(1)} s against ${a.runS.toFixed(1)} s on ${n} threads)`);
+    times.one_thread_seconds = one.runS;
+    await onePage.close();
+  }
   fs.mkdirSync(out, { recursive: true });
   await page.screenshot({ path: path.join(out, 'web_demo.png') });
 

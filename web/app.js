@@ -1,6 +1,6 @@
 // The demo page: the store (an iframe whose DOM the agent reads), the agent panel, the model
 // download/cache and the context-size plot. Everything MEM1 does happens in the wasm (`Demo`).
-import init, { Demo } from './pkg/mem1.js';
+import { loadMem1 } from './pkg/load.js';
 
 const $ = (id) => document.getElementById(id);
 const BUNDLED = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -401,8 +401,11 @@ async function main() {
   // The agent drives the store: the visitor's clicks would leave this static page.
   for (const t of ['click', 'submit']) storeDoc().addEventListener(t, (e) => e.preventDefault(), true);
 
-  await init();
-  st.demo = new Demo(0);
+  // ?threads=N caps the CPU backend's threads (1: the one-thread build).
+  const mem1 = await loadMem1({ threads: new URLSearchParams(location.search).get('threads') });
+  st.cpuThreads = mem1.cpuThreads;
+  st.cpuWhy = mem1.why;
+  st.demo = new mem1.pkg.Demo(0);
   globalThis.mem1 = st.demo; // for the console and the tests (e.g. mem1.simulateDeviceLoss())
   st.webgpu = await checkWebGPU();
   explainWebGPU(st.webgpu);
@@ -426,7 +429,8 @@ async function main() {
     showGoal();
   } else randomGoal();
   await loadRecorded();
-  status(`ready: ${st.demo.goalCount()} goals; press Run`);
+  const cpu = `CPU backend: ${st.cpuThreads} thread${st.cpuThreads === 1 ? '' : 's'}${st.cpuWhy ? ` (${st.cpuWhy})` : ''}`;
+  status(`ready: ${st.demo.goalCount()} goals; ${cpu}; press Run`);
   document.body.dataset.ready = '1';
 }
 

@@ -15,6 +15,9 @@
 //! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`loader::AnyEngine`] loading, the [`agent`] loop and
 //! the [`engine::Engine`] trait. Everything else is internal and free to change.
 
+// The threaded wasm build (atomics) sleeps idle CPU workers with `memory.atomic.wait32`.
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
+
 pub mod error;
 pub mod gguf;
 pub mod quant;

@@ -473,6 +473,14 @@ async fn bench_cpu_backend_in_browser() {
     }
     let n_prompt: usize = option_env!("MEM1_BENCH_PROMPT").and_then(|s| s.parse().ok()).unwrap_or(300);
     let n_decode: usize = option_env!("MEM1_BENCH_DECODE").and_then(|s| s.parse().ok()).unwrap_or(128);
+    // The threaded build (WASM_THREADS=1 scripts/test-browser.sh): MEM1_BENCH_THREADS threads in all
+    // (default 2), the page's own included.
+    #[cfg(target_feature = "atomics")]
+    {
+        let want: u32 = option_env!("MEM1_BENCH_THREADS").and_then(|s| s.parse().ok()).unwrap_or(2);
+        let got = mem1::cpu::pool::start_workers(want.saturating_sub(1)).await.expect("CPU workers");
+        assert_eq!(got, want.max(1), "CPU threads");
+    }
     for file in [SMOL_FILE, "qwen2.5-coder-0.5b-instruct.gguf"] {
         let url = model_url(file).unwrap();
         let mut src = HttpSource::open(&url).await.expect("open model URL");

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 pub mod qdot;
+pub mod pool;
 
 /// A `[rows, cols]` activation.
 pub struct Mat {
@@ -133,7 +134,7 @@ impl Cpu {
         } else {
             "f32 reference".to_string()
         };
-        let n = threads();
+        let n = pool::threads();
         let mut d = format!("{kind}, {n} thread{}", if n == 1 { "" } else { "s" });
         if let Some(why) = &self.fallback {
             d += &format!("; not the GPU because {why}");
@@ -150,20 +151,15 @@ impl Cpu {
             let mut logits = logits.borrow_mut();
             std::mem::take(&mut logits.data)
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            struct Ptr(*mut Cpu);
-            // SAFETY: the caller blocks in `install` until the closure returns, so the backend (and
-            // the `Rc`s inside its activations) is used by one thread at a time.
-            unsafe impl Send for Ptr {}
-            let p = Ptr(self);
-            pool().install(move || {
-                let p = p;
-                run(unsafe { &mut *p.0 })
-            })
-        }
-        #[cfg(target_arch = "wasm32")]
-        run(self)
+        struct Ptr(*mut Cpu);
+        // SAFETY: the caller waits in `run_on_pool` until the closure returns, so the backend (and
+        // the `Rc`s inside its activations) is used by one thread at a time.
+        unsafe impl Send for Ptr {}
+        let p = Ptr(self);
+        pool::run_on_pool(move || {
+            let p = p;
+            run(unsafe { &mut *p.0 })
+        })
     }
 
     /// A 1-D or float tensor's values (Config::from_gguf checked every tensor the pass names).
@@ -175,55 +171,10 @@ impl Cpu {
     }
 }
 
-/// The thread pool of the CPU backend: `MEM1_THREADS` threads, default all cores.
-#[cfg(not(target_arch = "wasm32"))]
-fn pool() -> &'static rayon::ThreadPool {
-    use std::sync::OnceLock;
-    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let n = std::env::var("MEM1_THREADS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|&n| n > 0);
-        let n = n.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .expect("CPU thread pool")
-    })
-}
-
-/// Threads the backend computes on (1 in wasm: no shared-memory workers).
-pub fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        pool().current_num_threads()
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        1
-    }
-}
-
-/// Calls `f(i, chunk)` for every `len`-element chunk of `out`, in parallel natively.
+/// Calls `f(i, chunk)` for every `len`-element chunk of `out`, in parallel where there are threads.
 fn par_chunks(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        pool().install(|| {
-            out.par_chunks_mut(len)
-                .enumerate()
-                .for_each(|(i, c)| f(i, c))
-        });
-    }
-    #[cfg(target_arch = "wasm32")]
-    for (i, c) in out.chunks_mut(len).enumerate() {
-        f(i, c);
-    }
+    let mut chunks: Vec<(usize, &mut [f32])> = out.chunks_mut(len).enumerate().collect();
+    pool::for_each_mut(&mut chunks, |(i, c)| f(*i, c));
 }
 
 /// Rows per parallel task of a matrix product.
@@ -264,13 +215,7 @@ fn products(x: &[f32], t: usize, k: usize, ws: &[Rows]) -> Vec<Vec<f32>> {
         Rows::F32(w) => f32_rows(x, t, k, w, *r0, out),
         Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), t, k, ty, bytes, *r0, out),
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        pool().install(|| tasks.par_iter_mut().for_each(run));
-    }
-    #[cfg(target_arch = "wasm32")]
-    tasks.iter_mut().for_each(run);
+    pool::for_each_mut(&mut tasks, run);
     drop(tasks);
     yts.into_iter()
         .zip(ws)
