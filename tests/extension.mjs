@@ -105,8 +105,10 @@ try {
     // the run and leaves the old state in the same click handler. A press that did not start the
     // run (seen once in CI, right after a declined purchase) is repeated, at most twice; a press
     // during a run is ignored by the panel (Go is disabled), so this cannot start two runs.
+    // Every wait on the panel polls on a timer: Playwright's default, requestAnimationFrame, does
+    // not run while the panel's tab is in the background or its renderer is busy.
     for (let i = 0; ; i++) {
-      const started = await panel.waitForFunction((run) => Number(document.body.dataset.run) === run, run, { timeout: 10_000 }).then(() => true, () => false);
+      const started = await panel.waitForFunction((run) => Number(document.body.dataset.run) === run, run, { timeout: 10_000, polling: 250 }).then(() => true, () => false);
       if (started) break;
       if (i === 2) fail(`Go did not start run ${run}: ${await panel.textContent('#status')}`);
       log(`  Go did not start run ${run}; pressing it again`);
@@ -153,7 +155,7 @@ try {
   if (!/buy now/i.test(question)) fail(`the dialog does not name Buy Now: ${question}`);
   if (!/^\/item_page\//.test(new URL(store.tab.url()).pathname)) fail(`the purchase was asked for off the item page: ${store.tab.url()}`);
   await panel.click('#confirm-yes');
-  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000, polling: 250 });
   s = await shown(panel);
   log(`  confirmed: ${s.state}: ${s.result}`);
   if (s.state !== 'done') fail(`the confirmed purchase did not end the episode as done: ${s.state} ${s.status}`);
@@ -173,7 +175,7 @@ try {
   await store.tab.goto(`${shop.url}/${session}`, { waitUntil: 'domcontentloaded' });
   await go(panel, goal.instruction_text, () => document.querySelectorAll('#turns li').length >= 1);
   await panel.click('#stop');
-  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000, polling: 250 });
   s = await shown(panel);
   log(`  stopped run: ${s.state}: ${s.result}`);
   if (s.state !== 'ended' || !/Stopped/.test(s.result)) fail(`Stop did not end the run: ${s.state} ${s.status} ${s.result}`);
@@ -220,7 +222,7 @@ try {
   await cpanel.screenshot({ path: path.join(out, 'extension-confirm.png'), fullPage: true });
   if (!checkout.tab.url().endsWith('/checkout.html') || checkout.visited.length !== 1) fail(`the page changed before the confirmation: ${checkout.visited.join(', ')}`);
   await cpanel.click('#confirm-no');
-  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000, polling: 250 });
   s = await shown(cpanel);
   log(`  declined: ${s.state}: ${s.result}`);
   if (s.state !== 'ended' || !/declined/.test(s.result)) fail(`declining did not end the episode: ${s.state} ${s.result}`);
@@ -230,7 +232,7 @@ try {
   await go(cpanel, task, asked);
   if (!(await cpanel.isVisible('#confirm'))) fail(`the second run did not ask to place the order: ${JSON.stringify(await shown(cpanel))}`);
   await cpanel.click('#confirm-yes');
-  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000, polling: 250 });
   s = await shown(cpanel);
   log(`  confirmed: ${s.state}: ${s.result}`);
   if (s.state !== 'done') fail(`the confirmed purchase did not end the episode as done: ${s.state} ${s.status}`);
