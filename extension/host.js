@@ -26,8 +26,7 @@ export function startHost(relay) {
   const ready = (async () => {
     const mem1 = await loadMem1();
     agent = mem1.pkg.Demo.forLivePages();
-    const cpu = `CPU backend ${mem1.cpuThreads} thread${mem1.cpuThreads === 1 ? '' : 's'}${mem1.why ? ` (${mem1.why})` : ''}`;
-    console.info(`mem1: engine host ready (wasm loaded; WebGPU ${navigator.gpu ? 'present' : 'absent'}; ${cpu})`);
+    console.info(`mem1: engine host ready (wasm loaded; WebGPU ${navigator.gpu ? 'present' : 'absent'}; ${mem1.cpu})`);
   })();
   ready.catch((e) => console.error(`mem1: the engine failed to start: ${e?.message || e}`));
 

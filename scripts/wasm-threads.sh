@@ -1,4 +1,4 @@
-# Sourced by scripts/build-wasm.sh and scripts/test-browser.sh (THREADS=1): the environment of the
+# Sourced by scripts/build-wasm.sh and scripts/test-browser.sh (WASM_THREADS=1): the environment of the
 # threaded wasm build. std is rebuilt with atomics (-Z build-std, from the rust-src component that
 # scripts/setup.sh installs), which stable Rust allows only with RUSTC_BOOTSTRAP=1; the build has
 # its own target folder so it and the plain build do not undo each other's caches. rustc warns

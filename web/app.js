@@ -403,8 +403,6 @@ async function main() {
 
   // ?threads=N caps the CPU backend's threads (1: the one-thread build).
   const mem1 = await loadMem1({ threads: new URLSearchParams(location.search).get('threads') });
-  st.cpuThreads = mem1.cpuThreads;
-  st.cpuWhy = mem1.why;
   st.demo = new mem1.pkg.Demo(0);
   globalThis.mem1 = st.demo; // for the console and the tests (e.g. mem1.simulateDeviceLoss())
   st.webgpu = await checkWebGPU();
@@ -429,8 +427,7 @@ async function main() {
     showGoal();
   } else randomGoal();
   await loadRecorded();
-  const cpu = `CPU backend: ${st.cpuThreads} thread${st.cpuThreads === 1 ? '' : 's'}${st.cpuWhy ? ` (${st.cpuWhy})` : ''}`;
-  status(`ready: ${st.demo.goalCount()} goals; ${cpu}; press Run`);
+  status(`ready: ${st.demo.goalCount()} goals; ${mem1.cpu}; press Run`);
   document.body.dataset.ready = '1';
 }
 
