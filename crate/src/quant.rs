@@ -121,6 +121,27 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
+/// Q5_0 blocks rewritten as Q8_0 blocks of the same values: the f16 scale copied, each 5-bit value
+/// minus 16 stored as one signed byte. Exact (dequantizing either gives the same f32 bits); 34
+/// bytes a block instead of 22.
+pub fn q5_0_to_q8_0(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 22 * 34);
+    for b in data.chunks_exact(22) {
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let qs = &b[6..22];
+        let mut q = [0u8; 34];
+        q[..2].copy_from_slice(&b[..2]);
+        for j in 0..16 {
+            let h0 = (((qh >> j) << 4) & 0x10) as u8;
+            let h1 = ((qh >> (j + 12)) & 0x10) as u8;
+            q[2 + j] = (((qs[j] & 0xF) | h0) as i8 - 16) as u8;
+            q[2 + j + 16] = (((qs[j] >> 4) | h1) as i8 - 16) as u8;
+        }
+        out.extend_from_slice(&q);
+    }
+    out
+}
+
 fn dequantize_block(ty: GgmlType, b: &[u8], y: &mut [f32]) {
     use GgmlType::*;
     match ty {
@@ -334,6 +355,20 @@ mod tests {
         assert_eq!(y[0], 3.5);
         assert_eq!(y[16], -2.5);
         assert_eq!(y[1], -4.0); // nibble 0
+    }
+
+    #[test]
+    fn q5_0_as_q8_0_holds_the_same_values() {
+        let q5 = random_blocks(GgmlType::Q5_0, 32 * 64, 21);
+        let q8 = q5_0_to_q8_0(&q5);
+        assert_eq!(q8.len(), 64 * 34);
+        let (mut a, mut b) = (vec![0f32; 32 * 64], vec![1f32; 32 * 64]);
+        dequantize(GgmlType::Q5_0, &q5, &mut a).unwrap();
+        dequantize(GgmlType::Q8_0, &q8, &mut b).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        // Every 5-bit value occurs, so the sign handling of both ends is covered.
+        let vals: std::collections::BTreeSet<i8> = q8.chunks_exact(34).flat_map(|b| b[2..].iter().map(|&v| v as i8)).collect();
+        assert_eq!(vals, (-16..16).collect());
     }
 
     #[test]

@@ -220,6 +220,54 @@ fn simd128_kernels_equal_the_scalar_definition() {
     }
 }
 
+/// The simd128 row kernels of decode (`row_dot`, blocks decoded in registers) against the unpacked
+/// product, for every type that has one: rows whose block count is and is not a multiple of four
+/// (the 32-element types take four blocks a step), and zero, subnormal and negative f16 scales
+/// (converted four at a time in vector lanes).
+#[wasm_bindgen_test]
+fn simd128_row_kernels_equal_the_unpacked_product() {
+    use mem1::cpu::qdot::{fused, row_dot, QAct, Unpacked, G};
+    use mem1::quant::random_blocks;
+    use GgmlType::*;
+    let mut r = mem1::sample::Rng::new(9);
+    let mut checked = Vec::new();
+    for ty in [Q4_0, Q4_1, Q5_0, Q8_0, Q4K, Q6K] {
+        if !fused(ty) {
+            continue;
+        }
+        let (be, bb) = ty.block();
+        for k in [96usize, 256, 416, 896, 1536] {
+            if k % be != 0 {
+                continue;
+            }
+            let rows = 3;
+            let mut bytes = random_blocks(ty, k * rows, 13);
+            if be == G {
+                for (bi, h) in [0x0000u16, 0x0003, 0x8523].iter().enumerate() {
+                    bytes[bi * bb..bi * bb + 2].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+            let x: Vec<f32> = (0..k * 2).map(|_| r.uniform() * 4.0 - 2.0).collect();
+            let a = QAct::new(&x, k);
+            let mut u = Unpacked::new(k, rows, ty);
+            u.fill(ty, &bytes);
+            let rb = ty.row_bytes(k);
+            for row in 0..rows {
+                // f32 sums in another order: the error scales with the terms.
+                let terms: f32 = (0..k).map(|i| (u.s[(row * k + i) / G] * u.q[row * k + i] as f32).abs()).sum::<f32>() * 2.0;
+                for t in 0..2 {
+                    let want = u.dot(row, &a, t);
+                    let got = row_dot(ty, &bytes[row * rb..(row + 1) * rb], &a, t);
+                    assert!((got - want).abs() <= 1e-5 * terms.max(1.0), "{ty:?} k {k} row {row} token {t}: {got} vs {want}");
+                }
+            }
+        }
+        checked.push(ty);
+    }
+    // Q5_0 is kept as Q8_0 in wasm (qdot::stored), so it has no row kernel of its own.
+    assert_eq!(checked, [Q4_0, Q4_1, Q8_0, Q4K, Q6K]);
+}
+
 #[wasm_bindgen_test]
 async fn tiny_qwen2_q4_0() {
     tiny_model("qwen2 d96", qwen_tiny(), GgmlType::Q4_0).await;

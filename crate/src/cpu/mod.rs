@@ -95,8 +95,11 @@ impl Cpu {
         for t in &g.tensors {
             let bytes = src.read_at(t.offset, t.n_bytes as usize).await?;
             let w = if quantized && t.dims.len() == 2 && qdot::supported(t.ty) {
+                // The embedding table only gives rows to dequantize, unless it is also the output.
+                let product = t.name != "token_embd.weight" || cfg.output == t.name;
+                let (ty, bytes) = if product { qdot::stored(t.ty, bytes) } else { (t.ty, bytes) };
                 Weight::Blocks {
-                    ty: t.ty,
+                    ty,
                     cols: t.dims[0] as usize,
                     bytes,
                 }

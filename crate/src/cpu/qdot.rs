@@ -376,13 +376,23 @@ impl Unpacked {
 /// without a vector unit) are unpacked first, as for prefill.
 pub fn fused(ty: GgmlType) -> bool {
     use GgmlType::*;
-    let kernel = matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q8_0 | Q4K | Q6K);
     #[cfg(target_arch = "x86_64")]
-    return kernel && x86::available();
+    return matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q8_0 | Q4K | Q6K) && x86::available();
     #[allow(unreachable_code)]
     {
-        kernel && cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
+        matches!(ty, Q4_0 | Q4_1 | Q8_0 | Q4K | Q6K) && cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
     }
+}
+
+/// The blocks a matrix of `ty` is kept in for products on this CPU: its own, except Q5_0 in wasm,
+/// which becomes Q8_0 of the same values ([`crate::quant::q5_0_to_q8_0`], exact). simd128 has no
+/// cheap way to spread Q5_0's packed fifth bits over bytes, and its Q5_0 row kernel took twice as
+/// long as the Q8_0 one (6.7 against 3.4 ns a block of 32 in V8) for 55 % more bytes.
+pub fn stored(ty: GgmlType, bytes: Vec<u8>) -> (GgmlType, Vec<u8>) {
+    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) && ty == GgmlType::Q5_0 {
+        return (GgmlType::Q8_0, crate::quant::q5_0_to_q8_0(&bytes));
+    }
+    (ty, bytes)
 }
 
 /// One row of `ty` blocks (`row.len() == ty.row_bytes(x.k)`) times token `t` of `x`, decoding the
@@ -767,35 +777,115 @@ pub mod wasm {
         (i16x8_sub(w.0, i16x8_splat(bias)), i16x8_sub(w.1, i16x8_splat(bias)))
     }
 
-    /// Bytes 0..16 of the result are 0xFF where bits `16·half + j` of `bits` are set, else 0.
-    #[inline(always)]
-    fn bytes_from_bits(bits: u32, half: usize) -> v128 {
-        let v = u32x4_splat(bits);
-        let idx = if half == 0 {
-            u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-        } else {
-            u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)
-        };
-        let b = v128_or(i8x16_swizzle(v, idx), i64x2_splat(0x7fbfdfeff7fbfdfe));
-        i8x16_eq(b, i8x16_splat(-1))
-    }
-
     /// simd128 form of [`super::row_dot`]: every block decoded in registers.
     pub fn row_dot(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
         use GgmlType::*;
         match ty {
-            Q4_0 => blocks(Q4_0, row, xq, dx, xs),
-            Q4_1 => blocks(Q4_1, row, xq, dx, xs),
-            Q5_0 => blocks(Q5_0, row, xq, dx, xs),
-            Q8_0 => blocks(Q8_0, row, xq, dx, xs),
-            Q4K => blocks(Q4K, row, xq, dx, xs),
-            Q6K => blocks(Q6K, row, xq, dx, xs),
+            Q4_0 => blocks32(Q4_0, row, xq, dx, xs),
+            Q4_1 => blocks32(Q4_1, row, xq, dx, xs),
+            Q8_0 => blocks32(Q8_0, row, xq, dx, xs),
+            Q4K => blocks_k(Q4K, row, xq, dx, xs),
+            Q6K => blocks_k(Q6K, row, xq, dx, xs),
             _ => unreachable!("{ty:?} has no fused kernel"),
         }
     }
 
+    /// The f16 values at `p`, `p + stride`, `p + 2·stride`, `p + 3·stride` as four f32 lanes, exactly
+    /// as [`super::f16_at`] converts one: the bits moved into place and scaled by 2¹¹² (normal and
+    /// subnormal halves alike, zero included), inf/NaN widened. Four scales cost about what one
+    /// scalar conversion did.
+    ///
+    /// # Safety
+    /// `p + 3·stride + 2` bytes must be readable.
     #[inline(always)]
-    fn blocks(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+    unsafe fn halves4(p: *const u8, stride: usize) -> v128 {
+        let h = |i: usize| (p.add(i * stride) as *const u16).read_unaligned() as u32;
+        let v = u32x4(h(0), h(1), h(2), h(3));
+        let em = v128_and(v, u32x4_splat(0x7fff));
+        let bits = i32x4_shl(em, 13);
+        let finite = f32x4_mul(bits, f32x4_splat(f32::from_bits(0x7780_0000)));
+        let special = v128_or(bits, u32x4_splat(0x7f80_0000));
+        let mag = v128_bitselect(special, finite, u32x4_ge(em, u32x4_splat(0x7c00)));
+        v128_or(mag, i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16))
+    }
+
+    /// The 32 weights of one block of a 32-element type, as i16 in two halves of 16.
+    ///
+    /// # Safety
+    /// `b` points at a whole block of `ty`.
+    #[inline(always)]
+    unsafe fn weights32(ty: GgmlType, b: *const u8) -> [(v128, v128); 2] {
+        use GgmlType::*;
+        let at = |o: usize| v128_load(b.add(o) as *const v128);
+        let m4 = u8x16_splat(0xF);
+        match ty {
+            Q8_0 => [widen_i(at(2)), widen_i(at(18))],
+            Q4_0 | Q4_1 => {
+                let qs = at(if ty == Q4_0 { 2 } else { 4 });
+                let (lo, hi) = (v128_and(qs, m4), u8x16_shr(qs, 4));
+                let bias = if ty == Q4_0 { 8 } else { 0 };
+                [minus(widen_u(lo), bias), minus(widen_u(hi), bias)]
+            }
+            _ => unreachable!("{ty:?} blocks are not 32 elements"),
+        }
+    }
+
+    /// `Σ w·x` over one block of 32 as four i32 lanes; `x` points at its 32 activations.
+    #[inline(always)]
+    unsafe fn dot32(w: [(v128, v128); 2], x: *const i16) -> v128 {
+        let x = x as *const v128;
+        let d = |w: v128, i: usize| i32x4_dot_i16x8(w, v128_load(x.add(i)));
+        i32x4_add(i32x4_add(d(w[0].0, 0), d(w[0].1, 1)), i32x4_add(d(w[1].0, 2), d(w[1].1, 3)))
+    }
+
+    /// The row kernel of the 32-element types (Q4_0, Q4_1, Q8_0), four blocks a step: their
+    /// four f16 scales (and Q4_1's offsets) are converted together and multiplied by the four
+    /// activation scales in one vector op; the last `n % 4` blocks go one at a time.
+    #[inline(always)]
+    fn blocks32(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+        let bb = ty.block().1;
+        let nb = row.len() / bb;
+        assert!(row.len() == nb * bb && xq.len() == nb * G && dx.len() == nb && xs.len() == nb);
+        let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut off4 = f32x4_splat(0.0);
+        let (rp, xp) = (row.as_ptr(), xq.as_ptr());
+        let mut i = 0;
+        // SAFETY: every pointer below stays inside row, xq, dx and xs (lengths checked above).
+        unsafe {
+            while i + 4 <= nb {
+                let b = rp.add(i * bb);
+                let d4 = f32x4_mul(halves4(b, bb), v128_load(dx.as_ptr().add(i) as *const v128));
+                if ty == GgmlType::Q4_1 {
+                    let m4 = halves4(b.add(2), bb);
+                    off4 = f32x4_add(off4, f32x4_mul(m4, v128_load(xs.as_ptr().add(i) as *const v128)));
+                }
+                let p0 = f32x4_convert_i32x4(dot32(weights32(ty, b), xp.add(i * G)));
+                let p1 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(bb)), xp.add((i + 1) * G)));
+                a0 = f32x4_add(a0, f32x4_mul(i32x4_shuffle::<0, 0, 0, 0>(d4, d4), p0));
+                a1 = f32x4_add(a1, f32x4_mul(i32x4_shuffle::<1, 1, 1, 1>(d4, d4), p1));
+                let p2 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(2 * bb)), xp.add((i + 2) * G)));
+                let p3 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(3 * bb)), xp.add((i + 3) * G)));
+                a0 = f32x4_add(a0, f32x4_mul(i32x4_shuffle::<2, 2, 2, 2>(d4, d4), p2));
+                a1 = f32x4_add(a1, f32x4_mul(i32x4_shuffle::<3, 3, 3, 3>(d4, d4), p3));
+                i += 4;
+            }
+            let mut off = hsum(off4);
+            while i < nb {
+                let b = &row[i * bb..(i + 1) * bb];
+                let p = f32x4_convert_i32x4(dot32(weights32(ty, b.as_ptr()), xp.add(i * G)));
+                a0 = f32x4_add(a0, f32x4_mul(f32x4_splat(half(b, 0) * dx[i]), p));
+                if ty == GgmlType::Q4_1 {
+                    off += half(b, 2) * xs[i];
+                }
+                i += 1;
+            }
+            hsum(f32x4_add(a0, a1)) + off
+        }
+    }
+
+    /// The row kernel of the K types (256 elements a block).
+    #[inline(always)]
+    fn blocks_k(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
         use GgmlType::*;
         let m4 = u8x16_splat(0xF);
         let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
@@ -807,29 +897,6 @@ pub mod wasm {
             .zip(dx.chunks_exact(be / G).zip(xs.chunks_exact(be / G)))
         {
             match ty {
-                Q4_0 | Q4_1 | Q5_0 => {
-                    let d = half(b, 0);
-                    let qs = load(b, match ty { Q4_0 => 2, Q4_1 => 4, _ => 6 });
-                    let (mut lo, mut hi) = (v128_and(qs, m4), v128_and(u8x16_shr(qs, 4), m4));
-                    if ty == Q5_0 {
-                        let bits = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-                        let h = u8x16_splat(0x10);
-                        lo = v128_or(lo, v128_and(bytes_from_bits(bits, 0), h));
-                        hi = v128_or(hi, v128_and(bytes_from_bits(bits, 1), h));
-                    }
-                    let bias = match ty { Q4_0 => 8, Q4_1 => 0, _ => 16 };
-                    let w = [minus(widen_u(lo), bias), minus(widen_u(hi), bias)];
-                    a0 = fma_group(a0, d * dx[0], w, x);
-                    if ty == Q4_1 {
-                        off += half(b, 2) * xs[0];
-                    }
-                    std::mem::swap(&mut a0, &mut a1);
-                }
-                Q8_0 => {
-                    let d = half(b, 0);
-                    a0 = fma_group(a0, d * dx[0], [widen_i(load(b, 2)), widen_i(load(b, 18))], x);
-                    std::mem::swap(&mut a0, &mut a1);
-                }
                 Q4K => {
                     let (d, dmin) = (half(b, 0), half(b, 2));
                     let scales = &b[4..16];
