@@ -207,45 +207,53 @@ fn products(x: &[f32], t: usize, k: usize, ws: &[Rows]) -> Vec<Vec<f32>> {
         .iter()
         .any(|w| matches!(w, Rows::Blocks { .. }))
         .then(|| qdot::QAct::new(x, k));
-    let mut yts: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; w.n(k) * t]).collect();
-    let mut tasks: Vec<(Rows, usize, &mut [f32])> = Vec::new();
-    for (w, yt) in ws.iter().zip(yts.iter_mut()) {
-        for (i, c) in yt.chunks_mut(ROWS * t).enumerate() {
-            tasks.push((*w, i * ROWS, c));
+    let mut ys: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; w.n(k) * t]).collect();
+    let mut tasks: Vec<(Rows, Cols)> = Vec::new();
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        let n = w.n(k);
+        let y = y.as_mut_ptr();
+        for r0 in (0..n).step_by(ROWS) {
+            tasks.push((*w, Cols { y, n, t, r0, rows: ROWS.min(n - r0) }));
         }
     }
-    let run = |(w, r0, out): &mut (Rows, usize, &mut [f32])| match *w {
-        Rows::F32(w) => f32_rows(x, t, k, w, *r0, out),
-        Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), t, k, ty, bytes, *r0, out),
+    let run = |(w, out): &mut (Rows, Cols)| match *w {
+        Rows::F32(w) => f32_rows(x, k, w, out),
+        Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), k, ty, bytes, out),
     };
     pool::for_each_mut(&mut tasks, run);
-    drop(tasks);
-    yts.into_iter()
-        .zip(ws)
-        .map(|(yt, w)| transpose(yt, w.n(k), t))
-        .collect()
+    ys
 }
 
-/// `[n][t]` → `[t][n]`.
-fn transpose(yt: Vec<f32>, n: usize, t: usize) -> Vec<f32> {
-    if t == 1 {
-        return yt;
-    }
-    let mut y = vec![0f32; n * t];
-    for (r, row) in yt.chunks_exact(t).enumerate() {
-        for (ti, v) in row.iter().enumerate() {
-            y[ti * n + r] = *v;
-        }
-    }
-    y
+/// Where one task of a product writes: rows `r0..r0 + rows` of every token of a `[t][n]` output,
+/// a block of columns no other task touches.
+struct Cols {
+    y: *mut f32,
+    n: usize,
+    t: usize,
+    r0: usize,
+    rows: usize,
 }
 
-/// `out[(r - r0)·t + ti] = x[ti] · w[r]` for the rows of one task, in f32.
-fn f32_rows(x: &[f32], t: usize, k: usize, w: &[f32], r0: usize, out: &mut [f32]) {
-    for (ri, o) in out.chunks_exact_mut(t).enumerate() {
-        let wr = &w[(r0 + ri) * k..(r0 + ri + 1) * k];
-        for (ti, v) in o.iter_mut().enumerate() {
-            *v = dot(&x[ti * k..(ti + 1) * k], wr);
+// SAFETY: each task's `Cols` covers columns of the output that no other task's does, and the
+// output outlives the parallel loop (products waits for every task).
+unsafe impl Send for Cols {}
+
+impl Cols {
+    /// `y[ti][r0 + r] = v`.
+    #[inline(always)]
+    fn put(&mut self, ti: usize, r: usize, v: f32) {
+        assert!(ti < self.t && r < self.rows);
+        // SAFETY: in bounds (checked above), and these columns are this task's alone.
+        unsafe { *self.y.add(ti * self.n + self.r0 + r) = v }
+    }
+}
+
+/// `y[ti][r] = x[ti] · w[r]` for the rows of one task, in f32.
+fn f32_rows(x: &[f32], k: usize, w: &[f32], out: &mut Cols) {
+    for r in 0..out.rows {
+        let wr = &w[(out.r0 + r) * k..(out.r0 + r + 1) * k];
+        for ti in 0..out.t {
+            out.put(ti, r, dot(&x[ti * k..(ti + 1) * k], wr));
         }
     }
 }
@@ -253,13 +261,13 @@ fn f32_rows(x: &[f32], t: usize, k: usize, w: &[f32], r0: usize, out: &mut [f32]
 /// The same for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
 /// blocks where a fused kernel exists; otherwise the task unpacks its rows once, then runs every
 /// token through them, four tokens per pass over a row.
-fn block_rows(xq: &qdot::QAct, t: usize, k: usize, ty: GgmlType, w: &[u8], r0: usize, out: &mut [f32]) {
-    let rb = ty.row_bytes(k);
+fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols) {
+    let (rb, t, r0, rows) = (ty.row_bytes(k), out.t, out.r0, out.rows);
     if t < 4 && qdot::fused(ty) {
-        for (r, o) in out.chunks_exact_mut(t).enumerate() {
+        for r in 0..rows {
             let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
-            for (ti, v) in o.iter_mut().enumerate() {
-                *v = qdot::row_dot(ty, row, xq, ti);
+            for ti in 0..t {
+                out.put(ti, r, qdot::row_dot(ty, row, xq, ti));
             }
         }
         return;
@@ -268,19 +276,20 @@ fn block_rows(xq: &qdot::QAct, t: usize, k: usize, ty: GgmlType, w: &[u8], r0: u
         static UNPACKED: RefCell<qdot::Unpacked> = RefCell::new(qdot::Unpacked::new(0, 0, GgmlType::Q8_0));
     }
     UNPACKED.with_borrow_mut(|u| {
-        let rows = out.len() / t;
         u.reset(k, rows, ty);
         u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
         let mut ti = 0;
         while ti + 4 <= t {
-            for (r, o) in out.chunks_exact_mut(t).enumerate() {
-                o[ti..ti + 4].copy_from_slice(&u.dot4(r, xq, ti));
+            for r in 0..rows {
+                for (j, v) in u.dot4(r, xq, ti).into_iter().enumerate() {
+                    out.put(ti + j, r, v);
+                }
             }
             ti += 4;
         }
         for ti in ti..t {
-            for (r, o) in out.chunks_exact_mut(t).enumerate() {
-                o[ti] = u.dot(r, xq, ti);
+            for r in 0..rows {
+                out.put(ti, r, u.dot(r, xq, ti));
             }
         }
     })
@@ -339,13 +348,17 @@ impl Ops for Cpu {
 
     fn rmsnorm(&mut self, x: &Act, weight: &str) -> Act {
         let x = x.borrow();
-        let w = self.w(weight);
-        let mut out = Vec::with_capacity(x.data.len());
-        for row in x.data.chunks_exact(x.cols) {
-            let ms = row.iter().map(|v| v * v).sum::<f32>() / x.cols as f32;
-            let r = 1.0 / (ms + self.cfg.rms_eps).sqrt();
-            out.extend(row.iter().zip(w).map(|(v, g)| g * (v * r)));
-        }
+        let (w, eps, cols, xd) = (self.w(weight), self.cfg.rms_eps, x.cols, &x.data[..]);
+        let mut out = vec![0f32; xd.len()];
+        // One task per token.
+        par_chunks(&mut out, cols, |i, o| {
+            let row = &xd[i * cols..(i + 1) * cols];
+            let ms = row.iter().map(|v| v * v).sum::<f32>() / cols as f32;
+            let r = 1.0 / (ms + eps).sqrt();
+            for ((o, v), g) in o.iter_mut().zip(row).zip(w) {
+                *o = g * (v * r);
+            }
+        });
         act(x.rows, x.cols, out)
     }
 
@@ -435,13 +448,16 @@ impl Ops for Cpu {
 
     fn silu_mul(&mut self, gate: &Act, up: &Act) -> Act {
         let (g, u) = (gate.borrow(), up.borrow());
-        let data = g
-            .data
-            .iter()
-            .zip(&u.data)
-            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
-            .collect();
-        act(g.rows, g.cols, data)
+        let (cols, gd, ud) = (g.cols, &g.data[..], &u.data[..]);
+        let mut out = vec![0f32; gd.len()];
+        // One task per token.
+        par_chunks(&mut out, cols, |i, o| {
+            let at = i * cols;
+            for ((o, &g), &u) in o.iter_mut().zip(&gd[at..at + cols]).zip(&ud[at..at + cols]) {
+                *o = g / (1.0 + (-g).exp()) * u;
+            }
+        });
+        act(g.rows, g.cols, out)
     }
 
     fn add_into(&mut self, x: &Act, y: &Act) {

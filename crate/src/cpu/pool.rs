@@ -15,7 +15,9 @@
 /// Calls `f` on every item, in parallel where the backend has threads.
 pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
-    {
+    if items.len() < 2 {
+        items.iter_mut().for_each(f);
+    } else {
         use rayon::prelude::*;
         native::pool().install(|| items.par_iter_mut().for_each(f));
     }

@@ -43,40 +43,40 @@ pub struct QAct {
 }
 
 impl QAct {
+    /// Quantizes `x` (rows of `k`), four tokens a task on the backend's threads.
     pub fn new(x: &[f32], k: usize) -> QAct {
         assert!(
             k % G == 0 && x.len() % k == 0,
             "activations of {} values in rows of {k}",
             x.len()
         );
-        let groups = x.len() / G;
+        let (t, ng) = (x.len() / k, k / G);
         let mut a = QAct {
             k,
             q: vec![0; x.len()],
-            d: vec![0.0; groups],
-            sum: vec![0.0; groups],
-            sum4: Vec::new(),
+            d: vec![0.0; t * ng],
+            sum: vec![0.0; t * ng],
+            sum4: vec![0.0; t / 4 * 4 * ng],
         };
-        for (gi, (xs, qs)) in x.chunks_exact(G).zip(a.q.chunks_exact_mut(G)).enumerate() {
-            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 32767.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            for (q, v) in qs.iter_mut().zip(xs) {
-                // Round half away from zero without a libm call (|v·id| ≤ 32767).
-                *q = (v * id + 0.5f32.copysign(*v)) as i16;
-            }
-            a.d[gi] = d;
-            a.sum[gi] = xs.iter().sum();
-        }
-        let (ng, t) = (k / G, x.len() / k);
-        a.sum4 = vec![0.0; t / 4 * 4 * ng];
-        for (quad, out) in a.sum4.chunks_exact_mut(4 * ng).enumerate() {
-            for j in 0..4 {
-                for (g, v) in a.sum[(quad * 4 + j) * ng..(quad * 4 + j + 1) * ng].iter().enumerate() {
-                    out[g * 4 + j] = *v;
+        // (x, q, d, sum, sum4) of four tokens; the last task may hold fewer, and then no sum4.
+        let sum4 = a.sum4.chunks_mut(4 * ng).map(Some).chain(std::iter::repeat_with(|| None));
+        let mut tasks: Vec<_> = x
+            .chunks(4 * k)
+            .zip(a.q.chunks_mut(4 * k))
+            .zip(a.d.chunks_mut(4 * ng).zip(a.sum.chunks_mut(4 * ng)))
+            .zip(sum4)
+            .map(|(((x, q), (d, sum)), sum4)| (x, q, d, sum, sum4))
+            .collect();
+        super::pool::for_each_mut(&mut tasks, |(x, q, d, sum, sum4)| {
+            quantize_groups(x, q, d, sum);
+            if let Some(out) = sum4 {
+                for j in 0..4 {
+                    for (g, v) in sum[j * ng..(j + 1) * ng].iter().enumerate() {
+                        out[g * 4 + j] = *v;
+                    }
                 }
             }
-        }
+        });
         a
     }
 
@@ -87,6 +87,20 @@ impl QAct {
             &self.d[t * g..(t + 1) * g],
             &self.sum[t * g..(t + 1) * g],
         )
+    }
+}
+
+/// Each group of [`G`] values of `x` as `i16` with the scale `amax/32767`, and its f32 sum.
+fn quantize_groups(x: &[f32], q: &mut [i16], d: &mut [f32], sum: &mut [f32]) {
+    for (((xs, qs), d), sum) in x.chunks_exact(G).zip(q.chunks_exact_mut(G)).zip(d).zip(sum) {
+        let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        *d = amax / 32767.0;
+        let id = if *d > 0.0 { 1.0 / *d } else { 0.0 };
+        for (q, v) in qs.iter_mut().zip(xs) {
+            // Round half away from zero without a libm call (|v·id| ≤ 32767).
+            *q = (v * id + 0.5f32.copysign(*v)) as i16;
+        }
+        *sum = xs.iter().sum();
     }
 }
 
