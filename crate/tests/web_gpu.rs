@@ -206,7 +206,8 @@ fn simd128_kernels_equal_the_scalar_definition() {
         let s: Vec<f32> = (0..n).map(|_| r.uniform() - 0.5).collect();
         let xs: Vec<Vec<i16>> = (0..4).map(|_| (0..n * G).map(|_| ((r.uniform() * 65534.0) as i32 - 32767) as i16).collect()).collect();
         let dx: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| r.uniform() * 1e-4).collect()).collect();
-        let four = scaled_dot4(&q, &s, [&xs[0], &xs[1], &xs[2], &xs[3]], [&dx[0], &dx[1], &dx[2], &dx[3]]);
+        let d4: Vec<f32> = (0..n * 4).map(|i| dx[i % 4][i / 4]).collect();
+        let four = scaled_dot4(&q, &s, [&xs[0], &xs[1], &xs[2], &xs[3]], &d4);
         // f32 sums in another order: the error scales with the terms, not with their sum.
         let abs_q: Vec<i16> = q.iter().map(|v| v.abs()).collect();
         let abs_s: Vec<f32> = s.iter().map(|v| v.abs()).collect();

@@ -40,6 +40,8 @@ pub struct QAct {
     /// The same sums for each run of four tokens, interleaved `[t/4][group][t%4]` so that one
     /// offset per group serves four tokens in one vector multiply-add.
     pub sum4: Vec<f32>,
+    /// The scales `d` interleaved the same way: one vector load gives a group's four tokens.
+    pub d4: Vec<f32>,
 }
 
 impl QAct {
@@ -57,22 +59,26 @@ impl QAct {
             d: vec![0.0; t * ng],
             sum: vec![0.0; t * ng],
             sum4: vec![0.0; t / 4 * 4 * ng],
+            d4: vec![0.0; t / 4 * 4 * ng],
         };
-        // (x, q, d, sum, sum4) of four tokens; the last task may hold fewer, and then no sum4.
-        let sum4 = a.sum4.chunks_mut(4 * ng).map(Some).chain(std::iter::repeat_with(|| None));
+        // (x, q, d, sum, (d4, sum4)) of four tokens; the last task may hold fewer, and then no
+        // interleaved copies.
+        let quads = a.d4.chunks_mut(4 * ng).zip(a.sum4.chunks_mut(4 * ng));
+        let quads = quads.map(Some).chain(std::iter::repeat_with(|| None));
         let mut tasks: Vec<_> = x
             .chunks(4 * k)
             .zip(a.q.chunks_mut(4 * k))
             .zip(a.d.chunks_mut(4 * ng).zip(a.sum.chunks_mut(4 * ng)))
-            .zip(sum4)
-            .map(|(((x, q), (d, sum)), sum4)| (x, q, d, sum, sum4))
+            .zip(quads)
+            .map(|(((x, q), (d, sum)), quad)| (x, q, d, sum, quad))
             .collect();
-        super::pool::for_each_mut(&mut tasks, |(x, q, d, sum, sum4)| {
+        super::pool::for_each_mut(&mut tasks, |(x, q, d, sum, quad)| {
             quantize_groups(x, q, d, sum);
-            if let Some(out) = sum4 {
+            if let Some((d4, sum4)) = quad {
                 for j in 0..4 {
-                    for (g, v) in sum[j * ng..(j + 1) * ng].iter().enumerate() {
-                        out[g * 4 + j] = *v;
+                    for g in 0..ng {
+                        d4[g * 4 + j] = d[j * ng + g];
+                        sum4[g * 4 + j] = sum[j * ng + g];
                     }
                 }
             }
@@ -349,21 +355,17 @@ impl Unpacked {
         scaled_dot(q, s, xq, dx) + self.offsets(m, xs)
     }
 
-    /// Row `r` times tokens `t..t + 4` of `x`, loading the row once.
+    /// Row `r` times tokens `t..t + 4` of `x` (`t` a multiple of 4), loading the row once.
     pub fn dot4(&self, r: usize, x: &QAct, t: usize) -> [f32; 4] {
+        assert_eq!(t % 4, 0, "runs of four tokens start at multiples of 4");
         let (q, s, m) = self.row(r);
-        let xr = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
-        let mut out = scaled_dot4(
-            q,
-            s,
-            [xr[0].0, xr[1].0, xr[2].0, xr[3].0],
-            [xr[0].1, xr[1].1, xr[2].1, xr[3].1],
-        );
+        let ng = s.len();
+        let quad = t / 4 * 4 * ng..(t / 4 + 1) * 4 * ng;
+        let xq = [x.row(t).0, x.row(t + 1).0, x.row(t + 2).0, x.row(t + 3).0];
+        let mut out = scaled_dot4(q, s, xq, &x.d4[quad.clone()]);
         if self.has_min {
-            // Σ_g m_g·sum_g for the four tokens at once (t is a multiple of 4 on this path).
-            debug_assert_eq!(t % 4, 0);
-            let ng = m.len();
-            let s4 = &x.sum4[t / 4 * 4 * ng..(t / 4 + 1) * 4 * ng];
+            // Σ_g m_g·sum_g for the four tokens at once.
+            let s4 = &x.sum4[quad];
             let mut off = [0f32; 4];
             for (mg, xs) in m.iter().zip(s4.chunks_exact(4)) {
                 for j in 0..4 {
@@ -455,19 +457,23 @@ pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
 }
 
 /// [`scaled_dot`] for four activation rows at once.
-pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
-    for j in 0..4 {
-        assert!(q.len() == xq[j].len() && s.len() == dx[j].len() && s.len() * G == q.len());
+/// `d4` holds the four rows' activation scales interleaved: `d4[4·g + j]` is row j's `dx[g]`.
+pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
+    for xq in xq {
+        assert!(q.len() == xq.len() && s.len() * 4 == d4.len() && s.len() * G == q.len());
     }
     #[cfg(target_arch = "x86_64")]
     if x86::available() {
         // SAFETY: as in scaled_dot.
-        return unsafe { x86::scaled_dot4(q, s, xq, dx) };
+        return unsafe { x86::scaled_dot4(q, s, xq, d4) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return wasm::scaled_dot4(q, s, xq, dx);
+    return wasm::scaled_dot4(q, s, xq, d4);
     #[allow(unreachable_code)]
-    std::array::from_fn(|j| scaled_dot(q, s, xq[j], dx[j]))
+    std::array::from_fn(|j| {
+        let dx: Vec<f32> = d4.chunks_exact(4).map(|d| d[j]).collect();
+        scaled_dot(q, s, xq[j], &dx)
+    })
 }
 
 /// The definition the vector kernels are tested against.
@@ -719,20 +725,23 @@ pub mod x86 {
     /// # Safety
     /// As [`scaled_dot`], for each of the four activation rows.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
+    pub unsafe fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
         let qp = q.as_ptr();
         let mut acc = [_mm256_setzero_ps(); 4];
         for g in 0..s.len() {
             let w0 = _mm256_loadu_si256(qp.add(g * G) as *const __m256i);
             let w1 = _mm256_loadu_si256(qp.add(g * G + 16) as *const __m256i);
-            let sg = *s.get_unchecked(g);
+            // The four tokens' scales in one multiply.
+            let sd = _mm_mul_ps(_mm_set1_ps(*s.get_unchecked(g)), _mm_loadu_ps(d4.as_ptr().add(4 * g)));
+            let sd = _mm256_castps128_ps256(sd);
             for j in 0..4 {
                 let x = xq[j].as_ptr().add(g * G);
                 let x0 = _mm256_loadu_si256(x as *const __m256i);
                 let x1 = _mm256_loadu_si256(x.add(16) as *const __m256i);
                 let p = _mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1));
                 let p = _mm256_cvtepi32_ps(p);
-                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(sg * *dx[j].get_unchecked(g)), p, acc[j]);
+                let sdj = _mm256_permutevar8x32_ps(sd, _mm256_set1_epi32(j as i32));
+                acc[j] = _mm256_fmadd_ps(sdj, p, acc[j]);
             }
         }
         [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
@@ -987,19 +996,27 @@ pub mod wasm {
 
     /// [`scaled_dot`] for four activation rows: each group of weights is loaded once for the four.
     /// Lengths as checked by [`super::scaled_dot4`].
-    pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], dx: [&[f32]; 4]) -> [f32; 4] {
+    pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
         let mut acc = [f32x4_splat(0.0); 4];
         for g in 0..s.len() {
-            // SAFETY: (g + 1)·G ≤ q.len() == xq[j].len(); unaligned v128 loads are allowed.
+            // SAFETY: (g + 1)·G ≤ q.len() == xq[j].len() and 4·(g + 1) ≤ d4.len(); unaligned
+            // v128 loads are allowed.
             unsafe {
                 let qp = q.as_ptr().add(g * G) as *const v128;
                 let w = [v128_load(qp), v128_load(qp.add(1)), v128_load(qp.add(2)), v128_load(qp.add(3))];
+                // The four tokens' scales in one multiply.
+                let sd = f32x4_mul(f32x4_splat(*s.get_unchecked(g)), v128_load(d4.as_ptr().add(4 * g) as *const v128));
+                let sds = [
+                    i32x4_shuffle::<0, 0, 0, 0>(sd, sd),
+                    i32x4_shuffle::<1, 1, 1, 1>(sd, sd),
+                    i32x4_shuffle::<2, 2, 2, 2>(sd, sd),
+                    i32x4_shuffle::<3, 3, 3, 3>(sd, sd),
+                ];
                 for j in 0..4 {
                     let xp = xq[j].as_ptr().add(g * G) as *const v128;
                     let d = |i: usize| i32x4_dot_i16x8(w[i], v128_load(xp.add(i)));
                     let p = i32x4_add(i32x4_add(d(0), d(1)), i32x4_add(d(2), d(3)));
-                    let sd = f32x4_splat(*s.get_unchecked(g) * *dx[j].get_unchecked(g));
-                    acc[j] = f32x4_add(acc[j], f32x4_mul(sd, f32x4_convert_i32x4(p)));
+                    acc[j] = f32x4_add(acc[j], f32x4_mul(sds[j], f32x4_convert_i32x4(p)));
                 }
             }
         }
@@ -1075,12 +1092,8 @@ mod tests {
             let dx: Vec<Vec<f32>> = (0..4)
                 .map(|_| (0..n).map(|_| r.uniform() * 1e-4).collect())
                 .collect();
-            let four = scaled_dot4(
-                &q,
-                &s,
-                [&xs[0], &xs[1], &xs[2], &xs[3]],
-                [&dx[0], &dx[1], &dx[2], &dx[3]],
-            );
+            let d4: Vec<f32> = (0..n * 4).map(|i| dx[i % 4][i / 4]).collect();
+            let four = scaled_dot4(&q, &s, [&xs[0], &xs[1], &xs[2], &xs[3]], &d4);
             for j in 0..4 {
                 let want = scaled_dot_scalar(&q, &s, &xs[j], &dx[j]);
                 let tol = 1e-5 * want.abs().max(1.0);
