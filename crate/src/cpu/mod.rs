@@ -436,36 +436,52 @@ impl Ops for Cpu {
 
     fn attention(&mut self, layer: usize, q: &Act) -> Act {
         let c = &self.cfg;
-        let (hd, kvd, heads, group) = (c.head_dim, c.kv_dim(), c.n_heads, c.n_heads / c.n_kv_heads);
+        let (hd, kvd, group) = (c.head_dim, c.kv_dim(), c.n_heads / c.n_kv_heads);
         let q = q.borrow();
         let scale = 1.0 / (hd as f32).sqrt();
         let (kc, vc, pos) = (&self.k_cache[layer], &self.v_cache[layer], self.pos);
         let (qd, qc) = (&q.data[..], q.cols);
         let mut out = vec![0f32; q.rows * q.cols];
-        // One task per (token, head).
-        par_chunks(&mut out, hd, |i, o| {
-            let (t, h) = (i / heads, i % heads);
-            let n_keys = pos + t + 1;
-            let kvh = h / group;
-            let qh = &qd[t * qc + h * hd..t * qc + (h + 1) * hd];
+        // One task per (token, KV head): the query heads that share a KV head read each key and
+        // value row once for all of them.
+        let n_kv = c.n_kv_heads;
+        par_chunks(&mut out, group * hd, |i, o| {
+            let (t, kvh) = (i / n_kv, i % n_kv);
+            let n = pos + t + 1;
+            let qg = &qd[t * qc + kvh * group * hd..t * qc + (kvh + 1) * group * hd];
             let head = |j: usize| j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd;
             thread_local! {
                 static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
             }
             SCORES.with_borrow_mut(|s| {
+                // s[h·n + j]: query head h of the group against key j.
                 s.clear();
-                s.extend((0..n_keys).map(|j| dot(qh, &kc[head(j)]) * scale));
-                let m = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                for v in s.iter_mut() {
-                    *v = exp(*v - m);
-                }
-                for (j, p) in s.iter().enumerate() {
-                    for (oo, vv) in o.iter_mut().zip(&vc[head(j)]) {
-                        *oo += p * vv;
+                s.resize(group * n, 0.0);
+                for j in 0..n {
+                    let kj = &kc[head(j)];
+                    for (h, qh) in qg.chunks_exact(hd).enumerate() {
+                        s[h * n + j] = dot(qh, kj) * scale;
                     }
                 }
-                let r = 1.0 / s.iter().sum::<f32>();
-                o.iter_mut().for_each(|v| *v *= r);
+                for sh in s.chunks_exact_mut(n) {
+                    let m = sh.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    for v in sh.iter_mut() {
+                        *v = exp(*v - m);
+                    }
+                }
+                for j in 0..n {
+                    let vj = &vc[head(j)];
+                    for (h, oh) in o.chunks_exact_mut(hd).enumerate() {
+                        let p = s[h * n + j];
+                        for (oo, vv) in oh.iter_mut().zip(vj) {
+                            *oo += p * vv;
+                        }
+                    }
+                }
+                for (sh, oh) in s.chunks_exact(n).zip(o.chunks_exact_mut(hd)) {
+                    let r = 1.0 / sh.iter().sum::<f32>();
+                    oh.iter_mut().for_each(|v| *v *= r);
+                }
             });
         });
         act(q.rows, q.cols, out)
