@@ -409,6 +409,14 @@ const SMOL_NPY: [&[u8]; 3] = [
     include_bytes!("../../tests/fixtures/smollm2-135m-q4_1-p2.npy"),
 ];
 
+const QWEN_FILE: &str = "qwen2.5-coder-0.5b-instruct.gguf";
+const QWEN_JSON: &str = include_str!("../../tests/fixtures/qwen2.5-coder-0.5b-q4_k_m.json");
+const QWEN_NPY: [&[u8]; 3] = [
+    include_bytes!("../../tests/fixtures/qwen2.5-coder-0.5b-q4_k_m-p0.npy"),
+    include_bytes!("../../tests/fixtures/qwen2.5-coder-0.5b-q4_k_m-p1.npy"),
+    include_bytes!("../../tests/fixtures/qwen2.5-coder-0.5b-q4_k_m-p2.npy"),
+];
+
 /// A little-endian f32 vector from a version 1/2/3 `.npy` file.
 fn npy_f32(b: &[u8]) -> Vec<f32> {
     assert_eq!(&b[..6], b"\x93NUMPY", "not a .npy file");
@@ -441,7 +449,7 @@ async fn smollm2_over_http_matches_fixtures() {
         src.requests,
         gpu.adapter_name()
     );
-    smollm2_matches_fixtures(&mut gpu, "WebGPU").await;
+    matches_fixtures(&mut gpu, "SmolLM2-135M Q4_1", "WebGPU", SMOL_JSON, SMOL_NPY).await;
 }
 
 /// The automatic choice on a CPU-emulated adapter (SwiftShader here) is the quantized CPU backend,
@@ -455,17 +463,29 @@ async fn smollm2_auto_backend_falls_back_to_cpu_and_matches_fixtures() {
     log!("SmolLM2 loaded in {:.1} s on {}", now() - t0, e.name());
     assert!(matches!(e, AnyEngine::Cpu(_)), "SwiftShader should give the CPU backend, got {}", e.name());
     assert!(e.name().contains("simd128") && e.name().contains("CPU-emulated"), "{}", e.name());
-    smollm2_matches_fixtures(&mut e, "CPU (wasm simd128)").await;
+    matches_fixtures(&mut e, "SmolLM2-135M Q4_1", "CPU (wasm simd128)", SMOL_JSON, SMOL_NPY).await;
 }
 
-async fn smollm2_matches_fixtures<E: Engine>(e: &mut E, what: &str) {
-    let fx: serde_json::Value = serde_json::from_str(SMOL_JSON).unwrap();
+/// Qwen2.5-0.5B on the quantized CPU backend in wasm: its Q4_K_M mix runs every row kernel but
+/// Q4_0/Q4_1, and its Q5_0 matrices are kept as Q8_0 there (`qdot::stored`).
+#[wasm_bindgen_test]
+async fn qwen2_on_the_wasm_cpu_backend_matches_fixtures() {
+    let Some(url) = model_url(QWEN_FILE) else { return };
+    let mut src = HttpSource::open(&url).await.expect("open model URL");
+    let t0 = now();
+    let mut e = Cpu::load_quantized(&mut src, 256, |_, _| {}).await.expect("CPU load");
+    log!("Qwen2.5-0.5B loaded in {:.1} s on {}", now() - t0, e.describe());
+    matches_fixtures(&mut e, "Qwen2.5-Coder-0.5B Q4_K_M", "CPU (wasm simd128)", QWEN_JSON, QWEN_NPY).await;
+}
+
+async fn matches_fixtures<E: Engine>(e: &mut E, model: &str, what: &str, json: &str, npy: [&[u8]; 3]) {
+    let fx: serde_json::Value = serde_json::from_str(json).unwrap();
     let prompts = fx["prompts"].as_array().unwrap();
     let greedy = SamplerParams::greedy();
     let (mut dec_tokens, mut dec_secs, mut pre_tokens, mut pre_secs) = (0usize, 0f64, 0usize, 0f64);
     for (i, p) in prompts.iter().enumerate() {
         let tokens: Vec<u32> = p["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-        let want = npy_f32(SMOL_NPY[i]);
+        let want = npy_f32(npy[i]);
         e.truncate(0).unwrap();
         let t = now();
         e.prefill(&tokens).await.unwrap();
@@ -505,7 +525,7 @@ async fn smollm2_matches_fixtures<E: Engine>(e: &mut E, what: &str) {
         assert_eq!(&out[..firm], &ref_greedy[..firm], "prompt {i}: greedy continuation");
     }
     log!(
-        "SmolLM2-135M Q4_1 in headless Chromium, {what}: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
+        "{model} in headless Chromium, {what}: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
         pre_tokens as f64 / pre_secs,
         dec_tokens as f64 / dec_secs
     );
@@ -530,7 +550,7 @@ async fn bench_cpu_backend_in_browser() {
         let got = mem1::cpu::pool::start_workers(want.saturating_sub(1)).await.expect("CPU workers");
         assert_eq!(got, want.max(1), "CPU threads");
     }
-    for file in [SMOL_FILE, "qwen2.5-coder-0.5b-instruct.gguf"] {
+    for file in [SMOL_FILE, QWEN_FILE] {
         let url = model_url(file).unwrap();
         let mut src = HttpSource::open(&url).await.expect("open model URL");
         let mut e = Cpu::load_quantized(&mut src, n_prompt + n_decode + 1, |_, _| {}).await.expect("CPU load");
