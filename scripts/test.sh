@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent), a
-# short run of every fuzz target, and browser (wasm in headless Chromium on WebGPU, the extension
-# in Chromium and Firefox). Sets up a fresh machine first.
+# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent), the
+# CPU backend's NEON kernels under qemu-aarch64 (on x86-64 hosts), a short run of every fuzz
+# target, and browser (wasm in headless Chromium on WebGPU, the extension in Chromium and
+# Firefox). Sets up a fresh machine first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,6 +15,13 @@ chmod 700 "$XDG_RUNTIME_DIR"
 
 echo "== native tests" >&2
 cargo test --release --workspace 2>&1
+
+if [ "$(uname -m)" = x86_64 ]; then
+  echo "== CPU backend on aarch64 (the NEON kernels, cross-compiled and run under qemu-aarch64)" >&2
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+    cargo test --release --target aarch64-unknown-linux-gnu -p mem1 --lib cpu:: 2>&1
+fi
 
 echo "== training pipeline (tiny end-to-end run: expert data, SFT and GRPO steps, the result in the engine)" >&2
 bash scripts/train.sh check

@@ -8,9 +8,9 @@
 //!   elements (`w = s·q + m`, exactly the value [`crate::quant::dequantize`] gives; Q6_K's integer
 //!   scale per 16 is folded into `q`), and then multiplied by every token's activations:
 //!   `Σ_g s_g·dx_g·(Σ q·xq) + Σ_g m_g·(Σ x)`. That is one float multiply-add per 32 products.
-//! * The inner `Σ q·xq` is `pmaddwd` (AVX2) or `i32x4.dot_i16x8` (wasm simd128); the scalar loop
+//! * The inner `Σ q·xq` is `pmaddwd` (AVX2), `smlal` (NEON) or `i32x4.dot_i16x8` (wasm simd128); the scalar loop
 //!   is the definition, and the tests compare the vector paths against it. A group's i32 sums stay
-//!   below 2³¹: |q| ≤ 4096 (Q6_K folded), |xq| ≤ 32767, four products per lane.
+//!   below 2³¹: |q| ≤ 4096 (Q6_K folded), |xq| ≤ 32767, at most eight products per lane.
 //! * Decode (one token meets each row once) skips the unpacking: [`row_dot`] decodes the blocks in
 //!   registers.
 use crate::quant::{GgmlType, QK_K};
@@ -429,13 +429,15 @@ pub fn row_dot(ty: GgmlType, row: &[u8], x: &QAct, t: usize) -> f32 {
     }
 }
 
-/// Which vector kernel [`scaled_dot`] runs: `AVX2`, `simd128` or `scalar`.
+/// Which vector kernel [`scaled_dot`] runs: `AVX2`, `NEON`, `simd128` or `scalar`.
 pub fn simd() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if x86::available() {
         return "AVX2";
     }
-    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    if cfg!(target_arch = "aarch64") {
+        "NEON"
+    } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         "simd128"
     } else {
         "scalar"
@@ -450,6 +452,8 @@ pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
         // SAFETY: AVX2 and FMA are present; the lengths were checked above.
         return unsafe { x86::scaled_dot(q, s, xq, dx) };
     }
+    #[cfg(target_arch = "aarch64")]
+    return neon::scaled_dot(q, s, xq, dx);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return wasm::scaled_dot(q, s, xq, dx);
     #[allow(unreachable_code)]
@@ -467,6 +471,8 @@ pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4
         // SAFETY: as in scaled_dot.
         return unsafe { x86::scaled_dot4(q, s, xq, d4) };
     }
+    #[cfg(target_arch = "aarch64")]
+    return neon::scaled_dot4(q, s, xq, d4);
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return wasm::scaled_dot4(q, s, xq, d4);
     #[allow(unreachable_code)]
@@ -745,6 +751,68 @@ pub mod x86 {
             }
         }
         [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+pub mod neon {
+    //! The NEON forms of [`super::scaled_dot`] and [`super::scaled_dot4`] (every aarch64 CPU has
+    //! NEON): `smlal` multiplies i16 pairs into i32 lanes, eight products per lane per group, as
+    //! the AVX2 and simd128 kernels sum them. Decode unpacks rows first on this target (no fused
+    //! row kernels), then takes the same products.
+    use super::G;
+    use std::arch::aarch64::*;
+
+    /// `Σ q·x` over one group of 32 as four i32 lanes (eight products each: below 2³¹, as
+    /// [`super`] explains).
+    ///
+    /// # Safety
+    /// `q` and `x` point at 32 readable values.
+    #[inline(always)]
+    unsafe fn group(w: &[int16x8_t; 4], x: *const i16) -> int32x4_t {
+        let mut p = vdupq_n_s32(0);
+        for (i, w) in w.iter().enumerate() {
+            let b = vld1q_s16(x.add(8 * i));
+            p = vmlal_s16(p, vget_low_s16(*w), vget_low_s16(b));
+            p = vmlal_high_s16(p, *w, b);
+        }
+        p
+    }
+
+    #[inline(always)]
+    unsafe fn weights(q: *const i16) -> [int16x8_t; 4] {
+        [vld1q_s16(q), vld1q_s16(q.add(8)), vld1q_s16(q.add(16)), vld1q_s16(q.add(24))]
+    }
+
+    /// Lengths as checked by [`super::scaled_dot`].
+    pub fn scaled_dot(q: &[i16], s: &[f32], xq: &[i16], dx: &[f32]) -> f32 {
+        // SAFETY: (g + 1)·G ≤ q.len() == xq.len() for every group g < s.len() == dx.len().
+        unsafe {
+            let mut acc = vdupq_n_f32(0.0);
+            for g in 0..s.len() {
+                let p = group(&weights(q.as_ptr().add(g * G)), xq.as_ptr().add(g * G));
+                acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), s[g] * dx[g]);
+            }
+            vaddvq_f32(acc)
+        }
+    }
+
+    /// Lengths as checked by [`super::scaled_dot4`].
+    pub fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
+        // SAFETY: as in scaled_dot, and 4·(g + 1) ≤ d4.len().
+        unsafe {
+            let mut acc = [vdupq_n_f32(0.0); 4];
+            for g in 0..s.len() {
+                let w = weights(q.as_ptr().add(g * G));
+                let sd = vmulq_n_f32(vld1q_f32(d4.as_ptr().add(4 * g)), s[g]);
+                let p = |j: usize| vcvtq_f32_s32(group(&w, xq[j].as_ptr().add(g * G)));
+                acc[0] = vfmaq_laneq_f32::<0>(acc[0], p(0), sd);
+                acc[1] = vfmaq_laneq_f32::<1>(acc[1], p(1), sd);
+                acc[2] = vfmaq_laneq_f32::<2>(acc[2], p(2), sd);
+                acc[3] = vfmaq_laneq_f32::<3>(acc[3], p(3), sd);
+            }
+            acc.map(|a| vaddvq_f32(a))
+        }
     }
 }
 
