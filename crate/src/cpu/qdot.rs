@@ -8,9 +8,10 @@
 //!   elements (`w = s·q + m`, exactly the value [`crate::quant::dequantize`] gives; Q6_K's integer
 //!   scale per 16 is folded into `q`), and then multiplied by every token's activations:
 //!   `Σ_g s_g·dx_g·(Σ q·xq) + Σ_g m_g·(Σ x)`. That is one float multiply-add per 32 products.
-//! * The inner `Σ q·xq` is `pmaddwd` (AVX2), `smlal` (NEON) or `i32x4.dot_i16x8` (wasm simd128); the scalar loop
-//!   is the definition, and the tests compare the vector paths against it. A group's i32 sums stay
-//!   below 2³¹: |q| ≤ 4096 (Q6_K folded), |xq| ≤ 32767, at most eight products per lane.
+//! * The inner `Σ q·xq` is `pmaddwd` (AVX2), `smlal` (NEON) or `i32x4.dot_i16x8` (wasm simd128);
+//!   the scalar loop is the definition, and the tests compare the vector paths against it. A
+//!   group's i32 sums stay below 2³¹: |q| ≤ 4096 (Q6_K folded), |xq| ≤ 32767, at most eight
+//!   products per lane.
 //! * Decode (one token meets each row once) skips the unpacking: [`row_dot`] decodes the blocks in
 //!   registers.
 use crate::quant::{GgmlType, QK_K};
