@@ -7,7 +7,8 @@
 #   bash scripts/bench-cpu.sh
 #
 # Env: THREADS (default 2, used by both engines; exported as MEM1_THREADS for ours),
-#      PROMPT_TOKENS (300), DECODE_TOKENS (128), REPEATS (3, best run reported),
+#      PROMPT_TOKENS (300), DECODE_TOKENS (128), REPEATS (3, best run reported; in the browser
+#      too, each run from an emptied cache of the same loaded model),
 #      FLASH_ATTN=1 (llama.cpp's flash attention: here ~+12 % prefill but ~-40 % decode; default off,
 #      llama-cpp-python's default), WAIT_IDLE (seconds to wait, per model, for other processes to leave the CPU; default 0),
 #      MODELS (space-separated GGUF paths; default: the two test models), SETUP_ONLY=1 (build the venv only).
@@ -123,7 +124,7 @@ if [ "${BROWSER:-1}" = 1 ]; then
   for wasm_threads in 0 1; do
     echo "ours in headless Chromium (release wasm build$([ $wasm_threads = 1 ] && echo ", threaded, $THREADS threads"); first run compiles it) ..." >&2
     blog=$(mktemp)
-    WASM_THREADS=$wasm_threads MEM1_BENCH_THREADS=$THREADS MEM1_BROWSER_BENCH=1 MEM1_BENCH_PROMPT=$PROMPT_TOKENS \
+    WASM_THREADS=$wasm_threads MEM1_BENCH_THREADS=$THREADS MEM1_BROWSER_BENCH=1 MEM1_BENCH_PROMPT=$PROMPT_TOKENS MEM1_BENCH_REPEATS=$REPEATS \
       MEM1_BENCH_DECODE=$DECODE_TOKENS PROFILE=release SKIP_DEMO=1 SKIP_EXTENSION=1 \
       bash "$root/scripts/test-browser.sh" bench_cpu_backend_in_browser > "$blog" 2>&1 \
       || { tail -20 "$blog" >&2; echo "the browser benchmark failed" >&2; }
@@ -151,7 +152,7 @@ for line in open(sys.argv[1]):
 models = list(dict.fromkeys(m for _, m in best))
 cols = [("llama", "llama.cpp"), ("ours", "ours native"), ("wasm1", "wasm 1 thread"), ("wasmN", "wasm threaded")]
 print()
-print("tok/s prefill / decode (native: best of repeats; browser: one run); (x) = ratio to llama.cpp native")
+print("tok/s prefill / decode, best of repeats; (x) = ratio to llama.cpp native")
 print(f"{'model':<34}" + "".join(f" {name:>24}" for _, name in cols))
 f = lambda x: f"{x:.1f}" if x else "-"
 r = lambda a, b: f"{a / b:.2f}" if a and b else "-"

@@ -279,10 +279,12 @@ fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols)
         u.reset(k, rows, ty);
         u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
         let mut ti = 0;
+        let mut four = [[0f32; 4]; ROWS];
         while ti + 4 <= t {
-            for r in 0..rows {
-                for (j, v) in u.dot4(r, xq, ti).into_iter().enumerate() {
-                    out.put(ti + j, r, v);
+            u.dot4_rows(xq, ti, &mut four[..rows]);
+            for (r, v) in four[..rows].iter().enumerate() {
+                for (j, v) in v.iter().enumerate() {
+                    out.put(ti + j, r, *v);
                 }
             }
             ti += 4;

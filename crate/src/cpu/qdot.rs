@@ -356,28 +356,44 @@ impl Unpacked {
         scaled_dot(q, s, xq, dx) + self.offsets(m, xs)
     }
 
-    /// Row `r` times tokens `t..t + 4` of `x` (`t` a multiple of 4), loading the row once.
-    pub fn dot4(&self, r: usize, x: &QAct, t: usize) -> [f32; 4] {
-        assert_eq!(t % 4, 0, "runs of four tokens start at multiples of 4");
-        let (q, s, m) = self.row(r);
-        let ng = s.len();
+    /// Rows `0..out.len()` times tokens `t..t + 4` of `x` (`t` a multiple of 4), each row loaded
+    /// once for the four: `out[r]` holds row r's four products.
+    pub fn dot4_rows(&self, x: &QAct, t: usize, out: &mut [[f32; 4]]) {
+        assert!(t % 4 == 0 && out.len() * self.k <= self.q.len(), "rows of four tokens");
+        let ng = self.k / G;
         let quad = t / 4 * 4 * ng..(t / 4 + 1) * 4 * ng;
         let xq = [x.row(t).0, x.row(t + 1).0, x.row(t + 2).0, x.row(t + 3).0];
-        let mut out = scaled_dot4(q, s, xq, &x.d4[quad.clone()]);
-        if self.has_min {
-            // Σ_g m_g·sum_g for the four tokens at once.
-            let s4 = &x.sum4[quad];
-            let mut off = [0f32; 4];
-            for (mg, xs) in m.iter().zip(s4.chunks_exact(4)) {
-                for j in 0..4 {
-                    off[j] += mg * xs[j];
-                }
-            }
-            for j in 0..4 {
-                out[j] += off[j];
+        let (k, n, d4) = (self.k, out.len(), &x.d4[quad.clone()]);
+        let (q, s) = (&self.q[..n * k], &self.s[..n * ng]);
+        #[cfg(target_arch = "x86_64")]
+        let done = x86::available() && {
+            // SAFETY: AVX2 and FMA are present; q and s hold n rows, the activations and d4 one
+            // row's worth each (checked above and by QAct's layout).
+            unsafe { x86::rows_dot4(q, s, k, xq, d4, out) };
+            true
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = false;
+        if !done {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = scaled_dot4(&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng], xq, d4);
             }
         }
-        out
+        if self.has_min {
+            let s4 = &x.sum4[quad];
+            for (r, o) in out.iter_mut().enumerate() {
+                let m = self.row(r).2;
+                let mut off = [0f32; 4];
+                for (mg, xs) in m.iter().zip(s4.chunks_exact(4)) {
+                    for j in 0..4 {
+                        off[j] += mg * xs[j];
+                    }
+                }
+                for j in 0..4 {
+                    o[j] += off[j];
+                }
+            }
+        }
     }
 
     fn offsets(&self, m: &[f32], xs: &[f32]) -> f32 {
@@ -733,6 +749,25 @@ pub mod x86 {
     /// As [`scaled_dot`], for each of the four activation rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
+        dot4(q, s, xq, d4)
+    }
+
+    /// [`scaled_dot4`] for consecutive rows of `k` values (`q`, `s` hold `out.len()` rows): one
+    /// call for all the rows of a task, so that each row's final sums overlap the next row's
+    /// products instead of waiting at a call's return.
+    ///
+    /// # Safety
+    /// As [`scaled_dot4`], for every row.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn rows_dot4(q: &[i16], s: &[f32], k: usize, xq: [&[i16]; 4], d4: &[f32], out: &mut [[f32; 4]]) {
+        let ng = k / G;
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = dot4(&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng], xq, d4);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
         let qp = q.as_ptr();
         let mut acc = [_mm256_setzero_ps(); 4];
         for g in 0..s.len() {
@@ -1221,7 +1256,9 @@ mod tests {
             let a = QAct::new(&x, k);
             let mut u = Unpacked::new(k, 1, ty);
             u.fill(ty, &bytes);
-            let four = u.dot4(0, &a, 0);
+            let mut four = [[0f32; 4]];
+            u.dot4_rows(&a, 0, &mut four);
+            let four = four[0];
             for t in 0..5 {
                 let want: f64 = w
                     .iter()
