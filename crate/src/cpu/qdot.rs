@@ -363,28 +363,22 @@ impl Unpacked {
         let ng = self.k / G;
         let quad = t / 4 * 4 * ng..(t / 4 + 1) * 4 * ng;
         let xq = [x.row(t).0, x.row(t + 1).0, x.row(t + 2).0, x.row(t + 3).0];
-        let (k, n, d4) = (self.k, out.len(), &x.d4[quad.clone()]);
-        let (q, s) = (&self.q[..n * k], &self.s[..n * ng]);
+        let (k, n, d4, s4) = (self.k, out.len(), &x.d4[quad.clone()], &x.sum4[quad]);
+        let (q, s, m) = (&self.q[..n * k], &self.s[..n * ng], &self.m[..n * ng]);
         #[cfg(target_arch = "x86_64")]
-        let done = x86::available() && {
-            // SAFETY: AVX2 and FMA are present; q and s hold n rows, the activations and d4 one
-            // row's worth each (checked above and by QAct's layout).
-            unsafe { x86::rows_dot4(q, s, k, xq, d4, out) };
-            true
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let done = false;
-        if !done {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = scaled_dot4(&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng], xq, d4);
-            }
+        if x86::available() {
+            let min = self.has_min.then_some((m, s4));
+            // SAFETY: AVX2 and FMA are present; q, s and m hold n rows, the activations, d4 and s4
+            // one row's worth each (checked above and by QAct's layout).
+            unsafe { x86::rows_dot4(q, s, min, k, xq, d4, out) };
+            return;
         }
-        if self.has_min {
-            let s4 = &x.sum4[quad];
-            for (r, o) in out.iter_mut().enumerate() {
-                let m = self.row(r).2;
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = scaled_dot4(&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng], xq, d4);
+            if self.has_min {
+                // Σ_g m_g·sum_g for the four tokens at once.
                 let mut off = [0f32; 4];
-                for (mg, xs) in m.iter().zip(s4.chunks_exact(4)) {
+                for (mg, xs) in m[r * ng..(r + 1) * ng].iter().zip(s4.chunks_exact(4)) {
                     for j in 0..4 {
                         off[j] += mg * xs[j];
                     }
@@ -749,33 +743,51 @@ pub mod x86 {
     /// As [`scaled_dot`], for each of the four activation rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn scaled_dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
-        dot4(q, s, xq, d4)
+        dot4::<false>(q, s, &[], xq, d4, &[])
     }
 
     /// [`scaled_dot4`] for consecutive rows of `k` values (`q`, `s` hold `out.len()` rows): one
     /// call for all the rows of a task, so that each row's final sums overlap the next row's
-    /// products instead of waiting at a call's return.
+    /// products instead of waiting at a call's return. With `min` (the rows' offsets `m` per
+    /// group, and the four tokens' group sums interleaved as [`QAct::sum4`]), each row also gets
+    /// `Σ_g m_g·sum_g`, in the same pass over the groups.
     ///
     /// # Safety
-    /// As [`scaled_dot4`], for every row.
+    /// As [`scaled_dot4`], for every row; `m` holds `out.len()·k/G` values, the sums `4·k/G`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn rows_dot4(q: &[i16], s: &[f32], k: usize, xq: [&[i16]; 4], d4: &[f32], out: &mut [[f32; 4]]) {
+    pub unsafe fn rows_dot4(
+        q: &[i16],
+        s: &[f32],
+        min: Option<(&[f32], &[f32])>,
+        k: usize,
+        xq: [&[i16]; 4],
+        d4: &[f32],
+        out: &mut [[f32; 4]],
+    ) {
         let ng = k / G;
         for (r, o) in out.iter_mut().enumerate() {
-            *o = dot4(&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng], xq, d4);
+            let (q, s) = (&q[r * k..(r + 1) * k], &s[r * ng..(r + 1) * ng]);
+            *o = match min {
+                Some((m, s4)) => dot4::<true>(q, s, &m[r * ng..(r + 1) * ng], xq, d4, s4),
+                None => dot4::<false>(q, s, &[], xq, d4, &[]),
+            };
         }
     }
 
     #[inline(always)]
-    unsafe fn dot4(q: &[i16], s: &[f32], xq: [&[i16]; 4], d4: &[f32]) -> [f32; 4] {
+    unsafe fn dot4<const MIN: bool>(q: &[i16], s: &[f32], m: &[f32], xq: [&[i16]; 4], d4: &[f32], s4: &[f32]) -> [f32; 4] {
         let qp = q.as_ptr();
         let mut acc = [_mm256_setzero_ps(); 4];
+        let mut off = _mm_setzero_ps();
         for g in 0..s.len() {
             let w0 = _mm256_loadu_si256(qp.add(g * G) as *const __m256i);
             let w1 = _mm256_loadu_si256(qp.add(g * G + 16) as *const __m256i);
             // The four tokens' scales in one multiply.
             let sd = _mm_mul_ps(_mm_set1_ps(*s.get_unchecked(g)), _mm_loadu_ps(d4.as_ptr().add(4 * g)));
             let sd = _mm256_castps128_ps256(sd);
+            if MIN {
+                off = _mm_fmadd_ps(_mm_set1_ps(*m.get_unchecked(g)), _mm_loadu_ps(s4.as_ptr().add(4 * g)), off);
+            }
             for j in 0..4 {
                 let x = xq[j].as_ptr().add(g * G);
                 let x0 = _mm256_loadu_si256(x as *const __m256i);
@@ -786,7 +798,9 @@ pub mod x86 {
                 acc[j] = _mm256_fmadd_ps(sdj, p, acc[j]);
             }
         }
-        [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+        let mut o = [0f32; 4];
+        _mm_storeu_ps(o.as_mut_ptr(), off);
+        [hsum(acc[0]) + o[0], hsum(acc[1]) + o[1], hsum(acc[2]) + o[2], hsum(acc[3]) + o[3]]
     }
 }
 
