@@ -317,15 +317,57 @@ pub fn exp(x: f32) -> f32 {
     (p * r * r + r + 1.0) * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
-/// Dot product with 8 independent accumulators (vectorizes; order fixed for reproducibility).
+/// Dot product with 8 independent accumulators, summed `(a0+a4) + (a1+a5) + (a2+a6) + (a3+a7)`,
+/// then the tail: the same order, so the same bits, on every target. The lanes are two 4-wide
+/// vectors where the target has them (SSE2 on every x86-64, simd128 in wasm): written as plain
+/// arrays, LLVM split them into pairs.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
+    assert_eq!(a.len(), b.len());
     let n8 = a.len() / 8 * 8;
-    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += ca[i] * cb[i];
+    let acc: [f32; 8];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE is part of x86-64; every load reads 4 of the first n8 values.
+        unsafe {
+            let (mut lo, mut hi) = (_mm_setzero_ps(), _mm_setzero_ps());
+            for i in (0..n8).step_by(8) {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(pa), _mm_loadu_ps(pb)));
+                hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(pa.add(4)), _mm_loadu_ps(pb.add(4))));
+            }
+            let mut v = [0f32; 8];
+            _mm_storeu_ps(v.as_mut_ptr(), lo);
+            _mm_storeu_ps(v.as_mut_ptr().add(4), hi);
+            acc = v;
         }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        // SAFETY: every load reads 4 of the first n8 values; unaligned v128 loads are allowed.
+        unsafe {
+            let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+            for i in (0..n8).step_by(8) {
+                let (pa, pb) = (a.as_ptr().add(i) as *const v128, b.as_ptr().add(i) as *const v128);
+                lo = f32x4_add(lo, f32x4_mul(v128_load(pa), v128_load(pb)));
+                hi = f32x4_add(hi, f32x4_mul(v128_load(pa.add(1)), v128_load(pb.add(1))));
+            }
+            let l = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+            let (l, h) = (l(lo), l(hi));
+            acc = [l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]];
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    {
+        let mut v = [0f32; 8];
+        for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+            for i in 0..8 {
+                v[i] += ca[i] * cb[i];
+            }
+        }
+        acc = v;
     }
     let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
     for i in n8..a.len() {
