@@ -550,12 +550,13 @@ impl Ops for Cpu {
         let (qd, qc) = (&q.data[..], q.cols);
         let mut out = vec![0f32; q.rows * q.cols];
         // One task per (token, KV head): the query heads that share a KV head read each key and
-        // value row once for all of them.
-        let n_kv = c.n_kv_heads;
-        let heads = Heads { kc, vc, kvd, hd, scale };
-        par_chunks(&mut out, group * hd, |i, o| {
-            let (t, kvh) = (i / n_kv, i % n_kv);
-            let qg = &qd[t * qc + kvh * group * hd..t * qc + (kvh + 1) * group * hd];
+        // value row once for all of them. With too few tokens for the threads (decode), one task
+        // per query head instead.
+        let per = if q.rows * c.n_kv_heads < 4 * pool::threads() { 1 } else { group };
+        let (tasks_per_token, heads) = (c.n_heads / per, Heads { kc, vc, kvd, hd, scale });
+        par_chunks(&mut out, per * hd, |i, o| {
+            let (t, h0) = (i / tasks_per_token, i % tasks_per_token * per);
+            let (kvh, qg) = (h0 / group, &qd[t * qc + h0 * hd..t * qc + (h0 + per) * hd]);
             thread_local! {
                 static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
             }

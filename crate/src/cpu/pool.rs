@@ -106,9 +106,10 @@ mod workers {
     unsafe impl Sync for Job {}
     static JOB: Job = Job(UnsafeCell::new(None));
 
-    /// Spins of an idle worker before it sleeps: about a tenth of a millisecond, longer than the
-    /// gap between two products of a decode step.
-    const SPINS: u32 = 1 << 16;
+    /// Spins of an idle worker before it sleeps (well under a millisecond). At 2¹⁶ some gaps of a
+    /// decode step outlasted it, and waking a sleeper cost more than the work: SmolLM2's decode
+    /// on 2 threads in Chromium ran at 44-51 tok/s, no faster than one thread; at 2¹⁸, 55-57.
+    const SPINS: u32 = 1 << 18;
 
     pub fn enabled() -> usize {
         ENABLED.load(Acquire) as usize
