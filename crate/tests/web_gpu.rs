@@ -269,6 +269,13 @@ fn simd128_row_kernels_equal_the_unpacked_product() {
     assert_eq!(checked, [Q4_0, Q4_1, Q8_0, Q4K, Q6K]);
 }
 
+/// The CPU backend's attention tiles (four keys a dot product, runs of values in registers)
+/// against the plain loop, bit for bit, in simd128.
+#[wasm_bindgen_test]
+fn attention_tiles_equal_the_plain_loop() {
+    mem1::cpu::attn::check_tiles();
+}
+
 #[wasm_bindgen_test]
 async fn tiny_qwen2_q4_0() {
     tiny_model("qwen2 d96", qwen_tiny(), GgmlType::Q4_0).await;

@@ -8,6 +8,7 @@
 //!   natively. This is the fast backend where WebGPU is missing, and for native evaluations.
 //!
 //! Everything but the matrix products (norms, rope, attention, the KV cache) is shared f32 code.
+use attn::{Heads, Tile};
 use crate::engine::{self, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::model::{self, Config, Ops, RopeStyle};
@@ -18,8 +19,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-pub mod qdot;
+pub mod attn;
 pub mod pool;
+pub mod qdot;
 
 /// A `[rows, cols]` activation.
 pub struct Mat {
@@ -380,69 +382,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// One layer's KV cache (rows of `kvd` values, heads of `hd`) as attention reads it.
-struct Heads<'a> {
-    kc: &'a [f32],
-    vc: &'a [f32],
-    kvd: usize,
-    hd: usize,
-    scale: f32,
-}
-
-impl Heads<'_> {
-    /// The query heads `qg` (a group sharing KV head `kvh`, `hd` values each) against the first
-    /// `n` keys, into `o`; `s` is scratch. Compiled for AVX2 where the CPU has it: the same
-    /// operations in the same order, twice as wide.
-    fn attend(&self, qg: &[f32], kvh: usize, n: usize, o: &mut [f32], s: &mut Vec<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if qdot::x86::available() {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { self.attend_avx2(qg, kvh, n, o, s) };
-        }
-        self.attend_body(qg, kvh, n, o, s)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn attend_avx2(&self, qg: &[f32], kvh: usize, n: usize, o: &mut [f32], s: &mut Vec<f32>) {
-        self.attend_body(qg, kvh, n, o, s)
-    }
-
-    #[inline(always)]
-    fn attend_body(&self, qg: &[f32], kvh: usize, n: usize, o: &mut [f32], s: &mut Vec<f32>) {
-        let (hd, kvd) = (self.hd, self.kvd);
-        let head = |j: usize| j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd;
-        // s[h·n + j]: query head h of the group against key j.
-        s.clear();
-        s.resize(qg.len() / hd * n, 0.0);
-        for j in 0..n {
-            let kj = &self.kc[head(j)];
-            for (h, qh) in qg.chunks_exact(hd).enumerate() {
-                s[h * n + j] = dot(qh, kj) * self.scale;
-            }
-        }
-        for sh in s.chunks_exact_mut(n) {
-            let m = sh.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            for v in sh.iter_mut() {
-                *v = exp(*v - m);
-            }
-        }
-        for j in 0..n {
-            let vj = &self.vc[head(j)];
-            for (h, oh) in o.chunks_exact_mut(hd).enumerate() {
-                let p = s[h * n + j];
-                for (oo, vv) in oh.iter_mut().zip(vj) {
-                    *oo += p * vv;
-                }
-            }
-        }
-        for (sh, oh) in s.chunks_exact(n).zip(o.chunks_exact_mut(hd)) {
-            let r = 1.0 / sh.iter().sum::<f32>();
-            oh.iter_mut().for_each(|v| *v *= r);
-        }
-    }
-}
-
 /// Rotates one head vector by the table row `cs` (interleaved cos, sin).
 pub fn rope_head(x: &mut [f32], cs: &[f32], style: RopeStyle) {
     let half = x.len() / 2;
@@ -553,18 +492,34 @@ impl Ops for Cpu {
         let (kc, vc, pos) = (&self.k_cache[layer], &self.v_cache[layer], self.pos);
         let (qd, qc) = (&q.data[..], q.cols);
         let mut out = vec![0f32; q.rows * q.cols];
-        // One task per (token, KV head): the query heads that share a KV head read each key and
-        // value row once for all of them. With too few tokens for the threads (decode), one task
-        // per query head instead.
-        let per = if q.rows * c.n_kv_heads < 4 * pool::threads() { 1 } else { group };
+        // Tasks: tiles of TILE tokens by every head when there are enough of them for the threads
+        // (prefill: each key and value row is read once for the tile's queries of its KV head);
+        // otherwise one token by the query heads of one KV head, or, with too few tokens for the
+        // threads (decode), one token by one query head.
+        const TILE: usize = 4;
+        let threads = pool::threads();
+        let (rows, per) = if q.rows.div_ceil(TILE) >= 4 * threads {
+            (TILE, c.n_heads)
+        } else if q.rows * c.n_kv_heads >= 4 * threads {
+            (1, group)
+        } else {
+            (1, 1)
+        };
         let (tasks_per_token, heads) = (c.n_heads / per, Heads { kc, vc, kvd, hd, scale });
-        par_chunks(&mut out, per * hd, |i, o| {
-            let (t, h0) = (i / tasks_per_token, i % tasks_per_token * per);
-            let (kvh, qg) = (h0 / group, &qd[t * qc + h0 * hd..t * qc + (h0 + per) * hd]);
+        par_chunks(&mut out, if rows > 1 { rows * qc } else { per * hd }, |i, o| {
             thread_local! {
                 static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
             }
-            SCORES.with_borrow_mut(|s| heads.attend(qg, kvh, pos + t + 1, o, s));
+            let (t0, h0) = if rows > 1 { (i * rows, 0) } else { (i / tasks_per_token, i % tasks_per_token * per) };
+            let rows = if rows > 1 { o.len() / qc } else { 1 };
+            // The KV groups the task's heads h0..h0 + per fall in.
+            let mut h = h0;
+            while h < h0 + per {
+                let (kvh, end) = (h / group, ((h / group + 1) * group).min(h0 + per));
+                let tile = Tile { q: &qd[t0 * qc + h * hd..], rows, stride: qc, nh: end - h, n0: pos + t0 + 1, kvh };
+                SCORES.with_borrow_mut(|s| heads.attend(&tile, &mut o[(h - h0) * hd..], s));
+                h = end;
+            }
         });
         act(q.rows, q.cols, out)
     }
