@@ -82,7 +82,7 @@ rl() {
     "$mem1" run $(policy_args "$cur") --sample $((16 * ${RL_GOALS:-8})) --limit "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
       --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
     "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
-      --state "$state" --lr "${RL_LR:-1e-5}" | tee -a "$out/rl-curve.jsonl"
+      --state "$state" --lr "${RL_LR:-1e-5}" --temperature "${RL_TEMP:-1}" | tee -a "$out/rl-curve.jsonl"
     cur=$out/rl.$ext
   done
 }
@@ -149,12 +149,12 @@ EOF
   "$mem1" run --policy expert --expert target --model "$BASE" --sample 40 --seed 3 --exclude-eval --repeat 2 --detour 0.5 --max-turns 5 \
     --trace "$t/groups.jsonl" --trace-ids --no-prompts --json > /dev/null
   "$py" train/mem1_train.py grpo --base "$BASE" --adapter "$t/sft.lora.gguf" --rollouts "$t/groups.jsonl" --out "$t/rl.lora.gguf" \
-    --state "$t/rl.pkl" --max-len 768 > "$t/rl2.json"
+    --state "$t/rl.pkl" --max-len 768 --temperature 0.7 > "$t/rl2.json"
   "$py" - "$t/rl1.json" "$t/rl2.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"train check: grpo iterations {a['iteration']}, {b['iteration']}: {a['episodes']} and {b['episodes']} episodes, {b['turns_trained']} turns trained", file=sys.stderr)
-assert a["iteration"] == 1 and b["iteration"] == 2 and a["episodes"] == 2 and b["turns_trained"] > 0
+assert a["iteration"] == 1 and b["iteration"] == 2 and a["episodes"] == 2 and b["turns_trained"] > 0 and b["updated"]
 EOF
   "$mem1" logits --model "$BASE" --lora "$t/rl.lora.gguf" --prompt "hello" --backend cpu > /dev/null
   echo "train check: ok" >&2

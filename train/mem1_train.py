@@ -278,26 +278,28 @@ def parts(train, frozen):
     return (frozen, train) if frozen is not None else (train, None)
 
 
-def nll_sum(params, h, tgt, w, cfg):
-    logits = head(params, h, cfg).astype(jnp.float32)
+def nll_sum(params, h, tgt, w, cfg, temp=1.0):
+    """Summed NLL of the targets under softmax(logits / temp): the distribution the engine samples
+    at that temperature (before its top-k cut)."""
+    logits = head(params, h, cfg).astype(jnp.float32) / temp
     nll = -jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tgt[:, None], axis=-1)[:, 0]
     return jnp.sum(nll * w), jnp.sum(w)
 
 
-def make_loss(cfg, remat, scale=0.0):
+def make_loss(cfg, remat, scale=0.0, temp=1.0):
     """Summed NLL of a turn's output tokens over the whole sequence (gradient through the prompt too)."""
     def loss(train, frozen, ids, pos, tgt, w):
         params, lora = parts(train, frozen)
-        return nll_sum(params, hidden(params, ids, cfg, remat, lora, scale)[pos], tgt, w, cfg)
+        return nll_sum(params, hidden(params, ids, cfg, remat, lora, scale)[pos], tgt, w, cfg, temp)
     return loss
 
 
-def make_split_loss(cfg, remat, scale=0.0):
+def make_split_loss(cfg, remat, scale=0.0, temp=1.0):
     """The same summed NLL from a prefix cache: the gradient reaches the output's own positions and
     how they read the prompt, not the prompt's keys and values (about 2.5x less work per turn)."""
     def loss(train, frozen, kpre, vpre, n_pre, ids, start, tgt, w):
         params, lora = parts(train, frozen)
-        return nll_sum(params, suffix_hidden(params, ids, start, kpre, vpre, n_pre, cfg, remat, lora, scale), tgt, w, cfg)
+        return nll_sum(params, suffix_hidden(params, ids, start, kpre, vpre, n_pre, cfg, remat, lora, scale), tgt, w, cfg, temp)
     return loss
 
 
@@ -305,9 +307,9 @@ class TurnLoss:
     """Per-turn loss and gradient, jitted once per shape bucket: through the whole sequence
     (prefix_grad) or from a prefix cache computed without gradient."""
 
-    def __init__(self, cfg, remat, scale, out_max, prefix_grad):
+    def __init__(self, cfg, remat, scale, out_max, prefix_grad, temp=1.0):
         self.out_max, self.prefix_grad = out_max, prefix_grad
-        whole, split = make_loss(cfg, remat, scale), make_split_loss(cfg, remat, scale)
+        whole, split = make_loss(cfg, remat, scale, temp), make_split_loss(cfg, remat, scale, temp)
         self.whole = jax.jit(whole)
 
         def prefix(train, frozen, ids):
@@ -558,6 +560,8 @@ def load_groups(path):
 
 def cmd_grpo(a):
     import pickle
+    if not a.temperature > 0:
+        raise SystemExit(f"--temperature {a.temperature}: rollouts for GRPO are sampled (greedy ones have no spread)")
     t0 = time.time()
     cfg, params, base = read_model(a.base)
     train_w, frozen, scale, alpha = trainable(a, params, cfg)
@@ -580,7 +584,8 @@ def cmd_grpo(a):
         adv = (r - r.mean()) / (r.std() + 1e-6)
         for (_, turns), A in zip(eps, adv):
             work.extend((p, o, float(A)) for p, o in turns if len(p) + len(o) <= a.max_len)
-    losses = TurnLoss(cfg, n_of(params) > 300e6, scale, a.out_max, a.prefix_grad)
+    # The log-probabilities of the distribution the rollouts were sampled from (their temperature).
+    losses = TurnLoss(cfg, n_of(params) > 300e6, scale, a.out_max, a.prefix_grad, a.temperature)
 
     @jax.jit
     def apply(train_w, state, g):
@@ -604,6 +609,7 @@ def cmd_grpo(a):
         os.replace(a.state + ".part", a.state)
     print(json.dumps({"grpo": True, "iteration": it, "episodes": len(rewards), "groups": len(groups),
                       "mean_reward": float(np.mean(rewards)) if rewards else 0.0, "turns_trained": len(work),
+                      "updated": bool(work),
                       "seconds": time.time() - t0}))
 
 
@@ -675,6 +681,9 @@ def main():
     g.add_argument("--out-max", type=int, default=256)
     g.add_argument("--adapter", help="a LoRA adapter the rollouts ran over --base: trained instead of the whole model, --out is an adapter")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="the temperature the rollouts were sampled at (`mem1 run --temperature`): the update "
+                        "raises and lowers log-probabilities of that distribution")
     g.add_argument("--lora-rank", type=int, default=0, help=argparse.SUPPRESS)
     g.add_argument("--lora-alpha", type=float, default=None, help=argparse.SUPPRESS)
     for p in (s, g):
