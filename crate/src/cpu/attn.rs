@@ -7,7 +7,7 @@
 //! a key or value row is read from memory. Where it pays:
 //! * keys four at a time: the four dot products share one reduction (a 4×4 transpose);
 //! * a key or value row is read once for every query of the tile, not once per query;
-//! * a query's output accumulates 32 values at a time in registers over 64 keys.
+//! * a query's output accumulates in registers, 32 or 64 values at a time, over 64 keys.
 use super::{dot, exp};
 
 /// One layer's KV cache (rows of `kvd` values, heads of `hd`) as attention reads it.
@@ -101,14 +101,14 @@ impl Heads<'_> {
                 let vs = self.vc[jb * kvd..je * kvd].chunks_exact(kvd);
                 // Runs of 64 values (8 AVX2 registers) or 32 (8 of 128 bits): eight independent
                 // sums, enough to hide an addition's latency.
-                match hd {
-                    _ if AVX2 && hd % 64 == 0 => add_weighted::<64>(p, vs, t.kvh * hd, oi),
-                    _ if hd % 32 == 0 => add_weighted::<32>(p, vs, t.kvh * hd, oi),
-                    _ => {
-                        for (p, v) in p.iter().zip(vs) {
-                            for (o, v) in oi.iter_mut().zip(&v[t.kvh * hd..]) {
-                                *o += p * v;
-                            }
+                if AVX2 && hd % 64 == 0 {
+                    add_weighted::<64>(p, vs, t.kvh * hd, oi);
+                } else if hd % 32 == 0 {
+                    add_weighted::<32>(p, vs, t.kvh * hd, oi);
+                } else {
+                    for (p, v) in p.iter().zip(vs) {
+                        for (o, v) in oi.iter_mut().zip(&v[t.kvh * hd..]) {
+                            *o += p * v;
                         }
                     }
                 }
