@@ -278,3 +278,41 @@ fn an_unknown_expert_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--expert is visible, target or rule, not 'oracle'"), "{err}");
 }
+
+/// Each episode's random choices start from `--seed` and its place in the run: part of a run
+/// (`--skip`, `--limit`) plays its episodes as the whole run does, here with detours (the target
+/// expert's random choices) and groups of repeated goals, whose samples must still differ.
+#[test]
+fn part_of_a_run_plays_its_episodes_as_the_whole_run() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !model.is_file() {
+        panic!("{} is missing: run scripts/fetch-models.sh", model.display());
+    }
+    let run = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_mem1"))
+            .args(["run", "--policy", "expert", "--expert", "target", "--detour", "0.5", "--sample", "40", "--seed", "3"])
+            .args(["--exclude-eval", "--repeat", "2", "--json", "--no-prompts", "--model"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines.pop(); // the summary
+        for v in &mut lines {
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("episode");
+        }
+        lines
+    };
+    let whole = run(&["--limit", "8"]);
+    let part = run(&["--skip", "5", "--limit", "2"]);
+    assert_eq!(whole.len(), 16);
+    assert_eq!(part[..], whole[10..14]);
+    // Detours happened, and differently within some group of two samples of one goal.
+    let actions = |v: &serde_json::Value| v["actions"].as_array().unwrap().clone();
+    assert!(whole.chunks(2).all(|g| g[0]["instruction"] == g[1]["instruction"]));
+    assert!(whole.chunks(2).any(|g| actions(&g[0]) != actions(&g[1])), "every group's samples are the same");
+}

@@ -38,7 +38,10 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.
                     most 64) whose probability mass reaches top-p (default 0.95); --seed seeds it.
                     A trained policy is sure of most tokens, so top-p 0.95 keeps only the best one
                     there: rollouts for reinforcement learning want --top-p 1.
-  --repeat G        run each goal G times in a row (a group of samples for GRPO, with --temperature).";
+  --repeat G        run each goal G times in a row (a group of samples for GRPO, with --temperature).
+  --seed S          also seeds the random choices (--temperature, --detour): each episode's start
+                    from S and the episode's place in the whole run, so --skip K --limit 1 plays
+                    episode K as the whole run does.";
 
 fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
     let mut goals = match (a.get("goals"), a.get("sample")) {
@@ -126,9 +129,8 @@ pub fn run(raw: &[String]) -> Result<()> {
                 memory_tokens: a.parsed("memory-tokens", Limits::default().memory_tokens)?,
                 action_tokens: a.parsed("action-tokens", Limits::default().action_tokens)?,
             };
-            policy.seed(a.parsed("seed", 0)?);
             let run = Run { backend, constrain: policy.constrain, max_tokens: policy.limits.max_tokens, load_seconds: now() - t_start };
-            episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |_, _| {})
+            episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |p, _, seed| p.seed(seed))
         }
         "expert" => {
             let name = a.get("expert").unwrap_or("visible");
@@ -138,7 +140,10 @@ pub fn run(raw: &[String]) -> Result<()> {
             expert.choice = choice;
             expert.detour = a.parsed("detour", expert.detour)?;
             let run = Run { backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
-            episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g| e.reset(g))
+            episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g, seed| {
+                e.seed(seed);
+                e.reset(g)
+            })
         }
         other => Err(Error::usage(format!("--policy is model or expert, not '{other}'"))),
     }
@@ -162,7 +167,7 @@ fn episodes<P: Policy>(
     cfg: &EpisodeConfig,
     run: &Run,
     t_start: f64,
-    mut before: impl FnMut(&mut P, &Goal),
+    mut before: impl FnMut(&mut P, &Goal, u64),
 ) -> Result<()> {
     let json = a.has("json");
     let mode = cfg.mode;
@@ -177,8 +182,11 @@ fn episodes<P: Policy>(
         );
     }
     let mut eps: Vec<Episode> = Vec::new();
+    // Each episode's random choices (sampled tokens, detours) start from --seed and the episode's
+    // place in the whole run, so they are the same whichever --skip runs it.
+    let (seed, first) = (a.parsed::<u64>("seed", 0)?, a.parsed::<usize>("skip", 0)? * a.parsed::<usize>("repeat", 1)?);
     for (i, goal) in goals.into_iter().enumerate() {
-        before(policy, &goal);
+        before(policy, &goal, seed ^ ((first + i) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let asin = goal.asin.clone();
         let mut env = Env::new(store.clone(), goal)?;
         let progress = a.has("progress");
