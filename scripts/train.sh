@@ -13,7 +13,8 @@
 #                                    training goals x GROUP samples at temperature RL_TEMP (1)
 #                                    and top-p 1, the whole distribution) and one
 #                                    update each -> .cache/train/rl.lora.gguf (or rl.gguf), reward
-#                                    curve rl-curve.jsonl
+#                                    curve rl-curve.jsonl; RESUME=1 goes on after the last
+#                                    finished round (a run stopped, or more ITERS)
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
 #                                    (POLICY=adapter or model; default the SFT one)
 #   bash scripts/train.sh all        data, sft, eval
@@ -74,9 +75,19 @@ rl() {
   local start=${POLICY:-$out/sft.$ext} cur state=$out/rl-state.pkl from
   [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or POLICY=...)" >&2; exit 1; }
   case "$start" in *.lora.gguf) from="--base $BASE --adapter $start"; ext=lora.gguf ;; *) from="--base $start"; ext=gguf ;; esac
-  rm -f "$state" "$out/rl-curve.jsonl"
-  cur=$start
-  for i in $(seq 1 "${ITERS:-20}"); do
+  local first=1
+  if [ "${RESUME:-0}" = 1 ] && [ -f "$state" ] && [ -f "$out/rl.$ext" ]; then
+    # Go on after the last finished update: its weights and optimizer state, the curve so far,
+    # the next round's goals.
+    first=$(( $("$py" -c 'import pickle, sys; print(pickle.load(open(sys.argv[1], "rb"))["iteration"])' "$state") + 1 ))
+    cur=$out/rl.$ext
+    echo "train rl: resuming at round $first of ${ITERS:-20} from $cur" >&2
+  else
+    [ "${RESUME:-0}" = 1 ] && echo "train rl: RESUME=1 but no finished round in $out; starting from $start" >&2
+    rm -f "$state" "$out/rl-curve.jsonl"
+    cur=$start
+  fi
+  for i in $(seq "$first" "${ITERS:-20}"); do
     # --exclude-eval keeps about 1 sampled goal in 7 (the evaluation products are the popular
     # ones), so draw many and keep the first RL_GOALS.
     "$mem1" run $(policy_args "$cur") --sample $((16 * ${RL_GOALS:-8})) --limit "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
