@@ -209,12 +209,12 @@ impl Expert {
         }
     }
 
-    /// Starts an episode for `goal`.
     /// Restarts the random choices (detours) from `seed`.
     pub fn seed(&mut self, seed: u64) {
         self.rng = Rng::new(seed);
     }
 
+    /// Starts an episode for `goal`.
     pub fn reset(&mut self, goal: &Goal) {
         self.goal = Some(goal.clone());
         self.notes = Notes::default();
