@@ -11,28 +11,31 @@
 #                                    -> .cache/train/sft.gguf)
 #   bash scripts/train.sh rl         GRPO from the SFT policy: ITERS rounds of rollouts (RL_GOALS
 #                                    training goals x GROUP samples at temperature RL_TEMP (1)
-#                                    and top-p 1, the whole distribution) and one
-#                                    update each -> .cache/train/rl.lora.gguf (or rl.gguf), reward
-#                                    curve rl-curve.jsonl; RESUME=1 goes on after the last
-#                                    finished round (a run stopped, or more ITERS)
+#                                    and top-p 1, the whole distribution; RL_TURNS (10) turns) and
+#                                    one update each, learning rate RL_LR (1e-4) -> .cache/train/
+#                                    rl.lora.gguf (or rl.gguf), reward curve rl-curve.jsonl (each
+#                                    round's mean reward beside the `visible` expert's on the same
+#                                    goals); RESUME=1 goes on after the last finished round (a run
+#                                    stopped, or more ITERS)
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
 #                                    (POLICY=adapter or model; default the SFT one)
 #   bash scripts/train.sh all        data, sft, eval
 #   bash scripts/train.sh check      a tiny end-to-end run (part of scripts/test.sh): a few
 #                                    expert episodes, 4 SFT steps on SmolLM2-135M, the result
 #                                    loaded by the engine (same logits as the trainer's model,
-#                                    also for Qwen2.5's architecture) and run for 2 turns
+#                                    also for Qwen2.5's architecture) and run for 2 turns; GRPO
+#                                    updates, and the rl loop for 2 rounds (the second resumed)
 #
 # Settings (environment): BASE (default the SmolLM2-135M GGUF), GOALS (expert goals drawn, 5000),
 # SEED (1), STEPS (1000), BATCH (1), LR (1e-3 for an adapter, 1e-4 for the whole model), LORA_RANK
 # (16), ADAPTER (sft: continue training this adapter instead of a fresh one), SAVE_EVERY (0),
-# EVAL_BACKEND (auto).
+# EVAL_BACKEND (auto), TRAIN_OUT (the output folder, .cache/train).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 venv=.cache/train-venv
 py=$venv/bin/python
-out=.cache/train
+out=${TRAIN_OUT:-.cache/train}
 BASE=${BASE:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 QWEN=.cache/models/qwen2.5-coder-0.5b-instruct.gguf
 mem1=./target/release/mem1
@@ -90,10 +93,21 @@ rl() {
   for i in $(seq "$first" "${ITERS:-20}"); do
     # --exclude-eval keeps about 1 sampled goal in 7 (the evaluation products are the popular
     # ones), so draw many and keep the first RL_GOALS.
-    "$mem1" run $(policy_args "$cur") --sample $((16 * ${RL_GOALS:-8})) --limit "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval --repeat "${GROUP:-4}" \
-      --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
+    local goals=(--sample $((16 * ${RL_GOALS:-8})) --limit "${RL_GOALS:-8}" --seed $((1000 + i)) --exclude-eval)
+    "$mem1" run $(policy_args "$cur") "${goals[@]}" --repeat "${GROUP:-4}" \
+      --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --max-turns "${RL_TURNS:-10}" --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
+    # The `visible` expert on the same goals: rounds draw new goals, some harder than others, so
+    # the curve carries the expert's score beside the policy's to read the policy's against.
+    expert=$("$mem1" run --policy expert --expert visible --model "$BASE" "${goals[@]}" --json 2>/dev/null | tail -1)
     "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
-      --state "$state" --lr "${RL_LR:-1e-5}" --temperature "${RL_TEMP:-1}" | tee -a "$out/rl-curve.jsonl"
+      --state "$state" --lr "${RL_LR:-1e-4}" --temperature "${RL_TEMP:-1}" \
+      | "$py" -c 'import json, sys
+line, expert = json.loads(sys.stdin.read()), json.loads(sys.argv[1])
+line["expert_mean_reward"] = expert["score"] / 100
+print(json.dumps(line))
+print("train rl: round %d: mean reward %.3f (visible expert %.3f on the same goals), %d turns trained"
+      % (line["iteration"], line["mean_reward"], line["expert_mean_reward"], line["turns_trained"]), file=sys.stderr)' "$expert" \
+      | tee -a "$out/rl-curve.jsonl"
     cur=$out/rl.$ext
   done
 }
@@ -168,6 +182,18 @@ print(f"train check: grpo iterations {a['iteration']}, {b['iteration']}: {a['epi
 assert a["iteration"] == 1 and b["iteration"] == 2 and a["episodes"] == 2 and b["turns_trained"] > 0 and b["updated"]
 EOF
   "$mem1" logits --model "$BASE" --lora "$t/rl.lora.gguf" --prompt "hello" --backend cpu > /dev/null
+  echo "train check: the GRPO loop: one round, then one more resumed (1 goal x 2 samples, 2 turns)" >&2
+  local loop="TRAIN_OUT=$t/rl POLICY=$t/sft.lora.gguf RL_GOALS=1 GROUP=2 RL_TURNS=2"
+  env $loop ITERS=1 bash "$0" rl > /dev/null 2> "$t/loop1.log" || { cat "$t/loop1.log" >&2; exit 1; }
+  env $loop ITERS=2 RESUME=1 bash "$0" rl > /dev/null 2> "$t/loop2.log" || { cat "$t/loop2.log" >&2; exit 1; }
+  grep -h "train rl:" "$t/loop1.log" "$t/loop2.log" >&2
+  "$py" - "$t/rl/rl-curve.jsonl" <<'EOF'
+import json, sys
+curve = [json.loads(l) for l in open(sys.argv[1])]
+assert [c["iteration"] for c in curve] == [1, 2], curve
+assert all(c["episodes"] == 2 and 0 <= c["expert_mean_reward"] <= 1 for c in curve), curve
+EOF
+  grep -q "resuming at round 2" "$t/loop2.log"
   echo "train check: ok" >&2
 }
 
