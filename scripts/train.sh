@@ -19,6 +19,7 @@
 #                                    stopped, or more ITERS)
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
 #                                    (POLICY=adapter or model; default the SFT one)
+#   bash scripts/train.sh curve      the rl reward curve as a table
 #   bash scripts/train.sh all        data, sft, eval
 #   bash scripts/train.sh check      a tiny end-to-end run (part of scripts/test.sh): a few
 #                                    expert episodes, 4 SFT steps on SmolLM2-135M, the result
@@ -112,6 +113,27 @@ print("train rl: round %d: mean reward %.3f (visible expert %.3f on the same goa
   done
 }
 
+# The reward curve of `rl` as a table: each round's mean sampled reward (the policy before that
+# round's update), the `visible` expert's on the same goals, their ratio, and the ratio's mean
+# over the last 3 rounds.
+curve() {
+  [ -f "$out/rl-curve.jsonl" ] || { echo "train curve: no $out/rl-curve.jsonl (bash scripts/train.sh rl)" >&2; exit 1; }
+  "$py" - "$out/rl-curve.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| round | policy | visible expert | ratio | ratio, last 3 | groups with a spread (turns trained) |")
+print("|---|---|---|---|---|---|")
+ratios = []
+for r in rows:
+    e = r.get("expert_mean_reward")
+    ratios.append(r["mean_reward"] / e if e else None)
+    last = [x for x in ratios[-3:] if x is not None]
+    fmt = lambda x: "—" if x is None else f"{x:.3f}"
+    g = f"{r['groups_with_spread']} of {r['groups']}" if "groups_with_spread" in r else "—"
+    print(f"| {r['iteration']} | {r['mean_reward']:.3f} | {fmt(e)} | {fmt(ratios[-1])} | {fmt(sum(last) / len(last) if last else None)} | {g} ({r['turns_trained']}) |")
+EOF
+}
+
 # Engine (f32 reference backend) against trainer logits on one prompt: within 1e-3 of the largest
 # logit, same argmax. Args: label, then the engine's model flags; TRAINER_ARGS: the trainer's.
 same_logits() {
@@ -194,6 +216,7 @@ assert [c["iteration"] for c in curve] == [1, 2], curve
 assert all(c["episodes"] == 2 and 0 <= c["expert_mean_reward"] <= 1 for c in curve), curve
 EOF
   grep -q "resuming at round 2" "$t/loop2.log"
+  TRAIN_OUT=$t/rl bash "$0" curve | tee /dev/stderr | grep -c "^| [12] |" | grep -qx 2
   echo "train check: ok" >&2
 }
 
@@ -208,6 +231,7 @@ case "${1:-}" in
       ${ADAPTER:+--adapter "$ADAPTER"} ;;
   rl) rl ;;
   eval) setup; evaluate "${POLICY:-$out/sft.$ext}" ;;
+  curve) curve ;;
   all) "$0" data && "$0" sft && "$0" eval ;;
   check) check ;;
   *) sed -n '2,20p' "$0" >&2; exit 2 ;;

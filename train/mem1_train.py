@@ -576,11 +576,12 @@ def cmd_grpo(a):
         state = opt.init(train_w)
     groups = load_groups(a.rollouts)
     rewards = [r for _, eps in groups for r, _ in eps]
-    work = []
+    work, spread = [], 0
     for _, eps in groups:
         r = np.array([x for x, _ in eps], np.float64)
         if len(r) < 2 or r.std() < 1e-6:
             continue  # no signal in a group whose episodes all scored the same
+        spread += 1
         adv = (r - r.mean()) / (r.std() + 1e-6)
         for (_, turns), A in zip(eps, adv):
             work.extend((p, o, float(A)) for p, o in turns if len(p) + len(o) <= a.max_len)
@@ -607,7 +608,7 @@ def cmd_grpo(a):
         with open(a.state + ".part", "wb") as f:
             pickle.dump({"params": jax.device_get(train_w), "opt": jax.device_get(state), "iteration": it, "scale": scale, "alpha": alpha}, f)
         os.replace(a.state + ".part", a.state)
-    print(json.dumps({"grpo": True, "iteration": it, "episodes": len(rewards), "groups": len(groups),
+    print(json.dumps({"grpo": True, "iteration": it, "episodes": len(rewards), "groups": len(groups), "groups_with_spread": spread,
                       "mean_reward": float(np.mean(rewards)) if rewards else 0.0, "turns_trained": len(work),
                       "updated": bool(work),
                       "seconds": time.time() - t0}))
