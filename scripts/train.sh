@@ -216,7 +216,9 @@ assert [c["iteration"] for c in curve] == [1, 2], curve
 assert all(c["episodes"] == 2 and 0 <= c["expert_mean_reward"] <= 1 for c in curve), curve
 EOF
   grep -q "resuming at round 2" "$t/loop2.log"
-  TRAIN_OUT=$t/rl bash "$0" curve | tee /dev/stderr | grep -c "^| [12] |" | grep -qx 2
+  TRAIN_OUT=$t/rl bash "$0" curve > "$t/curve.md"
+  cat "$t/curve.md" >&2
+  [ "$(grep -c '^| [12] |' "$t/curve.md")" = 2 ] || { echo "train check: the curve table lacks its 2 rounds" >&2; exit 1; }
   echo "train check: ok" >&2
 }
 
