@@ -236,5 +236,5 @@ case "${1:-}" in
   curve) curve ;;
   all) "$0" data && "$0" sft && "$0" eval ;;
   check) check ;;
-  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+  *) sed -n '/^set -euo/q; 2,$p' "$0" >&2; exit 2 ;;
 esac
