@@ -76,7 +76,7 @@ evaluate() { # policy (adapter or model)
 
 rl() {
   setup
-  local start=${POLICY:-$out/sft.$ext} cur state=$out/rl-state.pkl from
+  local start=${POLICY:-$out/sft.$ext} cur state=$out/rl-state.pkl from expert
   [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or POLICY=...)" >&2; exit 1; }
   case "$start" in *.lora.gguf) from="--base $BASE --adapter $start"; ext=lora.gguf ;; *) from="--base $start"; ext=gguf ;; esac
   local first=1
@@ -99,7 +99,8 @@ rl() {
       --temperature "${RL_TEMP:-1}" --top-p 1 --top-k 64 --max-tokens 224 --max-turns "${RL_TURNS:-10}" --trace "$out/rollouts.jsonl" --trace-ids --no-prompts --json > "$out/rollouts-summary.jsonl"
     # The `visible` expert on the same goals: rounds draw new goals, some harder than others, so
     # the curve carries the expert's score beside the policy's to read the policy's against.
-    expert=$("$mem1" run --policy expert --expert visible --model "$BASE" "${goals[@]}" --json 2>/dev/null | tail -1)
+    expert=$("$mem1" run --policy expert --expert visible --model "$BASE" "${goals[@]}" --json 2> "$out/expert.log" | tail -1) \
+      || { cat "$out/expert.log" >&2; exit 1; }
     "$py" train/mem1_train.py grpo $from --rollouts "$out/rollouts.jsonl" --out "$out/rl.$ext" \
       --state "$state" --lr "${RL_LR:-1e-4}" --temperature "${RL_TEMP:-1}" \
       | "$py" -c 'import json, sys
