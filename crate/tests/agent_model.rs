@@ -183,33 +183,42 @@ fn has_triple(text: &str) -> Option<String> {
     None
 }
 
-/// The shipped adapter, greedy, on dev goal 12 falls into writing "women women women …" in its
-/// second turn's summary until the token budget runs out (then every later turn repeats the same
-/// click: score 0 in 10 turns). The repetition guard forbids the third copy, so the model writes
-/// its next-best token instead.
+/// Whether some line (a stretch between blank lines, with at least 3 letters) comes three times
+/// in a row: a sentence written over and over.
+fn has_triple_line(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.split("\n\n").map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines
+        .windows(3)
+        .find(|w| w[0] == w[1] && w[1] == w[2] && w[0].chars().filter(|c| c.is_ascii_alphabetic()).count() >= 3)
+        .map(|w| w[0].to_string())
+}
+
+/// The base model without the adapter, greedy, on dev goal 0 writes the same sentence over and
+/// over in its first turn (`The action is found at the end of the page.`) until the token budget
+/// runs out. The repetition guard forbids the token that would write any run of 1–16 tokens a
+/// third time in a row, so the model takes its next-best token instead: the turn reports the
+/// repair, and no word, phrase or sentence comes three times in a row. (The base model, not the
+/// shipped adapter: a better adapter stops looping, and the guard must still be seen to work.)
 #[test]
-fn the_repetition_guard_stops_a_summary_that_loops_on_one_word() {
+fn the_repetition_guard_stops_a_model_that_loops_on_a_sentence() {
     let Some(base) = model(SMOL) else { return };
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let lora = root.join("models/mem1-smollm2-135m.lora.gguf");
     let trace_file = std::env::temp_dir().join(format!("mem1-repetition-{}.jsonl", std::process::id()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mem1"))
         .current_dir(&root)
-        .args(["run", "--model", base.to_str().unwrap(), "--lora", lora.to_str().unwrap(), "--goals", "dev", "--skip", "12", "--limit", "1"])
-        .args(["--max-turns", "2", "--backend", "cpu", "--json", "--no-prompts", "--trace", trace_file.to_str().unwrap()])
+        .args(["run", "--model", base.to_str().unwrap(), "--lora", "none", "--goals", "dev", "--limit", "1"])
+        .args(["--max-turns", "1", "--backend", "cpu", "--json", "--no-prompts", "--trace", trace_file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let traced = std::fs::read_to_string(&trace_file).unwrap();
     std::fs::remove_file(&trace_file).ok();
     let ep: serde_json::Value = serde_json::from_str(traced.lines().next().unwrap()).unwrap();
-    assert!(ep["instruction"].as_str().unwrap().contains("kelly green"), "dev goal 12 changed: {}", ep["instruction"]);
     let trace = ep["trace"].as_array().unwrap();
-    assert_eq!(trace.len(), 2);
-    for t in trace {
-        let output = t["output"].as_str().unwrap();
-        assert!(has_triple(output).is_none(), "turn {} repeats {:?}: {output}", t["turn"], has_triple(output));
-    }
-    let fired = |t: &serde_json::Value| t["problems"].as_array().unwrap().iter().any(|p| p == "repetition");
-    assert!(trace.iter().any(fired), "the guard never fired: {:?}", trace.iter().map(|t| &t["output"]).collect::<Vec<_>>());
+    assert_eq!(trace.len(), 1);
+    let output = trace[0]["output"].as_str().unwrap();
+    assert!(has_triple(output).is_none(), "repeats {:?}: {output}", has_triple(output));
+    assert!(has_triple_line(output).is_none(), "repeats {:?}: {output}", has_triple_line(output));
+    let fired = trace[0]["problems"].as_array().unwrap().iter().any(|p| p == "repetition");
+    assert!(fired, "the guard never fired: {output}");
 }
