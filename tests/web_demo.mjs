@@ -143,7 +143,7 @@ try {
   const fallback = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter())?.info?.isFallbackAdapter);
   if (fallback && !/on cpu: quantized, simd128/.test(a.progress)) fail(`auto on a fallback adapter should use the CPU backend: ${a.progress}`);
   // The bundled choice is the trained policy: the base model with its LoRA adapter merged at load.
-  if (!/LoRA mem1-sft/.test(a.progress)) fail(`the bundled policy's LoRA adapter was not loaded: ${a.progress}`);
+  if (!/LoRA mem1-(sft|grpo) /.test(a.progress)) fail(`the bundled policy's LoRA adapter was not loaded: ${a.progress}`);
   if (a.livePoints !== a.turns.length) fail(`the plot has ${a.livePoints} live points for ${a.turns.length} turns`);
   if (a.plotPaths < 3) fail('the plot lacks the live curve or the recorded baseline curves');
   const times = { auto_seconds: a.runS };
