@@ -16,7 +16,7 @@
 #                                    rl.lora.gguf (or rl.gguf), reward curve rl-curve.jsonl (each
 #                                    round's mean reward beside the `visible` expert's on the same
 #                                    goals); RESUME=1 goes on after the last finished round (a run
-#                                    stopped, or more ITERS)
+#                                    stopped, or more ITERS; from the state alone, without POLICY)
 #   bash scripts/train.sh eval       mem1 run on the dev goals and the 200-goal evaluation sample
 #                                    (POLICY=adapter or model; default the SFT one)
 #   bash scripts/train.sh curve      the rl reward curve as a table
@@ -76,21 +76,22 @@ evaluate() { # policy (adapter or model)
 
 rl() {
   setup
-  local start=${POLICY:-$out/sft.$ext} cur state=$out/rl-state.pkl from expert
-  [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or POLICY=...)" >&2; exit 1; }
-  case "$start" in *.lora.gguf) from="--base $BASE --adapter $start"; ext=lora.gguf ;; *) from="--base $start"; ext=gguf ;; esac
-  local first=1
+  local start=${POLICY:-$out/sft.$ext} state=$out/rl-state.pkl from expert cur first=1
+  case "$start" in *.lora.gguf) ext=lora.gguf ;; *) ext=gguf ;; esac
   if [ "${RESUME:-0}" = 1 ] && [ -f "$state" ] && [ -f "$out/rl.$ext" ]; then
     # Go on after the last finished update: its weights and optimizer state, the curve so far,
-    # the next round's goals.
+    # the next round's goals. The last round's file stands in for the start (the state holds the
+    # values), so the start need not be here any more.
     first=$(( $("$py" -c 'import pickle, sys; print(pickle.load(open(sys.argv[1], "rb"))["iteration"])' "$state") + 1 ))
-    cur=$out/rl.$ext
-    echo "train rl: resuming at round $first of ${ITERS:-20} from $cur" >&2
+    start=$out/rl.$ext
+    echo "train rl: resuming at round $first of ${ITERS:-20} from $start" >&2
   else
+    [ -f "$start" ] || { echo "train rl: $start is missing (bash scripts/train.sh sft, or POLICY=...)" >&2; exit 1; }
     [ "${RESUME:-0}" = 1 ] && echo "train rl: RESUME=1 but no finished round in $out; starting from $start" >&2
     rm -f "$state" "$out/rl-curve.jsonl"
-    cur=$start
   fi
+  case "$start" in *.lora.gguf) from="--base $BASE --adapter $start" ;; *) from="--base $start" ;; esac
+  cur=$start
   for i in $(seq "$first" "${ITERS:-20}"); do
     # --exclude-eval keeps about 1 sampled goal in 7 (the evaluation products are the popular
     # ones), so draw many and keep the first RL_GOALS.
@@ -208,7 +209,10 @@ EOF
   echo "train check: the GRPO loop: one round, then one more resumed (1 goal x 2 samples, 2 turns)" >&2
   local loop="TRAIN_OUT=$t/rl POLICY=$t/sft.lora.gguf RL_GOALS=1 GROUP=2 RL_TURNS=2"
   env $loop ITERS=1 bash "$0" rl > /dev/null 2> "$t/loop1.log" || { cat "$t/loop1.log" >&2; exit 1; }
+  # The resumed round needs no start: the last round's adapter and the state are enough.
+  mv "$t/sft.lora.gguf" "$t/sft.lora.gguf.away"
   env $loop ITERS=2 RESUME=1 bash "$0" rl > /dev/null 2> "$t/loop2.log" || { cat "$t/loop2.log" >&2; exit 1; }
+  mv "$t/sft.lora.gguf.away" "$t/sft.lora.gguf"
   grep -h "train rl:" "$t/loop1.log" "$t/loop2.log" >&2
   "$py" - "$t/rl/rl-curve.jsonl" <<'EOF'
 import json, sys
