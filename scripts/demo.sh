@@ -5,9 +5,11 @@
 # 127.0.0.1, printing the URL. Open it in a browser with WebGPU, pick a goal, press Run.
 # Keeps serving until Ctrl-C.
 #   PORT=P              (default 8080)
-#   HEADLESS=1          instead: the same agent in the terminal, `mem1 run --sample N` natively,
-#                       printing each episode's result (EPISODES=N, default 5; TURNS=T; SEED=S;
-#                       MODEL=path.gguf; BACKEND=auto|gpu|cpu|ref, default cpu)
+#   HEADLESS=1          instead: the same agent in the terminal, natively: exactly `mem1 run --sample 5`
+#                       (the shipped policy: SmolLM2-135M with the bundled LoRA adapter; seed 0,
+#                       backend auto), with each turn's progress. EPISODES=N, SEED=S, TURNS=T,
+#                       BACKEND=auto|gpu|cpu|ref, MODEL=path.gguf and LORA=adapter.gguf|none
+#                       change it (each only when set).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,10 +18,14 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 if [ -n "${HEADLESS:-}" ]; then
   cargo build --release -q
-  model=${MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
-  echo "demo: MEM1 agent ($model, backend ${BACKEND:-cpu}) on ${EPISODES:-5} sampled goal(s) in the in-process store" >&2
-  exec ./target/release/mem1 run --model "$model" --sample "${EPISODES:-5}" --seed "${SEED:-1}" \
-    --max-turns "${TURNS:-10}" --backend "${BACKEND:-cpu}" --progress --no-prompts
+  args=(run --sample "${EPISODES:-5}")
+  [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
+  [ -n "${TURNS:-}" ] && args+=(--max-turns "$TURNS")
+  [ -n "${BACKEND:-}" ] && args+=(--backend "$BACKEND")
+  [ -n "${MODEL:-}" ] && args+=(--model "$MODEL")
+  [ -n "${LORA:-}" ] && args+=(--lora "$LORA")
+  echo "demo: mem1 ${args[*]} --progress --no-prompts (the in-process store; mem1 run names the policy next)" >&2
+  exec ./target/release/mem1 "${args[@]}" --progress --no-prompts
 fi
 
 bash scripts/build-web.sh

@@ -88,3 +88,50 @@ fn bad_input_fails_with_a_message_not_a_panic() {
     let (code, _, _) = mem1(&["frobnicate"]);
     assert_eq!(code, 2);
 }
+
+/// `mem1 run` without `--model` runs the shipped policy (the base model and the bundled adapter)
+/// and says so, with the adapter's sha256, before anything else.
+#[test]
+fn run_defaults_to_the_shipped_policy_and_names_it() {
+    let sha = mem1::cli::sha256_file(repo().join("models/mem1-smollm2-135m.lora.gguf").to_str().unwrap()).unwrap();
+    model(SMOL);
+    let out = Command::new(env!("CARGO_BIN_EXE_mem1"))
+        .args(["run", "--goals", "dev", "--limit", "1", "--max-turns", "1", "--max-tokens", "8", "--backend", "cpu", "--json", "--no-prompts"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = format!("mem1 run: policy {SMOL} + LoRA mem1-smollm2-135m.lora.gguf (sha256 {})", &sha[..8]);
+    assert!(err.lines().next().is_some_and(|l| l == line), "the first line is not {line:?}:\n{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(summary["lora_sha256"], sha.as_str(), "{summary}");
+    assert_eq!(summary["lora"], "models/mem1-smollm2-135m.lora.gguf", "{summary}");
+}
+
+/// Where the bundled adapter is missing, `mem1 run` refuses rather than running the base model
+/// zero-shot unasked; `--lora none` asks for exactly that.
+#[test]
+fn run_refuses_without_the_bundled_adapter() {
+    let dir = std::env::temp_dir().join(format!("mem1-noadapter-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".cache/models")).unwrap();
+    std::fs::copy(model(SMOL), dir.join(".cache/models").join(SMOL)).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mem1"))
+            .args(["run", "--goals", "dev", "--limit", "1", "--max-turns", "1", "--max-tokens", "8", "--backend", "cpu", "--json"])
+            .args(extra)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("models/mem1-smollm2-135m.lora.gguf is not here") && err.contains("--lora none"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let (code, err) = run(&["--lora", "none"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("mem1 run: policy {SMOL}, base model zero-shot (no adapter)")), "{err}");
+}

@@ -82,7 +82,13 @@ pub const DEFAULT_LORA: &str = "models/mem1-smollm2-135m.lora.gguf";
 pub fn run(raw: &[String]) -> Result<()> {
     let mut raw = raw.to_vec();
     if !raw.iter().any(|r| r == "--model") {
-        if !raw.iter().any(|r| r == "--lora") && std::path::Path::new(DEFAULT_LORA).is_file() {
+        if !raw.iter().any(|r| r == "--lora") {
+            if !std::path::Path::new(DEFAULT_LORA).is_file() {
+                return Err(Error::usage(format!(
+                    "no --model given and the shipped policy's adapter {DEFAULT_LORA} is not here (run from the \
+                     repository root; --lora none runs the base model zero-shot, --lora PATH another adapter)"
+                )));
+            }
             raw.extend(["--lora".to_string(), DEFAULT_LORA.to_string()]);
         }
         if !std::path::Path::new(DEFAULT_MODEL).is_file() {
@@ -118,6 +124,8 @@ pub fn run(raw: &[String]) -> Result<()> {
             // MEM1 needs room for one turn; the full-history baseline for the whole episode.
             let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
             let params = crate::cli::sampler_params(&a)?;
+            let name = PolicyName::of(&a)?;
+            eprintln!("mem1 run: policy {}", name.line);
             let crate::cli::Loaded { tok, engine } = crate::cli::load_model(&a, ctx)?;
             let backend = engine.name();
             let vocab = Arc::new(Vocab::new(&tok));
@@ -129,7 +137,13 @@ pub fn run(raw: &[String]) -> Result<()> {
                 memory_tokens: a.parsed("memory-tokens", Limits::default().memory_tokens)?,
                 action_tokens: a.parsed("action-tokens", Limits::default().action_tokens)?,
             };
-            let run = Run { backend, constrain: policy.constrain, max_tokens: policy.limits.max_tokens, load_seconds: now() - t_start };
+            let run = Run {
+                policy: name,
+                backend,
+                constrain: policy.constrain,
+                max_tokens: policy.limits.max_tokens,
+                load_seconds: now() - t_start,
+            };
             episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |p, _, seed| p.seed(seed))
         }
         "expert" => {
@@ -139,7 +153,9 @@ pub fn run(raw: &[String]) -> Result<()> {
             let mut expert = Expert::new(store.clone(), protocol, a.parsed("seed", 0)?);
             expert.choice = choice;
             expert.detour = a.parsed("detour", expert.detour)?;
-            let run = Run { backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
+            let policy = PolicyName { line: format!("expert {name}"), lora_sha256: None };
+            eprintln!("mem1 run: policy {}", policy.line);
+            let run = Run { policy, backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
             episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g, seed| {
                 e.seed(seed);
                 e.reset(g)
@@ -149,8 +165,30 @@ pub fn run(raw: &[String]) -> Result<()> {
     }
 }
 
+/// Which policy runs, as `mem1 run` prints it before anything else (and the summary line
+/// repeats): the base model's file with the adapter's file and sha256, or the base alone.
+struct PolicyName {
+    line: String,
+    lora_sha256: Option<String>,
+}
+
+impl PolicyName {
+    fn of(a: &Args) -> Result<PolicyName> {
+        let file = |p: &str| std::path::Path::new(p).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| p.to_string());
+        let model = file(a.required("model")?);
+        Ok(match a.get("lora").filter(|l| *l != "none") {
+            None => PolicyName { line: format!("{model}, base model zero-shot (no adapter)"), lora_sha256: None },
+            Some(l) => {
+                let sha = crate::cli::sha256_file(l).map_err(|e| Error::usage(format!("--lora {l}: {e}")))?;
+                PolicyName { line: format!("{model} + LoRA {} (sha256 {})", file(l), &sha[..8]), lora_sha256: Some(sha) }
+            }
+        })
+    }
+}
+
 /// What the summary line says about the policy.
 struct Run {
+    policy: PolicyName,
     backend: String,
     constrain: bool,
     max_tokens: usize,
@@ -177,7 +215,7 @@ fn episodes<P: Policy>(
     };
     if !json {
         eprintln!(
-            "mem1 run: {} goals, mode {}, policy {}, constrain {}, loaded in {:.1}s",
+            "mem1 run: {} goals, mode {}, backend {}, constrain {}, loaded in {:.1}s",
             goals.len(), mode.name(), run.backend, run.constrain, run.load_seconds
         );
     }
@@ -202,7 +240,8 @@ fn episodes<P: Policy>(
         }))?;
         let line = serde_json::json!({
             "episode": i, "asin": asin, "instruction": ep.instruction, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
-            "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "seconds": ep.seconds,
+            "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "context_per_turn": ep.context_per_turn,
+            "seconds": ep.seconds,
             "mode": mode.name(), "constrain": run.constrain, "done": ep.done,
             "prefix_tokens": ep.prefix_tokens, "prefill_tokens": ep.prefill_tokens, "decode_tokens": ep.decode_tokens,
             "peak_kv_bytes": ep.peak_kv_bytes, "kv_capacity_bytes": ep.kv_capacity_bytes,
@@ -235,6 +274,8 @@ fn episodes<P: Policy>(
         o.insert("backend".into(), run.backend.clone().into());
         o.insert("model".into(), a.get("model").unwrap_or_default().into());
         o.insert("lora".into(), a.get("lora").filter(|l| *l != "none").into());
+        o.insert("policy".into(), run.policy.line.clone().into());
+        o.insert("lora_sha256".into(), run.policy.lora_sha256.clone().into());
         o.insert("max_turns".into(), cfg.max_turns.into());
         o.insert("max_tokens".into(), run.max_tokens.into());
         o.insert("wall_seconds".into(), (now() - t_start).into());

@@ -115,6 +115,9 @@ pub struct Episode {
     pub turns: usize,
     /// Prompt tokens of each turn.
     pub per_turn: Vec<usize>,
+    /// Tokens in context at the end of each turn (prompt + output): what the demo's and the
+    /// extension's chart plot as "tokens in context".
+    pub context_per_turn: Vec<usize>,
     /// Most tokens in context at any point (prompt + output).
     pub peak_context_tokens: usize,
     pub peak_kv_bytes: usize,
@@ -173,6 +176,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         done: false,
         turns: 0,
         per_turn: Vec::new(),
+        context_per_turn: Vec::new(),
         peak_context_tokens: 0,
         peak_kv_bytes: 0,
         kv_capacity_bytes: policy.kv_capacity() * bpt,
@@ -234,6 +238,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         };
         ep.turns = turn;
         ep.per_turn.push(ids.len());
+        ep.context_per_turn.push(context_tokens);
         ep.peak_context_tokens = ep.peak_context_tokens.max(context_tokens);
         ep.peak_kv_bytes = ep.peak_kv_bytes.max(rec.kv_bytes);
         ep.prefill_tokens += reply.prefill_tokens;

@@ -71,6 +71,22 @@ pub fn load_model(a: &Args, ctx: usize) -> Result<Loaded> {
     Ok(Loaded { tok, engine })
 }
 
+/// A file's sha256 as lowercase hex, read in pieces.
+pub fn sha256_file(path: &str) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
 
 const USAGE: &str = "usage: mem1 <command> [flags]
 
