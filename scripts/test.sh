@@ -29,7 +29,5 @@ bash scripts/train.sh check
 echo "== fuzz smoke (every cargo-fuzz target for 15 s from its seeds)" >&2
 bash scripts/fuzz.sh smoke 15
 
-if [ -x scripts/test-browser.sh ]; then
-  echo "== browser tests" >&2
-  bash scripts/test-browser.sh
-fi
+echo "== browser tests" >&2
+bash scripts/test-browser.sh

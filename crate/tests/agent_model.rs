@@ -1,4 +1,4 @@
-//! Agent pieces on the real tokenizers (SmolLM2, Qwen2.5 when present under .cache/models):
+//! Agent pieces on the real tokenizers (SmolLM2 and Qwen2.5, from .cache/models: missing ones fail):
 //! the prefix/dynamic token boundary, the constrained-action automaton over the vocabulary, and
 //! a short real-model episode on the CPU backend.
 mod agent_util;
@@ -16,11 +16,11 @@ use std::sync::Arc;
 const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const QWEN: &str = "qwen2.5-coder-0.5b-instruct.gguf";
 
-fn tokenizer(name: &str) -> Option<Tokenizer> {
-    let path = model(name)?;
+fn tokenizer(name: &str) -> Tokenizer {
+    let path = model(name);
     let mut src = FileSource::open(&path).unwrap();
     let g = pollster::block_on(read_header(&mut src)).unwrap();
-    Some(Tokenizer::from_gguf(&g).unwrap())
+    Tokenizer::from_gguf(&g).unwrap()
 }
 
 fn page_states(p: &Protocol) -> Vec<String> {
@@ -68,9 +68,7 @@ fn check_boundaries(tok: &Tokenizer) {
 fn prefix_and_turn_pieces_tokenize_like_the_whole_text() {
     check_boundaries(&byte_tokenizer());
     for name in [SMOL, QWEN] {
-        if let Some(tok) = tokenizer(name) {
-            check_boundaries(&tok);
-        }
+        check_boundaries(&tokenizer(name));
     }
 }
 
@@ -80,7 +78,7 @@ fn text_of(set: &ActionSet, vocab: &Vocab, s: State) -> Vec<String> {
 
 #[test]
 fn action_automaton_on_a_real_vocabulary() {
-    let Some(tok) = tokenizer(SMOL) else { return };
+    let tok = tokenizer(SMOL);
     let t = std::time::Instant::now();
     let vocab = Vocab::new(&tok);
     eprintln!("vocab of {} tokens in {:?}", vocab.len(), t.elapsed());
@@ -136,7 +134,7 @@ fn action_automaton_on_a_real_vocabulary() {
 
 #[test]
 fn smoke_episode_with_smollm_on_cpu() {
-    let Some(path) = model(SMOL) else { return };
+    let path = model(SMOL);
     let t = std::time::Instant::now();
     let mut src = FileSource::open(&path).unwrap();
     let g = pollster::block_on(read_header(&mut src)).unwrap();
@@ -201,7 +199,7 @@ fn has_triple_line(text: &str) -> Option<String> {
 /// shipped adapter: a better adapter stops looping, and the guard must still be seen to work.)
 #[test]
 fn the_repetition_guard_stops_a_model_that_loops_on_a_sentence() {
-    let Some(base) = model(SMOL) else { return };
+    let base = model(SMOL);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let trace_file = std::env::temp_dir().join(format!("mem1-repetition-{}.jsonl", std::process::id()));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mem1"))

@@ -6,22 +6,20 @@ use mem1::shop::{Env, Store};
 use std::sync::Arc;
 
 mod observe_json;
-use observe_json::obs_json;
 
-fn shared(path: &str) -> Option<String> {
+/// A file of the real WebShop data in `../shared/webshop` (beside the repository, as in CI). Its
+/// absence fails the test, naming the file: a test that checks nothing must not pass.
+fn shared(path: &str) -> String {
     let p = format!("{}/../../shared/webshop/{}", env!("CARGO_MANIFEST_DIR"), path);
     match std::fs::read(&p) {
-        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-        Err(_) => {
-            println!("skipping: {p} not found");
-            None
-        }
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => panic!("{p}: {e} (the real WebShop data this test checks against lives in ../shared/webshop beside the repository)"),
     }
 }
 
 #[test]
 fn observations_match_real_webshop() {
-    let Some(traj) = shared("dev_trajectories.json") else { return };
+    let traj = shared("dev_trajectories.json");
     let traj: serde_json::Value = serde_json::from_str(&traj).unwrap();
     let store = Arc::new(Store::builtin(0).unwrap());
     let goals = dev_goals().unwrap();
@@ -73,7 +71,7 @@ fn observations_match_real_webshop() {
 
 #[test]
 fn webshop_mock_pages() {
-    let Some(item) = shared("pages/mock_parse_item_page_ws") else { return };
+    let item = shared("pages/mock_parse_item_page_ws");
     let o = observe_html(&item);
     assert!(o.text.starts_with("Instruction: [SEP] i want an xx-small sized slim fit button down shirt"), "{}", o.text);
     assert!(o.text.ends_with("[SEP] Price: $100.0 [SEP] Rating: N.A. [SEP] Description [SEP] Features [SEP] Reviews [SEP] Buy Now"), "{}", o.text);
@@ -81,15 +79,15 @@ fn webshop_mock_pages() {
     assert!(!o.text.contains("$(document)"), "script leaked");
     let keys: Vec<&str> = o.clickables.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, ["back to search", "< prev", "description", "features", "reviews", "buy now", "black", "purple", "red", "6.5", "7.5", "8", "8.5", "9"]);
-    let results = shared("pages/mock_parse_results_ws").unwrap();
+    let results = shared("pages/mock_parse_results_ws");
     let o = observe_html(&results);
     assert!(o.text.contains("Back to Search [SEP] Page 1 (Total results: 50) [SEP] Next > [SEP] B09GKFNQWT [SEP] BinGoDug Men's Basketball Shoes"), "{}", &o.text[..400.min(o.text.len())]);
     assert_eq!(o.clickables.iter().filter(|c| c.kind == mem1::observe::ClickKind::Link { product: true }).count(), 10);
-    let desc = shared("pages/mock_parse_item_page_ws_desc").unwrap();
+    let desc = shared("pages/mock_parse_item_page_ws_desc");
     let o = observe_html(&desc);
     assert!(o.text.starts_with("Instruction: [SEP] i want an xx-small"));
     assert!(o.text.contains("[SEP] Back to Search [SEP] < Prev [SEP] Here Are The Things You Want To Know"));
-    let feat = shared("pages/mock_parse_item_page_ws_feat").unwrap();
+    let feat = shared("pages/mock_parse_item_page_ws_feat");
     let o = observe_html(&feat);
     assert!(o.text.contains("< Prev [SEP] Pure Running Shoe [SEP] Comfort Flat Sneakers [SEP] [FEATURES]"), "{}", o.text);
 }
@@ -97,7 +95,7 @@ fn webshop_mock_pages() {
 #[test]
 fn real_shop_pages_are_sane() {
     for name in ["mock_parse_results_amz", "mock_parse_item_page_amz", "mock_parse_results_ebay", "mock_parse_item_page_ebay"] {
-        let Some(html) = shared(&format!("pages/{name}")) else { return };
+        let html = shared(&format!("pages/{name}"));
         let t0 = std::time::Instant::now();
         let o = observe_html(&html);
         let pieces: Vec<&str> = o.text.split(" [SEP] ").collect();
@@ -140,48 +138,17 @@ fn real_shop_pages_are_sane() {
     assert_eq!(small.clip(mem1::observe::Budget { text_chars: 100, clickables: 5 }), small);
 }
 
-/// The walk through the store that `web_observe` replays in the browser: search, a product with
-/// options, an option, a sub-page, back, buy. Returns (action, observation after it) pairs; the
-/// first action is empty (the start page).
-fn store_walk() -> Vec<(String, serde_json::Value)> {
-    use mem1::observe::ClickKind;
-    let store = Arc::new(Store::builtin(0).unwrap());
-    let goal = dev_goals().unwrap()[0].clone();
-    let mut env = Env::new(store.clone(), goal).unwrap();
-    let mut walk = vec![(String::new(), obs_json(env.observe()))];
-    let mut act = |env: &mut Env, a: String| {
-        let r = env.step(&a);
-        assert!(r.valid, "{a}: {:?}", r.reason);
-        walk.push((a, obs_json(env.observe())));
-    };
-    act(&mut env, "search[cotton t-shirt for men]".into());
-    let product = env
-        .observe()
-        .clickables
-        .iter()
-        .find(|c| c.kind == ClickKind::Link { product: true } && store.product(&c.key.to_uppercase()).is_some_and(|p| !p.options.is_empty()))
-        .expect("a result with options")
-        .key
-        .clone();
-    act(&mut env, format!("click[{product}]"));
-    let option = env.observe().clickables.iter().find(|c| matches!(c.kind, ClickKind::Option { .. })).unwrap().key.clone();
-    act(&mut env, format!("click[{option}]"));
-    act(&mut env, "click[description]".into());
-    act(&mut env, "click[< prev]".into());
-    act(&mut env, "click[buy now]".into());
-    walk
-}
-
-/// `tests/fixtures/web_observe.json` holds what the native observation builder sees on that walk;
-/// the browser test (`crate/tests/web_observe.rs`) checks that the live-DOM path sees the same.
-/// `MEM1_BLESS=1` rewrites the fixture after an intended change to the store's pages.
+/// `tests/fixtures/web_observe.json` holds what the native observation builder sees on a walk
+/// through the store; the browser test (`crate/tests/web_observe.rs`) checks that the live-DOM
+/// path sees the same. After an intended change to the store's pages, rewriting it is a separate
+/// command (`cargo run --release --example bless_web_observe`), never a test run.
 #[test]
 fn web_observe_fixture_is_current() {
-    let path = format!("{}/../tests/fixtures/web_observe.json", env!("CARGO_MANIFEST_DIR"));
-    let now = serde_json::to_string_pretty(&store_walk()).unwrap() + "\n";
-    if std::env::var_os("MEM1_BLESS").is_some() {
-        std::fs::write(&path, &now).unwrap();
-    }
-    let saved = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(saved == now, "{path} is stale: the native observations changed (MEM1_BLESS=1 cargo test --release --test shop_observe rewrites it)");
+    let path = observe_json::fixture_path();
+    let saved = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        saved == observe_json::fixture_text(),
+        "{} is stale: the native observations changed (`cargo run --release --example bless_web_observe` rewrites it after an intended change)",
+        path.display()
+    );
 }

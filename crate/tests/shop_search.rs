@@ -2,15 +2,12 @@
 use mem1::shop::catalog::Catalog;
 use mem1::shop::search::{page_slice, SearchIndex};
 
-fn shared(path: &str) -> Option<String> {
+/// A file of the real WebShop data in `../shared/webshop` (beside the repository, as in CI). Its
+/// absence fails the test, naming the file: a test that checks nothing must not pass.
+fn shared(path: &str) -> String {
     let p = format!("{}/../../shared/webshop/{}", env!("CARGO_MANIFEST_DIR"), path);
-    match std::fs::read_to_string(&p) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            println!("skipping: {p} not found");
-            None
-        }
-    }
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e} (the real WebShop data this test checks against lives in ../shared/webshop beside the repository)"))
 }
 
 /// (query, page, ASINs shown) for each results page recorded after a search.
@@ -52,7 +49,7 @@ fn recorded_pages(traj: &serde_json::Value) -> Vec<(String, usize, Vec<String>)>
 
 #[test]
 fn bm25_page_overlap_with_real_webshop() {
-    let Some(traj) = shared("dev_trajectories.json") else { return };
+    let traj = shared("dev_trajectories.json");
     let traj: serde_json::Value = serde_json::from_str(&traj).unwrap();
     let catalog = Catalog::builtin().unwrap();
     let mut best = 0.0f64;

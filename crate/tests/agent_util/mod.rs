@@ -138,11 +138,11 @@ pub fn wandering_script(req: &TurnRequest<'_>) -> String {
 
 /// A model file from `.cache/models/` in the repo root (or `$MEM1_MODELS`). A missing model fails
 /// the test: the README's test command fetches the models first.
-pub fn model(name: &str) -> Option<PathBuf> {
+pub fn model(name: &str) -> PathBuf {
     let dir = std::env::var("MEM1_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/models"));
     let p = dir.join(name);
     assert!(p.exists(), "{} is missing: run scripts/fetch-models.sh first", p.display());
-    Some(p)
+    p
 }
