@@ -9,8 +9,9 @@
 //! * store: page → [`observe`] (DOM → text observation and actions) → [`shop`] (WebShop-faithful
 //!   catalog, search, pages, goals, reward).
 //! * agent: observation → prompt → policy → action, with MEM1's constant-memory context ([`agent`]).
-//! * browser (wasm32): byte sources over HTTP Range and `Blob` (`web`), and the demo's API
-//!   (`webapp`: store in a live document, model loading, episodes reported turn by turn).
+//! * browser (wasm32): byte sources over HTTP Range and `Blob` (`web`), and the browser API
+//!   (`wasm`: the demo's store in a live document, live pages for the extension, model loading,
+//!   episodes reported turn by turn).
 //!
 //! Stable interfaces: the `mem1` CLI (see `cli`), [`error::Error`], [`loader::AnyEngine`] loading, the [`agent`] loop and
 //! the [`engine::Engine`] trait. Everything else is internal and free to change.
@@ -38,7 +39,7 @@ pub mod fuzzing;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]
-pub mod webapp;
+pub mod wasm;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 

@@ -5,10 +5,11 @@
 //! Both work in a window and in a worker (they use the global scope's `fetch`).
 use crate::gguf::ByteSource;
 use crate::{Error, Result};
-use js_sys::{Promise, Uint8Array};
+use gloo_net::http::{Method, RequestBuilder, Response};
+use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, Headers, Request, RequestInit, Response};
+use web_sys::Blob;
 
 /// A server that ignores `Range` may still serve a file up to this size whole (kept in memory).
 const MAX_WHOLE_BYTES: u64 = 16 << 20;
@@ -25,37 +26,17 @@ fn js_msg(e: &JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// `fetch` from the global scope: a window or a worker.
-fn global_fetch(req: &Request) -> Result<Promise> {
-    let global = js_sys::global();
-    if let Some(w) = global.dyn_ref::<web_sys::Window>() {
-        return Ok(w.fetch_with_request(req));
-    }
-    if let Some(w) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
-        return Ok(w.fetch_with_request(req));
-    }
-    Err(io("fetch is not available in this JavaScript context"))
-}
-
-async fn fetch(url: &str, method: &str, range: Option<(u64, u64)>) -> Result<Response> {
-    let init = RequestInit::new();
-    init.set_method(method);
+/// `method url`, with `Range: bytes=a-b` when given (gloo's fetch: a window's or a worker's).
+async fn fetch(url: &str, method: Method, range: Option<(u64, u64)>) -> Result<Response> {
+    let mut req = RequestBuilder::new(url).method(method.clone());
     if let Some((a, b)) = range {
-        let h = Headers::new().map_err(|e| io(js_msg(&e)))?;
-        h.set("Range", &format!("bytes={a}-{b}")).map_err(|e| io(js_msg(&e)))?;
-        init.set_headers(&h);
+        req = req.header("Range", &format!("bytes={a}-{b}"));
     }
-    let req = Request::new_with_str_and_init(url, &init).map_err(|e| io(format!("bad URL '{url}': {}", js_msg(&e))))?;
-    let resp = JsFuture::from(global_fetch(&req)?)
-        .await
-        .map_err(|e| io(format!("{method} {url} failed: {} (server down, or CORS not allowed?)", js_msg(&e))))?;
-    resp.dyn_into::<Response>().map_err(|_| io("fetch did not return a Response"))
+    req.send().await.map_err(|e| io(format!("{method} {url} failed: {e} (server down, or CORS not allowed?)")))
 }
 
 async fn body(resp: &Response, what: &str) -> Result<Vec<u8>> {
-    let p = resp.array_buffer().map_err(|e| io(format!("{what}: {}", js_msg(&e))))?;
-    let buf = JsFuture::from(p).await.map_err(|e| io(format!("{what}: reading the body: {}", js_msg(&e))))?;
-    Ok(Uint8Array::new(&buf).to_vec())
+    resp.binary().await.map_err(|e| io(format!("{what}: reading the body: {e}")))
 }
 
 /// Drops a response body we do not want without downloading it.
@@ -67,12 +48,12 @@ fn discard(resp: &Response) {
 
 /// The total size from `Content-Range: bytes a-b/total` (`None` if absent, unreadable, or `*`).
 fn content_range_total(resp: &Response) -> Option<u64> {
-    let v = resp.headers().get("content-range").ok()??;
+    let v = resp.headers().get("content-range")?;
     v.rsplit('/').next()?.trim().parse().ok()
 }
 
 fn content_length(resp: &Response) -> Option<u64> {
-    resp.headers().get("content-length").ok()??.trim().parse().ok()
+    resp.headers().get("content-length")?.trim().parse().ok()
 }
 
 /// A file on an HTTP(S) server, read with `Range` requests. The server must answer ranged GETs with
@@ -92,7 +73,7 @@ impl HttpSource {
     /// Finds the file's length with a one-byte ranged GET (falling back on a HEAD request for the
     /// length when `Content-Range` is not exposed), and checks that the server honours `Range`.
     pub async fn open(url: &str) -> Result<HttpSource> {
-        let resp = fetch(url, "GET", Some((0, 0))).await?;
+        let resp = fetch(url, Method::GET, Some((0, 0))).await?;
         let status = resp.status();
         let mut src = HttpSource { url: url.to_string(), len: 0, whole: None, requests: 1, bytes_read: 0 };
         match status {
@@ -141,7 +122,7 @@ impl HttpSource {
 
     async fn head_length(&mut self) -> Result<u64> {
         self.requests += 1;
-        let resp = fetch(&self.url, "HEAD", None).await?;
+        let resp = fetch(&self.url, Method::HEAD, None).await?;
         if !resp.ok() {
             return Err(io(format!("HEAD {}: HTTP {} {}", self.url, resp.status(), resp.status_text())));
         }
@@ -175,7 +156,7 @@ impl ByteSource for HttpSource {
             return Ok(Vec::new());
         }
         self.requests += 1;
-        let resp = fetch(&self.url, "GET", Some((offset, end - 1))).await?;
+        let resp = fetch(&self.url, Method::GET, Some((offset, end - 1))).await?;
         match resp.status() {
             206 => {}
             200 => {
@@ -249,14 +230,8 @@ impl ByteSource for BlobSource {
     }
 }
 
-/// Resolves after `ms` milliseconds (the global scope's `setTimeout`: a window or a worker), so
+/// Resolves after `ms` milliseconds (`setTimeout` of the global scope: a window or a worker), so
 /// that tasks the browser has queued (a device's `lost` promise, say) run meanwhile.
-pub async fn pause(ms: i32) {
-    let p = Promise::new(&mut |resolve, _| {
-        let g = js_sys::global();
-        if let Ok(f) = js_sys::Reflect::get(&g, &JsValue::from_str("setTimeout")).and_then(|f| f.dyn_into::<js_sys::Function>()) {
-            let _ = f.call2(&g, &resolve, &JsValue::from(ms));
-        }
-    });
-    let _ = JsFuture::from(p).await;
+pub async fn pause(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
 }

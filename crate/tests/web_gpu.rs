@@ -371,16 +371,16 @@ async fn gpu_faults_are_clear_errors_and_the_next_load_works_without_a_reload() 
     assert_eq!(again.decode(4, &greedy, 0.0).await.unwrap(), t, "the new device generates otherwise");
 }
 
-fn model_url(file: &str) -> Option<String> {
+fn model_url(file: &str) -> String {
     match MODEL_URL {
-        Some(base) => Some(format!("{}/{file}", base.trim_end_matches('/'))),
+        Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
         None => panic!("MEM1_MODEL_URL was not set at build time: run scripts/test-browser.sh, which serves the models"),
     }
 }
 
 #[wasm_bindgen_test]
 async fn http_source_reads_ranges() {
-    let Some(url) = model_url(SMOL_FILE) else { return };
+    let url = model_url(SMOL_FILE);
     let mut src = HttpSource::open(&url).await.expect("open");
     assert_eq!(src.len(), 98_362_432);
     assert_eq!(src.read_at(0, 4).await.unwrap(), b"GGUF");
@@ -395,7 +395,7 @@ async fn http_source_reads_ranges() {
 
 #[wasm_bindgen_test]
 async fn http_source_refuses_server_without_range() {
-    let Some(base) = MODEL_URL else { return };
+    let base = MODEL_URL.expect("MEM1_MODEL_URL was not set at build time: run scripts/test-browser.sh, which serves the models");
     let url = format!("{}/norange/{SMOL_FILE}", base.trim_end_matches('/'));
     let err = match HttpSource::open(&url).await {
         Ok(_) => panic!("a server that ignores Range must be refused for a 98 MB file"),
@@ -445,7 +445,7 @@ fn top_k(v: &[f32], k: usize) -> Vec<usize> {
 
 #[wasm_bindgen_test]
 async fn smollm2_over_http_matches_fixtures() {
-    let Some(url) = model_url(SMOL_FILE) else { return };
+    let url = model_url(SMOL_FILE);
     let mut src = HttpSource::open(&url).await.expect("open model URL");
     let t0 = now();
     let mut gpu = Gpu::load(&mut src, 256, |_, _| {}).await.expect("GPU load");
@@ -463,7 +463,7 @@ async fn smollm2_over_http_matches_fixtures() {
 /// and it matches the fixtures too.
 #[wasm_bindgen_test]
 async fn smollm2_auto_backend_falls_back_to_cpu_and_matches_fixtures() {
-    let Some(url) = model_url(SMOL_FILE) else { return };
+    let url = model_url(SMOL_FILE);
     let mut src = HttpSource::open(&url).await.expect("open model URL");
     let t0 = now();
     let mut e = AnyEngine::load(Backend::Auto, &mut src, 256, |_, _| {}).await.expect("auto load");
@@ -477,7 +477,7 @@ async fn smollm2_auto_backend_falls_back_to_cpu_and_matches_fixtures() {
 /// Q4_0/Q4_1, and its Q5_0 matrices are kept as Q8_0 there (`qdot::stored`).
 #[wasm_bindgen_test]
 async fn qwen2_on_the_wasm_cpu_backend_matches_fixtures() {
-    let Some(url) = model_url(QWEN_FILE) else { return };
+    let url = model_url(QWEN_FILE);
     let mut src = HttpSource::open(&url).await.expect("open model URL");
     let t0 = now();
     let mut e = Cpu::load_quantized(&mut src, 256, |_, _| {}).await.expect("CPU load");
@@ -562,7 +562,7 @@ async fn bench_cpu_backend_in_browser() {
         assert_eq!(got, want.max(1), "CPU threads");
     }
     for file in [SMOL_FILE, QWEN_FILE] {
-        let url = model_url(file).unwrap();
+        let url = model_url(file);
         let mut src = HttpSource::open(&url).await.expect("open model URL");
         let mut e = Cpu::load_quantized(&mut src, n_prompt + n_decode + 1, |_, _| {}).await.expect("CPU load");
         let vocab = e.config().vocab as u32;

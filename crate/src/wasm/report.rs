@@ -1,0 +1,215 @@
+//! An episode reported to JavaScript as it runs: [`Event`]s for a turn's start, the prompt's
+//! progress, each generated token and each finished turn. [`Tap`] wraps a shop to remember the
+//! page each action was taken on; [`Announced`] and [`Watched`] wrap the policy and its engine.
+use super::call;
+use crate::agent::{LlmPolicy, Policy, Shop, TurnRecord, TurnReply, TurnRequest};
+use crate::engine::{now, Engine};
+use crate::loader::AnyEngine;
+use crate::model::Config;
+use crate::observe::Observation;
+use crate::sample::SamplerParams;
+use crate::shop::StepResult;
+use crate::{Error, Result};
+use js_sys::Function;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// What `on_event` gets, tagged by `type`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    TurnStart { turn: usize, prompt_tokens: usize, actions: &'a [String] },
+    Prefill { turn: usize, done: usize, tokens: usize },
+    Token { turn: usize, tokens: usize, tok_s: f64 },
+    Turn(TurnEvent<'a>),
+}
+
+/// A finished turn: what the model read (`observation`, on the `page` it acted on) and wrote
+/// (`output`, its internal state `summary` and its `action`), with the turn's figures.
+/// `context_tokens` is what the pages plot as "tokens in context" (prompt + output).
+#[derive(Serialize)]
+pub struct TurnEvent<'a> {
+    pub turn: usize,
+    pub action: &'a str,
+    pub valid: bool,
+    pub invalid_reason: Option<&'a str>,
+    pub summary: &'a str,
+    pub output: &'a str,
+    pub page: String,
+    pub observation: String,
+    pub prompt_tokens: usize,
+    pub context_tokens: usize,
+    pub prefill_tokens: usize,
+    pub decode_tokens: usize,
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+    pub seconds: f64,
+    pub problems: &'a [String],
+    pub reward: f64,
+}
+
+impl<'a> TurnEvent<'a> {
+    pub fn new(t: &'a TurnRecord, seen: Option<(String, Observation)>) -> TurnEvent<'a> {
+        let (page, obs) = seen.unwrap_or_default();
+        let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        TurnEvent {
+            turn: t.turn,
+            action: &t.action,
+            valid: t.valid,
+            invalid_reason: t.invalid_reason.as_deref(),
+            summary: &t.memory,
+            output: &t.output,
+            page,
+            observation: obs.text,
+            prompt_tokens: t.prompt_tokens,
+            context_tokens: t.context_tokens,
+            prefill_tokens: t.prefill_tokens,
+            decode_tokens: t.decode_tokens,
+            prefill_tok_s: tps(t.prefill_tokens, t.prefill_seconds),
+            decode_tok_s: tps(t.decode_tokens, t.decode_seconds),
+            seconds: t.seconds,
+            problems: &t.problems,
+            reward: t.reward,
+        }
+    }
+}
+
+/// Wraps a shop and records the page kind and observation each action was taken on (the turn
+/// report shows them).
+pub struct Tap<S> {
+    pub inner: S,
+    pub seen: Rc<RefCell<Option<(String, Observation)>>>,
+}
+
+impl<S> Tap<S> {
+    pub fn new(inner: S) -> Tap<S> {
+        Tap { inner, seen: Rc::new(RefCell::new(None)) }
+    }
+}
+
+impl<S: Shop> Shop for Tap<S> {
+    fn instruction(&self) -> String {
+        self.inner.instruction()
+    }
+    fn observation(&self) -> Observation {
+        self.inner.observation()
+    }
+    async fn act(&mut self, action: &str) -> StepResult {
+        *self.seen.borrow_mut() = Some((self.inner.page(), self.inner.observation()));
+        self.inner.act(action).await
+    }
+    fn reward(&self) -> f64 {
+        self.inner.reward()
+    }
+    fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+    fn page(&self) -> String {
+        self.inner.page()
+    }
+}
+
+/// Tells JavaScript when a turn starts.
+pub struct Announced<'t> {
+    pub inner: LlmPolicy<'t, Watched>,
+    pub events: Rc<Function>,
+}
+
+impl Policy for Announced<'_> {
+    async fn act(&mut self, req: &TurnRequest<'_>) -> Result<TurnReply> {
+        self.inner.engine.start_turn(req.turn);
+        call(&self.events, &Event::TurnStart { turn: req.turn, prompt_tokens: req.context.len(), actions: req.actions });
+        self.inner.act(req).await
+    }
+    fn kv_bytes_per_token(&self) -> usize {
+        self.inner.kv_bytes_per_token()
+    }
+    fn kv_capacity(&self) -> usize {
+        self.inner.kv_capacity()
+    }
+}
+
+/// Prompt tokens per prefill call in the browser (see [`Watched`]'s `prefill`).
+const PREFILL_PIECE: usize = 32;
+
+/// An engine that reports each generated token to JavaScript (count, tokens/s this turn) and
+/// stops when asked.
+pub struct Watched {
+    pub inner: AnyEngine,
+    pub stop: Rc<Cell<bool>>,
+    pub events: Rc<Function>,
+    turn: usize,
+    tokens: usize,
+    /// When this turn's first generated token was asked for (after the prompt's prefill).
+    t0: Option<f64>,
+}
+
+impl Watched {
+    pub fn new(inner: AnyEngine, stop: Rc<Cell<bool>>, events: Rc<Function>) -> Watched {
+        Watched { inner, stop, events, turn: 0, tokens: 0, t0: None }
+    }
+    fn start_turn(&mut self, turn: usize) {
+        self.turn = turn;
+        self.tokens = 0;
+        self.t0 = None;
+    }
+    fn check(&self) -> Result<()> {
+        if self.stop.get() {
+            return Err(Error::usage("stopped on request"));
+        }
+        Ok(())
+    }
+    fn generated(&mut self) {
+        self.tokens += 1;
+        let dt = now() - *self.t0.get_or_insert_with(now);
+        let tok_s = if dt > 0.0 { self.tokens as f64 / dt } else { 0.0 };
+        call(&self.events, &Event::Token { turn: self.turn, tokens: self.tokens, tok_s });
+    }
+}
+
+impl Engine for Watched {
+    fn config(&self) -> &Config {
+        self.inner.config()
+    }
+    fn pos(&self) -> usize {
+        self.inner.pos()
+    }
+    fn truncate(&mut self, pos: usize) -> Result<()> {
+        self.inner.truncate(pos)
+    }
+    async fn prefill(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check()?;
+        if tokens.len() == 1 {
+            self.inner.prefill(tokens).await?;
+            self.generated();
+            return Ok(());
+        }
+        // A long prompt in pieces, each waited for (a logits read-back) so the page can show real
+        // progress and a visitor's Stop takes effect between pieces; the KV cache ends the same.
+        let mut done = 0;
+        for piece in tokens.chunks(PREFILL_PIECE) {
+            self.check()?;
+            self.inner.prefill(piece).await?;
+            self.inner.logits().await?;
+            done += piece.len();
+            call(&self.events, &Event::Prefill { turn: self.turn, done, tokens: tokens.len() });
+        }
+        if self.tokens == 0 {
+            self.t0 = Some(now());
+        }
+        Ok(())
+    }
+    async fn logits(&mut self) -> Result<Vec<f32>> {
+        self.inner.logits().await
+    }
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.inner.sample(p, u).await
+    }
+    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.check()?;
+        let t = self.inner.decode(token, p, u).await?;
+        self.generated();
+        Ok(t)
+    }
+}
