@@ -2,12 +2,15 @@
 // writes OUT_DIR/chrome/ (manifest.json as written, offscreen document + service worker) and
 // OUT_DIR/firefox/ (background page + sidebar instead, gecko id), each with the wasm package
 // (PKG_DIR, wasm-bindgen --target web), the bundled model and the trained policy's LoRA adapter
-// (hard-linked when possible), and
-// zips them to OUT_DIR/mem1-chrome.zip and OUT_DIR/mem1-firefox.zip.
+// (hard-linked when possible) described by models/policy.json (sizes, sha256), the shared views
+// (web/ui/, the demo's too) under ui/, and the icons (drawn by icon.mjs), and zips them to
+// OUT_DIR/mem1-chrome.zip and OUT_DIR/mem1-firefox.zip.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { policyManifest } from '../scripts/policy-manifest.mjs';
+import { iconPng } from './icon.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [pkg, model, adapter, out] = process.argv.slice(2);
@@ -27,7 +30,7 @@ function firefoxManifest(m) {
   delete f.cross_origin_opener_policy;
   f.permissions = f.permissions.filter((p) => !['sidePanel', 'offscreen'].includes(p));
   f.background = { scripts: ['firefox-background.js'], type: 'module' };
-  f.sidebar_action = { default_panel: 'panel.html', default_title: m.name, open_at_install: false };
+  f.sidebar_action = { default_panel: 'panel.html', default_title: m.name, default_icon: m.action.default_icon, open_at_install: false };
   // Nothing leaves the browser: the model runs locally and no data is collected.
   f.browser_specific_settings = {
     gecko: { id: 'mem1-shopping-agent@mem1.invalid', strict_min_version: '128.0', data_collection_permissions: { required: ['none'] } },
@@ -46,6 +49,9 @@ function link(from, to) {
   }
 }
 
+const policy = JSON.stringify(policyManifest(model, adapter), null, 1) + '\n';
+const sizes = Object.keys(base.icons).map(Number);
+
 fs.mkdirSync(out, { recursive: true });
 for (const browser of ['chrome', 'firefox']) {
   const dir = path.join(out, browser);
@@ -58,6 +64,10 @@ for (const browser of ['chrome', 'firefox']) {
   fs.cpSync(pkg, path.join(dir, 'pkg'), { recursive: true, filter: (f) => browser === 'chrome' || path.relative(pkg, f) !== 'threads' });
   link(model, path.join(dir, 'models', path.basename(model)));
   link(adapter, path.join(dir, 'models', path.basename(adapter)));
+  fs.writeFileSync(path.join(dir, 'models', 'policy.json'), policy);
+  fs.cpSync(path.join(here, '../web/ui'), path.join(dir, 'ui'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'icons'));
+  for (const n of sizes) fs.writeFileSync(path.join(dir, 'icons', `icon-${n}.png`), iconPng(n));
   const manifest = browser === 'chrome' ? base : firefoxManifest(base);
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   const zip = path.join(out, `mem1-${browser}.zip`);

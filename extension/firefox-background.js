@@ -2,5 +2,6 @@
 // tabs directly. It stays loaded while the sidebar holds its port open.
 import { startHost } from './host.js';
 import * as relay from './relay.js';
+import { remember } from './settings-store.js';
 
-startHost(relay);
+startHost(relay, remember);

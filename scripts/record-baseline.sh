@@ -30,7 +30,7 @@ const runs = ["mem1", "full"].map((mode) => {
 });
 const s = runs[0].summary;
 const out = {
-  note: "context_per_turn = tokens in context at the end of each turn (the prompt plus the model's output), measured by mem1 run natively",
+  note: "context_per_turn = tokens in context at the end of each turn (the prompt plus the output of the model), measured by mem1 run natively",
   command: `mem1 ${process.env.ARGS} --mode mem1|full`,
   made_by: "scripts/record-baseline.sh",
   policy: s.policy,

@@ -3,11 +3,14 @@
 // panel's own page, aimed at one tab), the bundled model, and real pages:
 //
 //  1. The project's store (`mem1 shop serve`): the panel is given a session's goal and Go, with
-//     the bundled policy (SmolLM2-135M and the trained LoRA adapter); the agent's actions must
-//     reach the shop tab (its URL changes: search, results, item, ...), the panel must show each
-//     turn, the internal state and the context chart, and its Buy Now must first raise the
-//     confirmation with the tab still on the item page; confirmed, the tab reaches the store's
-//     done page. A second run is stopped with Stop after its first turn.
+//     the bundled policy (SmolLM2-135M and the trained LoRA adapter); after the first turn the
+//     panel is closed and another opened on the same tab: it must reattach to the run (the turns
+//     so far shown) while the run goes on. The agent's actions must reach the shop tab (its URL
+//     changes: search, results, item, ...), the panel must show each turn with what the model
+//     read and wrote, the internal state and the context chart, and its Buy Now must first raise
+//     the confirmation with the tab still on the item page; confirmed, the tab reaches the
+//     store's done page, and the task is in the panel's history. A second run is stopped with
+//     Stop after its first turn.
 //  2. A model downloaded into the extension's cache from a local server: interrupted after two
 //     chunks (kept as a partial, never opened), resumed from there, verified by sha256; a copy with
 //     a wrong sha256 is refused and deleted. The next part runs on the cached copy.
@@ -15,9 +18,10 @@
 //     must first raise the confirmation dialog with the page untouched; declining ends the episode
 //     with nothing bought; a second run, confirmed, places the order (the tab reaches ordered.html).
 //
-//  4. Real Amazon and eBay pages (../shared/webshop/pages, served locally): observed through the
-//     content script within the live-page budget (cut visibly, search box found), and one agent
-//     turn on Amazon's results page that stays on the site.
+//  4. Real Amazon and eBay pages (../shared/webshop/pages, served locally; their absence fails
+//     the test): observed through the content script within the live-page budget (cut visibly,
+//     search box found), and one agent turn on Amazon's results page that stays on the site.
+//  5. The panel's history holds every task above, newest first, and Clear empties it.
 //
 // Parts 3 and 4 use the zero-shot base model from the cache with TURNS turns of TOKENS tokens;
 // the store episode gets STORE_TURNS turns of 224 tokens (the trained policy's turns are ~100).
@@ -124,20 +128,36 @@ try {
     return panel.evaluate(() => ({
       state: document.body.dataset.state,
       status: document.getElementById('status').textContent,
-      turns: [...document.querySelectorAll('#turns li')].map((li) => li.innerText.replace(/\s+/g, ' ')),
-      points: Number(document.getElementById('chart').dataset.points || 0),
+      turns: [...document.querySelectorAll('#turns li.done .action')].map((a) => a.textContent),
+      read: [...document.querySelectorAll('#turns li.done')].map((li) => [li.querySelector('details .obs')?.textContent.length || 0,
+        li.querySelector('details pre.out')?.textContent.length || 0]),
+      points: Number(document.getElementById('chart').dataset.livePoints || 0),
       memory: document.getElementById('state').textContent,
       result: document.getElementById('result').hidden ? '' : document.getElementById('result').textContent,
+      history: [...document.querySelectorAll('#history li')].map((li) => [...li.children].map((c) => c.textContent).join(' | ')),
     }));
   }
 
   // --- 1. the store ------------------------------------------------------------------------
   const goal = await (await fetch(`${shop.url}/api/goal/${session}`)).json();
   const store = await openTab(`${shop.url}/${session}`);
-  const panel = await openPanel(store.tabId);
+  const first = await openPanel(store.tabId);
   log(`store task: ${goal.instruction_text}`);
   const asked = () => !document.getElementById('confirm').hidden || ['done', 'ended', 'error'].includes(document.body.dataset.state);
-  await go(panel, goal.instruction_text, asked);
+  // The first turn in this panel, then the panel closes; another one opened on the tab reattaches.
+  await go(first, goal.instruction_text, () => document.querySelectorAll('#turns li.done').length >= 1 || ['done', 'ended', 'error'].includes(document.body.dataset.state));
+  const before = await shown(first);
+  if (before.state !== 'running' || before.turns.length < 1) fail(`the store run did not get past its first turn: ${JSON.stringify(before)}`);
+  await first.close();
+  const panel = await openPanel(store.tabId);
+  await panel.waitForFunction(() => document.body.dataset.state === 'running' || !document.getElementById('confirm').hidden, null, { timeout: 30_000, polling: 250 })
+    .catch(async () => fail(`a panel opened during the run did not reattach to it: ${JSON.stringify(await shown(panel))}`));
+  const again = await shown(panel);
+  log(`  closed the panel after turn ${before.turns.length}; a new panel reattached showing ${again.turns.length} turn(s): ${again.status}`);
+  if (again.turns.length < before.turns.length || again.turns[0] !== before.turns[0]) fail(`the reattached panel does not show the turns so far: ${JSON.stringify(again.turns)} (before: ${JSON.stringify(before.turns)})`);
+  if ((await panel.inputValue('#task')) !== goal.instruction_text) fail('the reattached panel does not show the task');
+  await panel.waitForFunction(asked, null, { timeout: timeoutMs, polling: 250 })
+    .catch(async () => fail(`no purchase question within ${timeoutMs / 1000} s: ${await panel.textContent('#status')}`));
   let s = await shown(panel);
   for (const t of s.turns) log(`  turn: ${t}`);
   // The manifest makes extension pages cross-origin isolated, so with several cores the CPU
@@ -145,7 +165,8 @@ try {
   const engine = await panel.textContent('#model-name');
   const cores = await panel.evaluate(() => navigator.hardwareConcurrency);
   log(`  engine: ${engine}`);
-  if (/on cpu|^cpu/.test(engine) && cores > 1 && !engine.includes(`simd128, ${Math.min(cores, 8)} threads`)) fail(`the CPU backend does not run on every core: ${engine}`);
+  if (!/LoRA mem1-smollm2-135m\.lora\.gguf \(sha256 [0-9a-f]{8}\)/.test(engine)) fail(`the panel does not name the shipped policy: ${engine}`);
+  if (/on cpu/.test(engine) && cores > 1 && !engine.includes(`simd128, ${Math.min(cores, 8)} threads`)) fail(`the CPU backend does not run on every core: ${engine}`);
   await panel.screenshot({ path: path.join(out, 'extension-panel.png'), fullPage: true });
   await store.tab.screenshot({ path: path.join(out, 'extension-store.png') });
   if (s.state === 'error') fail(`the store episode failed: ${s.status}`);
@@ -162,9 +183,16 @@ try {
   if (!/^\/done\//.test(new URL(store.tab.url()).pathname)) fail(`the store's done page was not reached: ${store.tab.url()}`);
   await store.tab.screenshot({ path: path.join(out, 'extension-store-done.png') });
   if (s.turns.length < 3 || s.turns.length > storeTurns) fail(`${s.turns.length} turns shown, expected 3..${storeTurns}`);
-  for (const t of s.turns) if (!/^(search|click)\[.+\]/.test(t)) fail(`a turn without a well-formed action: ${t}`);
+  for (const t of s.turns) if (!/^(search|click)\[.+\]$/.test(t)) fail(`a turn without a well-formed action: ${t}`);
   if (s.points !== s.turns.length) fail(`the chart has ${s.points} points for ${s.turns.length} turns`);
   if (!s.memory || s.memory === '–') fail('no internal state shown');
+  // What the model read and wrote, on demand (a closed <details> under each turn).
+  if (s.read.some(([obs, outText]) => obs < 20 || outText < 10)) fail(`a turn does not show what the model read and wrote: ${JSON.stringify(s.read)}`);
+  await panel.waitForFunction(() => document.querySelectorAll('#history li').length >= 1, null, { timeout: 10_000, polling: 250 })
+    .catch(() => fail('the finished task is not in the panel\'s history'));
+  s = await shown(panel);
+  log(`  history: ${s.history[0]}`);
+  if (!s.history[0].includes(goal.instruction_text) || !/Purchased/.test(s.history[0]) || !s.history[0].includes(s.turns[0])) fail(`the history does not hold the task, its result and its actions: ${s.history[0]}`);
   const moved = store.visited.slice(1).filter((u) => u.startsWith(shop.url));
   if (!moved.length) fail(`no action reached the shop tab (it stayed on ${store.visited.join(', ')})`);
   if (store.visited.some((u) => !u.startsWith(shop.url))) fail(`the shop tab left the store: ${store.visited.join(', ')}`);
@@ -173,7 +201,7 @@ try {
 
   // Stop: a second run (from the session's start page again), stopped once its first turn is reported.
   await store.tab.goto(`${shop.url}/${session}`, { waitUntil: 'domcontentloaded' });
-  await go(panel, goal.instruction_text, () => document.querySelectorAll('#turns li').length >= 1);
+  await go(panel, goal.instruction_text, () => document.querySelectorAll('#turns li.done').length >= 1);
   await panel.click('#stop');
   await panel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000, polling: 250 });
   s = await shown(panel);
@@ -186,8 +214,8 @@ try {
   const settingsPage = await context.newPage();
   settingsPage.on('pageerror', (e) => errors.push(`settings error: ${e.message}`));
   await settingsPage.goto(`chrome-extension://${id}/settings.html`);
-  const dl = await settingsPage.evaluate(async ({ url, sha }) => {
-    const m = await import('./models.js');
+  const dl = await settingsPage.evaluate(async ({ url, sha, store }) => {
+    const m = await import(store);
     const seen = [];
     // Interrupted after two chunks (the abort lands in the middle of the stream).
     const abort = new AbortController();
@@ -201,7 +229,7 @@ try {
     const badLeft = (await m.list()).some((x) => x.source === url + '?copy');
     return { first, partialHave: partial?.have, partialComplete: partial?.complete, unusable, resumedFrom: resumed[0], size: got.blob.size,
       meta: got.meta, key: got.key, bad, badLeft, chunk: m.CHUNK };
-  }, { url: `${modelHost.url}/SmolLM2-135M-Instruct.Q4_1.gguf`, sha: 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53' });
+  }, { url: `${modelHost.url}/SmolLM2-135M-Instruct.Q4_1.gguf`, sha: 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53', store: './ui/models.js' });
   log(`download: interrupted (${dl.first}) at ${dl.partialHave} bytes, resumed from ${dl.resumedFrom}, ${dl.size} bytes verified; wrong sha256: ${dl.bad}`);
   if (dl.first !== 'AbortError' || dl.partialComplete || dl.partialHave !== 2 * dl.chunk) fail(`the interrupted download is not kept as a partial: ${JSON.stringify(dl)}`);
   if (!dl.unusable) fail('an incomplete download could be opened');
@@ -247,10 +275,10 @@ try {
   const real = {};
   for (const name of ['mock_parse_results_amz', 'mock_parse_item_page_amz', 'mock_parse_results_ebay', 'mock_parse_item_page_ebay']) {
     const src = path.join(root, '../shared/webshop/pages', name);
-    if (fs.existsSync(src)) fs.copyFileSync(src, path.join(realDir, `${name}.html`));
+    if (!fs.existsSync(src)) fail(`${src} is missing: the real shop pages come from ../shared/webshop (beside the repository)`);
+    fs.copyFileSync(src, path.join(realDir, `${name}.html`));
   }
   const realPages = fs.readdirSync(realDir);
-  if (!realPages.length) log('  skipping real shop pages: ../shared/webshop/pages not found');
   for (const file of realPages) {
     const t = await openTab(`${pages.url.replace(/\/$/, '')}/real/${file}`);
     const snap = await sw.evaluate(async (tabId) => {
@@ -271,17 +299,27 @@ try {
     if (/function\s*\(|<script/.test(o.text)) fail(`${file}: script text in the observation`);
     await t.tab.close();
   }
-  if (realPages.includes('mock_parse_results_amz.html')) {
-    await sw.evaluate(() => chrome.storage.local.set({ maxTurns: 1 }));
-    const amz = await openTab(`${pages.url.replace(/\/$/, '')}/real/mock_parse_results_amz.html`);
-    const apanel = await openPanel(amz.tabId);
-    await go(apanel, 'Find me a pair of wireless headphones under 50 dollars.');
-    s = await shown(apanel);
-    log(`  amazon turn: ${s.state}: ${s.turns.join(' | ')} (${s.result})`);
-    if (s.state !== 'ended' || s.turns.length !== 1 || !/^(search|click)\[.+\]/.test(s.turns[0])) fail(`the agent did not take one sensible turn on the Amazon page: ${JSON.stringify(s)}`);
-    if (amz.visited.some((u) => !u.startsWith(pages.url))) fail(`the agent left the site: ${amz.visited.join(', ')}`);
-    real.amazon_turn = s.turns[0];
-  }
+  await sw.evaluate(() => chrome.storage.local.set({ maxTurns: 1 }));
+  const amz = await openTab(`${pages.url.replace(/\/$/, '')}/real/mock_parse_results_amz.html`);
+  const apanel = await openPanel(amz.tabId);
+  await go(apanel, 'Find me a pair of wireless headphones under 50 dollars.');
+  s = await shown(apanel);
+  log(`  amazon turn: ${s.state}: ${s.turns.join(' | ')} (${s.result})`);
+  if (s.state !== 'ended' || s.turns.length !== 1 || !/^(search|click)\[.+\]$/.test(s.turns[0])) fail(`the agent did not take one sensible turn on the Amazon page: ${JSON.stringify(s)}`);
+  if (amz.visited.some((u) => !u.startsWith(pages.url))) fail(`the agent left the site: ${amz.visited.join(', ')}`);
+  real.amazon_turn = s.turns[0];
+
+  // --- 5. the history of past tasks: every run above, newest first; Clear empties it -----------
+  await apanel.waitForFunction(() => document.querySelector('#history li')?.textContent.includes('wireless headphones'), null, { timeout: 10_000, polling: 250 })
+    .catch(() => {});
+  s = await shown(apanel);
+  log(`  history: ${s.history.length} tasks, newest: ${s.history[0]}`);
+  if (s.history.length < 5 || !s.history[0].includes('wireless headphones')) fail(`the history does not hold the runs: ${JSON.stringify(s.history)}`);
+  await apanel.click('#past > summary');
+  await apanel.click('#history-clear');
+  await apanel.waitForFunction(() => document.querySelectorAll('#history li').length === 0, null, { timeout: 10_000, polling: 250 })
+    .catch(() => fail('Clear did not empty the history'));
+  if ((await sw.evaluate(async () => (await chrome.storage.local.get('history')).history)) !== undefined) fail('the history is still stored after Clear');
 
   if (errors.length) fail(`console errors:\n  ${errors.join('\n  ')}`);
   console.log(JSON.stringify({ ok: true, real, store_turns: storeTurnsTaken, store_pages: moved.length, seconds: Number(secs()) }));

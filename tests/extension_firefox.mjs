@@ -1,4 +1,5 @@
-// The Firefox build (run scripts/build-extension.sh first): `web-ext lint` must report no errors,
+// The Firefox build (run scripts/build-extension.sh first): `web-ext lint` must report no errors
+// and no warnings,
 // and headless Firefox ESR must install extension/dist/firefox as a temporary add-on and start its
 // background page, whose engine host loads the wasm module and says so on the console.
 //
@@ -23,7 +24,7 @@ if (!fs.existsSync(path.join(dir, 'manifest.json'))) fail(`${dir} is missing: ru
 if (!fs.existsSync(webext)) fail(`${webext} is missing: (cd tests && npm ci)`);
 if (!fs.existsSync(firefox)) fail(`${firefox} is missing: apt-get install firefox-esr`);
 
-// 1. Lint (addons-linter): errors fail, warnings are shown.
+// 1. Lint (addons-linter): errors and warnings fail.
 let lint;
 try {
   lint = JSON.parse(execFileSync(webext, ['lint', '--source-dir', dir, '--output', 'json', '--self-hosted'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -34,7 +35,7 @@ const c = lint.summary ?? {};
 for (const w of lint.warnings || []) console.error(`extension_firefox: lint warning: ${w.code}: ${w.message} (${w.file || ''})`);
 console.error(`extension_firefox: lint: ${c.errors ?? '?'} errors, ${c.warnings ?? '?'} warnings, ${c.notices ?? '?'} notices`);
 if (!lint.summary) fail('web-ext lint gave no report');
-if (c.errors) fail(`lint errors:\n  ${lint.errors.map((e) => `${e.code}: ${e.message} (${e.file || ''})`).join('\n  ')}`);
+if (c.errors || c.warnings) fail(`lint errors or warnings:\n  ${[...lint.errors, ...lint.warnings].map((e) => `${e.code}: ${e.message} (${e.file || ''})`).join('\n  ')}`);
 
 // 2. Install it as a temporary add-on in headless Firefox and wait for the engine host.
 const t0 = Date.now();

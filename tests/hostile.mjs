@@ -149,7 +149,7 @@ try {
         failures.push(`${file}: ${JSON.stringify(c)}: nothing to act on`);
         continue;
       }
-      if (c.then) await tab.evaluate((f) => window[f](), c.then);
+      if (c.then) await tab.evaluate((f) => /** @type {any} */ (window)[f](), c.then);
       const r = await act(tabId, cmd);
       attack(file, !!r.error, `${JSON.stringify(c)} was carried out`);
       if (process.env.VERBOSE) log(`  ${JSON.stringify(c)} → ${r.error || 'done'}`);
@@ -168,7 +168,7 @@ try {
   // --- the extension's boundaries: only its own pages start or steer the agent ------------------
   const b = 'boundaries';
   report[b] = { attacks: 0, contained: 0 };
-  const m = await sw.evaluate(() => chrome.runtime.getManifest());
+  const m = /** @type {any} */ (await sw.evaluate(() => chrome.runtime.getManifest()));
   must(b, m.content_security_policy?.extension_pages === "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'",
     `the extension pages' CSP is not the minimal one: ${JSON.stringify(m.content_security_policy)}`);
   must(b, !m.externally_connectable && !m.web_accessible_resources && !m.content_scripts,
@@ -219,9 +219,10 @@ try {
           setTimeout(() => ok({ disconnected: false, got }), 3000);
         });
         const ask = (msg) => chrome.runtime.sendMessage(msg).then((v) => v ?? null, (e) => `rejected: ${e.message}`);
-        const relay = await ask({ to: 'relay', op: 'act', tabId, cmd: { kind: 'click', node: '0', key: 'buy now', target: null } });
+        const relay = await ask({ to: 'bg', op: 'act', tabId, cmd: { kind: 'click', node: '0', key: 'buy now', target: null } });
         const host = await ask({ to: 'bg', op: 'ensure-host' });
-        return { port, relay, host };
+        const history = await ask({ to: 'bg', op: 'remember', entry: { task: 'planted', actions: [] } });
+        return { port, relay, host, history };
       },
       args: [tabId],
     });
@@ -231,6 +232,8 @@ try {
   attack(b, !fromContent.port.got.includes('hello'), `the engine host accepted a port from a content script: ${JSON.stringify(fromContent.port)}`);
   attack(b, !fromContent.relay?.value, `the service worker relayed an action for a content script: ${JSON.stringify(fromContent.relay)}`);
   attack(b, !fromContent.host?.value, `the service worker served a content script: ${JSON.stringify(fromContent.host)}`);
+  const planted = await sw.evaluate(async () => /** @type {any[]} */ ((await chrome.storage.local.get('history')).history || []));
+  attack(b, !fromContent.history?.value && !planted.some((h) => h.task === 'planted'), `a content script wrote the task history: ${JSON.stringify(planted)}`);
   must(b, tab.url().endsWith('/buy.html'), `the tab moved: ${tab.url()}`);
   log(`${b}: ${report[b].contained}/${report[b].attacks} contained`);
   await tab.close();

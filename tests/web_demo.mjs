@@ -14,6 +14,7 @@
 //   node tests/web_demo.mjs   (env: TURNS=3 TOKENS=32 GPU_TURNS=1 GPU_TOKENS=8 MODE=mem1 GOAL=0
 //                              CHROMIUM=/usr/bin/chromium TIMEOUT_S=900 DIST=web/dist VERBOSE=1)
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,7 +84,7 @@ try {
   const page = await open();
   const goal = await page.textContent('#goal-text .instr');
   if (!goal || goal.length < 10) fail(`no goal shown: ${JSON.stringify(goal)}`);
-  const start = await page.evaluate(() => document.getElementById('store').contentDocument.querySelector('#search_input') !== null);
+  const start = await page.evaluate(() => /** @type {HTMLIFrameElement} */ (document.getElementById('store')).contentDocument.querySelector('#search_input') !== null);
   if (!start) fail('the store iframe does not show the search page');
 
   // One episode as a visitor runs it; returns what the panel shows afterwards.
@@ -115,23 +116,27 @@ try {
         action: li.querySelector('.action')?.textContent || '',
         summary: li.querySelector('.summary')?.textContent || '',
         nums: li.querySelector('.nums')?.textContent || '',
+        read: li.querySelector('details .obs')?.textContent.length || 0,
+        wrote: li.querySelector('details pre.out')?.textContent.length || 0,
       })),
       pending: document.querySelectorAll('#turns li.pending').length,
-      livePoints: Number(document.getElementById('plot').dataset.livePoints || 0),
-      plotPaths: document.querySelectorAll('#plot path.series').length,
+      livePoints: Number(document.getElementById('chart').dataset.livePoints || 0),
+      plotPaths: document.querySelectorAll('#chart path.series').length,
       result: document.getElementById('result').hidden ? null : document.getElementById('result').innerText,
       progress: document.getElementById('progress-text').textContent,
-      storeText: document.getElementById('store').contentDocument.body?.innerText.length || 0,
+      storeText: /** @type {HTMLIFrameElement} */ (document.getElementById('store')).contentDocument.body?.innerText.length || 0,
     }));
     console.error(`web_demo: ${label}: episode ended after ${runS.toFixed(1)} s`);
-    for (const t of [...got.turns].reverse()) console.error(`web_demo:   ${t.action} | ${t.summary} | ${t.nums}`);
+    for (const t of got.turns) console.error(`web_demo:   ${t.action} | ${t.summary} | ${t.nums}`);
     console.error(`web_demo:   model: ${got.progress}`);
     console.error(`web_demo:   result: ${got.result?.replace(/\s+/g, ' ')}`);
     if (got.turns.length < 1) fail(`${label}: no turn was reported`);
     if (got.turns.length > Number(turns)) fail(`${label}: ${got.turns.length} turns reported, max ${turns}`);
     if (got.pending) fail(`${label}: ${got.pending} turn(s) left pending`);
     for (const t of got.turns) if (!/^(search|click)\[.+\]$/.test(t.action.trim())) fail(`${label}: turn without a well-formed action: ${JSON.stringify(t)}`);
-    if (!got.result || !/reward|turn limit|not scored/.test(got.result)) fail(`${label}: no final result panel: ${got.result}`);
+    // What the model read and wrote, on demand under each turn.
+    for (const t of got.turns) if (t.read < 20 || t.wrote < 10) fail(`${label}: a turn does not show what the model read and wrote: ${JSON.stringify(t)}`);
+    if (!got.result || !/reward|turn limit|not scored/i.test(got.result)) fail(`${label}: no final result panel: ${got.result}`);
     if (/error/.test(got.result)) fail(`${label}: the episode ended by an error: ${got.result}`);
     if (!got.storeText) fail(`${label}: the store iframe is empty`);
     return { ...got, runS };
@@ -144,6 +149,13 @@ try {
   if (fallback && !/on cpu: quantized, simd128/.test(a.progress)) fail(`auto on a fallback adapter should use the CPU backend: ${a.progress}`);
   // The bundled choice is the trained policy: the base model with its LoRA adapter merged at load.
   if (!/LoRA mem1-(sft|grpo) /.test(a.progress)) fail(`the bundled policy's LoRA adapter was not loaded: ${a.progress}`);
+  const adapterSha = crypto.createHash('sha256').update(fs.readFileSync(path.join(root, 'models/mem1-smollm2-135m.lora.gguf'))).digest('hex');
+  if (!a.progress.includes(`LoRA mem1-smollm2-135m.lora.gguf (sha256 ${adapterSha.slice(0, 8)})`)) fail(`the model line does not name the shipped adapter and its sha256: ${a.progress}`);
+  // The bundled model went through the model store the extension uses (OPFS, checked by sha256).
+  // (A module of the page, named in a variable: it is the page's, not this script's.)
+  const kept = await page.evaluate(async (store) => (await import(store)).list(), './ui/models.js');
+  const base = kept.find((m) => m.name === 'SmolLM2-135M-Instruct.Q4_1.gguf');
+  if (!base?.complete || base.size !== fs.statSync(path.join(dist, 'models/SmolLM2-135M-Instruct.Q4_1.gguf')).size) fail(`the bundled model is not in the browser's model store: ${JSON.stringify(kept)}`);
   if (a.livePoints !== a.turns.length) fail(`the plot has ${a.livePoints} live points for ${a.turns.length} turns`);
   if (a.plotPaths < 3) fail('the plot lacks the live curve or the recorded baseline curves');
   const times = { auto_seconds: a.runS };
@@ -177,7 +189,7 @@ try {
     await page.selectOption('#backend', 'gpu');
     await page.fill('#max-turns', '1');
     await page.click('#run');
-    await page.waitForFunction(() => /^running|^turn 1/.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
+    await page.waitForFunction(() => /^running|^turn 1/i.test(document.getElementById('status').textContent), null, { timeout: 120_000 });
     if (!(await page.evaluate(() => globalThis.mem1.simulateDeviceLoss()))) fail('no GPU device to lose: the model is not on WebGPU');
     await page.waitForSelector('body[data-episode]', { state: 'attached', timeout: 300_000 });
     const lost = await page.evaluate(() => ({

@@ -1,26 +1,61 @@
-// Models on disk (the origin-private file system): downloaded from a URL or copied from a local
-// file, kept as numbered chunk files under models/<key>/ beside a meta.json that is written only
-// once every byte is there and checked (size, and sha256 when known). A model without that meta,
-// or whose chunks disagree with it, is never used: a half-written download is only ever resumed.
+// The model store shared by the demo and the extension: models on disk (the origin-private file
+// system), downloaded from a URL or copied from a local file, kept as numbered chunk files under
+// models/<key>/ beside a meta.json that is written only once every byte is there and checked
+// (size, and sha256 when known). A model without that meta, or whose chunks disagree with it, is
+// never used: a half-written download is only ever resumed.
 //
 // Chunks make resuming cheap (an OPFS writable cannot append without copying the whole file) and
 // the model is read back as one Blob of the chunk files, streamed by the engine.
-import init, { Sha256 } from './pkg/mem1.js';
+//
+// Where the browser has no OPFS (or no writable files in it), `fetchWhole` downloads into memory
+// for this page only, with the same size and sha256 checks.
 
 export const CHUNK = 16 * 1024 * 1024;
-let wasm = null;
-const hasher = async () => {
-  wasm ??= init();
-  await wasm;
-  return new Sha256();
+
+/** @typedef {{ update(chunk: Uint8Array): void, hex(): string, free(): void }} Hasher */
+/** @typedef {{ source: string, name: string, size: number, sha256: string, complete: boolean, saved?: string }} Meta */
+/** @typedef {{ key: string, blob: Blob, meta: Meta }} Stored */
+
+/** @type {() => Promise<Hasher>} */
+let hasher = async () => {
+  // The one-thread wasm build beside this folder; a page that has the engine loaded already
+  // hands its Sha256 over with `useHasher` instead of loading a second copy.
+  const w = await import('../pkg/mem1.js');
+  await w.default();
+  return new w.Sha256();
 };
+
+/** Hash with the engine a page has loaded: `useHasher(() => new pkg.Sha256())`. @param {() => Hasher} make */
+export function useHasher(make) {
+  hasher = async () => make();
+}
+
+/** A Blob's sha256 as lowercase hex, read a chunk at a time. @param {Blob} blob */
+export async function sha256Of(blob) {
+  const h = await hasher();
+  for (let o = 0; o < blob.size; o += CHUNK) h.update(new Uint8Array(await blob.slice(o, o + CHUNK).arrayBuffer()));
+  const hex = h.hex();
+  h.free();
+  return hex;
+}
+
+/** Whether models can be kept on disk here (OPFS with writable files). */
+export async function available() {
+  try {
+    const dir = await navigator.storage.getDirectory();
+    const h = await dir.getFileHandle('.probe', { create: true });
+    return typeof (/** @type {any} */ (h).createWritable) === 'function';
+  } catch {
+    return false;
+  }
+}
 
 async function root() {
   const r = await navigator.storage.getDirectory();
   return r.getDirectoryHandle('models', { create: true });
 }
 
-/// A file-name-safe key for a source (URL, or a local file's name+size+date).
+/** A file-name-safe key for a source (URL, or a local file's name+size+date). @param {string} source */
 export function keyOf(source) {
   let h = 0x811c9dc5;
   for (const c of source) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
@@ -28,8 +63,10 @@ export function keyOf(source) {
   return `${base}-${h.toString(16).padStart(8, '0')}`;
 }
 
+/** @param {number} i */
 const chunkName = (i) => String(i).padStart(6, '0');
 
+/** @param {FileSystemDirectoryHandle} dir @param {string} name */
 async function readJson(dir, name) {
   try {
     return JSON.parse(await (await (await dir.getFileHandle(name)).getFile()).text());
@@ -38,15 +75,21 @@ async function readJson(dir, name) {
   }
 }
 
+/** @param {FileSystemDirectoryHandle} dir @param {string} name @param {BufferSource | string} data */
 async function writeFile(dir, name, data) {
   const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
   await w.write(data);
   await w.close();
 }
 
-/// The chunk files present, in order, keeping only a prefix of whole chunks (a chunk is whole
-/// when it is CHUNK bytes, or when it is the last one of a known total).
+/**
+ * The chunk files present, in order, keeping only a prefix of whole chunks (a chunk is whole
+ * when it is CHUNK bytes, or when it is the last one of a known total).
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {number | null} total
+ */
 async function chunks(dir, total) {
+  /** @type {File[]} */
   const files = [];
   for (let i = 0; ; i++) {
     let f;
@@ -63,7 +106,7 @@ async function chunks(dir, total) {
   return files;
 }
 
-/// A cached, complete model as a Blob, or null.
+/** A cached, complete model, or null. @param {string} key @returns {Promise<Stored | null>} */
 export async function open(key) {
   const dir = await (await root()).getDirectoryHandle(key).catch(() => null);
   if (!dir) return null;
@@ -75,10 +118,13 @@ export async function open(key) {
   return { key, blob: new Blob(files), meta };
 }
 
-/// Every cached model: [{key, name, source, size, complete, have}].
+/**
+ * Every cached model, complete or not.
+ * @returns {Promise<{ key: string, name: string, source: string, size: number | null, complete: boolean, have: number }[]>}
+ */
 export async function list() {
   const out = [];
-  for await (const [key, h] of (await root()).entries()) {
+  for await (const [key, h] of /** @type {any} */ (await root()).entries()) {
     if (h.kind !== 'directory') continue;
     const meta = (await readJson(h, 'meta.json')) || (await readJson(h, 'source.json')) || {};
     const have = (await chunks(h, meta.size ?? null)).reduce((n, f) => n + f.size, 0);
@@ -87,28 +133,45 @@ export async function list() {
   return out;
 }
 
+/** @param {string} key */
 export async function remove(key) {
   await (await root()).removeEntry(key, { recursive: true });
 }
 
-/// Downloads `url` into the cache (resuming what an earlier try left), reporting
-/// progress(done, total); checks the size (`size` when given, else the server's) and `sha256`
-/// when given. Resolves to {blob, meta}; a failed check deletes the download and throws.
+/**
+ * @typedef {{ sha256?: string, size?: number | null, name?: string,
+ *   progress?: (done: number, total: number | null) => void, signal?: AbortSignal }} FetchOptions
+ */
+
+/**
+ * Downloads `url` into the store (resuming what an earlier try left), reporting
+ * progress(done, total); checks the size (`size` when given, else the server's) and `sha256`
+ * when given. A complete copy whose sha256 is not the one asked for is downloaded again. Resolves
+ * to {key, blob, meta}; a failed check deletes the download and throws.
+ * @param {string} url
+ * @param {FetchOptions} [opts]
+ * @returns {Promise<Stored>}
+ */
 export async function download(url, { sha256 = '', size = null, name = '', progress = () => {}, signal } = {}) {
   const key = keyOf(url);
   const done = await open(key);
-  if (done) return done;
+  if (done && (!sha256 || done.meta.sha256 === sha256.toLowerCase())) return done;
+  if (done) await remove(key);
   const dir = await (await root()).getDirectoryHandle(key, { create: true });
-  await writeFile(dir, 'source.json', JSON.stringify({ source: url, name: name || url.split('/').pop(), size }));
+  const label = name || url.split(/[?#]/)[0].split('/').pop() || url;
+  await writeFile(dir, 'source.json', JSON.stringify({ source: url, name: label, size }));
   let have = await chunks(dir, size);
   // Resume at a chunk boundary (a short last chunk is fetched again).
   if (have.length && have[have.length - 1].size !== CHUNK) have = have.slice(0, -1);
   let offset = have.length * CHUNK;
+  /** @type {Record<string, string>} */
   const headers = offset ? { Range: `bytes=${offset}-` } : {};
   const res = await fetch(url, { headers, signal }).catch((e) => {
-    throw new Error(`download of ${url} failed: ${e.message}`);
+    if (e?.name === 'AbortError') throw e;
+    throw new Error(`download of ${url} failed: ${e.message} (offline, wrong URL, or the server does not allow CORS?)`);
   });
   if (!res.ok) throw new Error(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`);
+  /** @type {number | null} */
   let total;
   if (res.status === 206) {
     const m = /\/(\d+)$/.exec(res.headers.get('content-range') || '');
@@ -124,10 +187,10 @@ export async function download(url, { sha256 = '', size = null, name = '', progr
   const h = await hasher();
   for (const f of have) h.update(new Uint8Array(await f.arrayBuffer()));
   let index = have.length;
-  let buf = new Uint8Array(CHUNK);
+  const buf = new Uint8Array(CHUNK);
   let fill = 0;
   progress(offset, total);
-  const reader = res.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
   const flush = async () => {
     const data = buf.subarray(0, fill);
     h.update(data);
@@ -148,14 +211,19 @@ export async function download(url, { sha256 = '', size = null, name = '', progr
     }
   }
   if (fill) await flush();
-  return finish(dir, key, { source: url, name: name || url.split('/').pop(), size: size ?? total, sha256 }, offset, h);
+  return finish(dir, key, { source: url, name: label, size: size ?? total, sha256 }, offset, h);
 }
 
-/// Copies a local file (a File from a picker) into the cache, checked like a download.
+/**
+ * Copies a local file (a File from a picker) into the store, checked like a download.
+ * @param {File} file
+ * @param {FetchOptions} [opts]
+ * @returns {Promise<Stored>}
+ */
 export async function importFile(file, { sha256 = '', progress = () => {} } = {}) {
   const key = keyOf(`file:${file.name}:${file.size}:${file.lastModified}`);
   const done = await open(key);
-  if (done) return done;
+  if (done && (!sha256 || done.meta.sha256 === sha256.toLowerCase())) return done;
   const dir = await (await root()).getDirectoryHandle(key, { create: true });
   await writeFile(dir, 'source.json', JSON.stringify({ source: `file:${file.name}`, name: file.name, size: file.size }));
   const h = await hasher();
@@ -170,9 +238,52 @@ export async function importFile(file, { sha256 = '', progress = () => {} } = {}
   return finish(dir, key, { source: `file:${file.name}`, name: file.name, size: file.size, sha256 }, offset, h);
 }
 
+/**
+ * Where there is no store: `url` downloaded into memory for this page, checked the same way.
+ * @param {string} url
+ * @param {FetchOptions} [opts]
+ * @returns {Promise<Stored>}
+ */
+export async function fetchWhole(url, { sha256 = '', size = null, name = '', progress = () => {}, signal } = {}) {
+  const res = await fetch(url, { signal }).catch((e) => {
+    if (e?.name === 'AbortError') throw e;
+    throw new Error(`download of ${url} failed: ${e.message} (offline, wrong URL, or the server does not allow CORS?)`);
+  });
+  if (!res.ok) throw new Error(`download of ${url} failed: HTTP ${res.status} ${res.statusText}`);
+  const total = Number(res.headers.get('content-length')) || size;
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (res.body).getReader();
+  const h = await hasher();
+  /** @type {BlobPart[]} */
+  const parts = [];
+  let got = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    h.update(value);
+    parts.push(/** @type {Uint8Array<ArrayBuffer>} */ (value)); // a fetch body chunk, never shared memory
+    got += value.length;
+    progress(got, total);
+  }
+  const label = name || url.split(/[?#]/)[0].split('/').pop() || url;
+  const digest = h.hex();
+  h.free();
+  if (size != null && got !== size) throw new Error(`${label}: got ${got} bytes, expected ${size}`);
+  if (sha256 && digest !== sha256.toLowerCase()) throw new Error(`${label}: sha256 is ${digest}, expected ${sha256}`);
+  return { key: keyOf(url), blob: new Blob(parts), meta: { source: url, name: label, size: got, sha256: digest, complete: true } };
+}
+
+/**
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {string} key
+ * @param {{ source: string, name: string, size: number | null, sha256: string }} want
+ * @param {number} got
+ * @param {Hasher} h
+ * @returns {Promise<Stored>}
+ */
 async function finish(dir, key, want, got, h) {
   const digest = h.hex();
   h.free();
+  /** @param {string} why @returns {never} */
   const bad = (why) => {
     throw Object.assign(new Error(why), { key });
   };
@@ -186,6 +297,6 @@ async function finish(dir, key, want, got, h) {
   }
   await writeFile(dir, 'meta.json', JSON.stringify({ ...want, size: got, sha256: digest, complete: true, saved: new Date().toISOString() }));
   const r = await open(key);
-  if (!r) bad(`${want.name}: the cached copy does not read back`);
+  if (!r) return bad(`${want.name}: the stored copy does not read back`);
   return r;
 }
