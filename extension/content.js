@@ -18,11 +18,13 @@
 
   function snapshot() {
     const root = document.documentElement;
-    const clone = root.cloneNode(true);
+    const clone = /** @type {Element} */ (root.cloneNode(true));
     const wl = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT);
     const wc = document.createTreeWalker(clone, NodeFilter.SHOW_ELEMENT);
     live = [];
-    for (let l = wl.currentNode, c = wc.currentNode; l && c; l = wl.nextNode(), c = wc.nextNode()) {
+    // An element walker visits elements only.
+    for (let l = /** @type {Element} */ (wl.currentNode), c = /** @type {Element} */ (wc.currentNode); l && c;
+      l = /** @type {Element} */ (wl.nextNode()), c = /** @type {Element} */ (wc.nextNode())) {
       const st = getComputedStyle(l);
       const r = l.getBoundingClientRect();
       // No box, or inside one the browser does not render (closed <details>, content-visibility).
@@ -55,7 +57,7 @@
     const skip = (n) => n.parentElement?.closest('script, style, template, noscript') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
     const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, { acceptNode: skip });
     let t = '';
-    for (let n = w.nextNode(); n && t.length < 2000; n = w.nextNode()) t += n.data;
+    for (let n = /** @type {Text | null} */ (w.nextNode()); n && t.length < 2000; n = /** @type {Text | null} */ (w.nextNode())) t += n.data;
     return t.replace(/\s+/g, ' ').trim().toLowerCase();
   }
 

@@ -30,7 +30,9 @@ function command(cmd) {
 
 async function call(tabId, func, args = []) {
   const [r] = await api.scripting.executeScript({ target: { tabId }, func, args });
-  if (r?.error) throw new Error(String(r.error.message || r.error));
+  // Firefox reports an exception in the injected function as `error` (Chromium rejects).
+  const error = /** @type {any} */ (r)?.error;
+  if (error) throw new Error(String(error.message || error));
   return r?.result;
 }
 

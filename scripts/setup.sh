@@ -41,8 +41,11 @@ fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 # playwright-core (drives the system Chromium in the demo's and the extension's tests; no bundled
-# browsers) and web-ext (lints the Firefox extension and installs it in Firefox ESR).
-[ -f tests/node_modules/playwright-core/package.json ] && [ -f tests/node_modules/web-ext/package.json ] \
+# browsers), web-ext (lints the Firefox extension and installs it in Firefox ESR), and ESLint and
+# TypeScript with their type packages (scripts/lint-js.sh). Installed again whenever
+# tests/package-lock.json is newer than what npm last installed.
+lock=tests/node_modules/.package-lock.json
+[ -f "$lock" ] && [ ! tests/package-lock.json -nt "$lock" ] && [ -x tests/node_modules/.bin/eslint ] && [ -x tests/node_modules/.bin/tsc ] \
   || (cd tests && npm ci --no-audit --no-fund --silent)
 
 bash scripts/fetch-models.sh >/dev/null

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: native (CPU reference, GPU backend on Vulkan/lavapipe, store, agent), the
-# CPU backend's NEON kernels under qemu-aarch64 (on x86-64 hosts), a short run of every fuzz
-# target, and browser (wasm in headless Chromium on WebGPU, the extension in Chromium and
-# Firefox). Sets up a fresh machine first.
+# The whole test suite: the JavaScript's lint and type check, native (CPU reference, GPU backend
+# on Vulkan/lavapipe, store, agent), the CPU backend's NEON kernels under qemu-aarch64 (on x86-64
+# hosts), a short run of every fuzz target, and browser (wasm in headless Chromium on WebGPU, the
+# demo, the extension in Chromium and Firefox). Sets up a fresh machine first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,6 +12,9 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 chmod 700 "$XDG_RUNTIME_DIR"
+
+echo "== JavaScript lint and type check" >&2
+bash scripts/lint-js.sh
 
 echo "== native tests" >&2
 cargo test --release --workspace 2>&1

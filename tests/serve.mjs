@@ -111,12 +111,12 @@ const server = http.createServer((req, res) => {
   stream.pipe(res);
 });
 
-server.on('error', (e) => {
+server.on('error', (/** @type {NodeJS.ErrnoException} */ e) => {
   console.error(`serve.mjs: cannot listen on 127.0.0.1:${port}: ${e.code || e.message}${e.code === 'EADDRINUSE' ? ' (port in use: choose another)' : ''}`);
   process.exit(1);
 });
 server.listen(port, '127.0.0.1', () => {
-  console.log(`listening http://127.0.0.1:${server.address().port}`);
+  console.log(`listening http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`);
 });
 
 const stop = () => {
