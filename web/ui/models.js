@@ -42,9 +42,8 @@ export async function sha256Of(blob) {
 /** Whether models can be kept on disk here (OPFS with writable files). */
 export async function available() {
   try {
-    const dir = await navigator.storage.getDirectory();
-    const h = await dir.getFileHandle('.probe', { create: true });
-    return typeof (/** @type {any} */ (h).createWritable) === 'function';
+    await navigator.storage.getDirectory();
+    return typeof FileSystemFileHandle !== 'undefined' && 'createWritable' in FileSystemFileHandle.prototype;
   } catch {
     return false;
   }
