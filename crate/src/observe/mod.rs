@@ -15,6 +15,7 @@
 //! are skipped, `<button>`/submit inputs/`role=button` count as buttons, `a[href]` as links, and
 //! text search inputs as search bars.
 
+mod layout;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 #[cfg(target_arch = "wasm32")]
@@ -56,206 +57,7 @@ pub const LAYOUT_ATTR: &str = "data-mem1-layout";
 /// element it targets ([`Clickable::node`], [`Observation::search_node`]).
 pub const NODE_ATTR: &str = "data-mem1-id";
 
-/// How a rendered element is laid out and painted, as the browser computes it: the facts
-/// [`Layout::hidden`], [`Layout::behind`] and [`Layout::text_hidden`] decide from. Collected
-/// as they are, without judging them, by the browser (the content script for a snapshot,
-/// `web::WebNode` for a live page); the rules are only here.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Layout {
-    /// Computed `display`, `visibility` and `overflow`.
-    pub display: String,
-    pub visibility: String,
-    pub overflow: String,
-    /// Number of layout boxes (`getClientRects().length`).
-    pub rects: u32,
-    /// Bounding box size in CSS pixels.
-    pub width: f64,
-    pub height: f64,
-    /// Computed opacity.
-    pub opacity: f64,
-    /// The box's top-left corner in document coordinates (CSS pixels).
-    pub left: f64,
-    pub top: f64,
-    /// Computed `font-size` and `text-indent`, in pixels.
-    pub font_size: f64,
-    pub text_indent: f64,
-    /// Computed text colour, `background-color` and whether there is a `background-image`.
-    pub color: String,
-    pub background_color: String,
-    pub background_image: bool,
-    /// Computed `transform` (`none`, or `matrix(a, b, c, d, e, f)`/`matrix3d(…)`).
-    pub transform: String,
-    /// Computed `clip-path` (`none`, `inset(…)`, `circle(…)`, …).
-    pub clip_path: String,
-}
-
-/// The colour behind an element's text: a background colour, or `None` when unknown (an image
-/// is painted behind it). The page's canvas is white.
-pub type Behind = Option<[f64; 4]>;
-pub const CANVAS: Behind = Some([255.0, 255.0, 255.0, 1.0]);
-
-/// Least contrast ratio (WCAG's, 1 to 21) at which text counts as readable: white on #f4f4f4 is
-/// 1.1, light grey #bbb on white 1.9.
-pub const MIN_CONTRAST: f64 = 1.25;
-
-impl Layout {
-    /// Whether the element and everything in it renders nothing: `display: none`, `visibility:
-    /// hidden|collapse`, no layout box, fully transparent, scaled to nothing by a transform
-    /// (`scale(0)`: `matrix(0, 0, 0, 0, …)`) or clipped to nothing (`clip-path: inset(50%)`,
-    /// `circle(0)`), placed wholly above or left of the
-    /// page (`left: -9999px`), or a box at most one pixel wide or high that clips its content
-    /// (the "visually hidden" pattern). A zero-size box that does not clip still shows its
-    /// children, and a transparent form `control` still takes clicks (WebShop's radio inputs are
-    /// styled `width:0; opacity:0` and are clicked through their labels), so neither is hidden;
-    /// nor is `display: contents`, which makes no box of its own.
-    pub fn hidden(&self, control: bool) -> bool {
-        if self.display == "none" || matches!(self.visibility.as_str(), "hidden" | "collapse") {
-            return true;
-        }
-        if self.display == "contents" {
-            return false;
-        }
-        if self.rects == 0 || ((self.opacity <= 0.0 || self.scaled_away()) && !control) || self.clipped_away() {
-            return true;
-        }
-        if (self.left < 0.0 && self.left + self.width <= 0.0) || (self.top < 0.0 && self.top + self.height <= 0.0) {
-            return true;
-        }
-        (self.width <= 1.0 || self.height <= 1.0) && self.overflow != "visible"
-    }
-
-    /// A 2D transform that scales the element to nothing in one direction (`scale(0)`,
-    /// `scaleX(0)`: computed as `matrix(0, 0, c, d, …)` or `matrix(a, b, 0, 0, …)`).
-    fn scaled_away(&self) -> bool {
-        let Some(m) = self.transform.strip_prefix("matrix(").and_then(|m| m.strip_suffix(')')) else { return false };
-        let v: Vec<f64> = m.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        matches!(v.as_slice(), [a, b, c, d, ..] if (*a == 0.0 && *b == 0.0) || (*c == 0.0 && *d == 0.0))
-    }
-
-    /// A clip path that leaves nothing of the box: an `inset()` whose opposite sides meet, a
-    /// `circle()` or `ellipse()` of radius 0. (Other shapes are not judged.)
-    fn clipped_away(&self) -> bool {
-        let c = self.clip_path.as_str();
-        let Some((shape, args)) = c.strip_suffix(')').and_then(|c| c.split_once('(')) else { return false };
-        // A length: pixels, or a percentage of `of`.
-        let len = |v: &str, of: f64| -> Option<f64> {
-            match v.strip_suffix('%') {
-                Some(p) => p.parse::<f64>().ok().map(|p| p / 100.0 * of),
-                None => v.trim_end_matches("px").parse().ok(),
-            }
-        };
-        match shape.trim() {
-            "inset" => {
-                let v: Vec<&str> = args.split(" round ").next().unwrap_or("").split_whitespace().collect();
-                // CSS's shorthand: top [right [bottom [left]]].
-                let (t, r, b, l) = match v.as_slice() {
-                    [a] => (*a, *a, *a, *a),
-                    [a, b] => (*a, *b, *a, *b),
-                    [a, b, c] => (*a, *b, *c, *b),
-                    [a, b, c, d] => (*a, *b, *c, *d),
-                    _ => return false,
-                };
-                let (w, h) = (self.width, self.height);
-                let sum = |x: &str, y: &str, of: f64| Some(len(x, of)? + len(y, of)?);
-                sum(t, b, h).is_some_and(|s| s >= h) || sum(l, r, w).is_some_and(|s| s >= w)
-            }
-            "circle" | "ellipse" => {
-                let radii = args.split(" at ").next().unwrap_or("");
-                radii.split_whitespace().any(|r| len(r, 1.0) == Some(0.0))
-            }
-            _ => false,
-        }
-    }
-
-    /// The colour behind this element's text, given the colour behind its parent's (`outer`;
-    /// [`CANVAS`] at the root): its own background colour unless that is transparent, unknown
-    /// past a background image, else the parent's.
-    pub fn behind(&self, outer: Behind) -> Behind {
-        match parse_rgba(&self.background_color) {
-            Some(c) if c[3] > 0.0 => Some(c),
-            _ if self.background_image => None,
-            _ => outer,
-        }
-    }
-
-    /// Whether the element's own text (its text nodes, not its child elements, which have their
-    /// own style) cannot be read: zero font size, transparent ink, ink the colour of what is
-    /// `behind` it (see [`Layout::behind`]), or indented off the page.
-    pub fn text_hidden(&self, behind: Behind) -> bool {
-        if self.font_size <= 0.0 || self.text_indent < -500.0 {
-            return true;
-        }
-        match parse_rgba(&self.color) {
-            Some(c) if c[3] <= 0.0 => true,
-            Some(c) => behind.is_some_and(|b| contrast(c, b) < MIN_CONTRAST),
-            None => false,
-        }
-    }
-
-    /// Parses the [`LAYOUT_ATTR`] form; `None` when malformed.
-    pub fn decode(s: &str) -> Option<Layout> {
-        let f: Vec<&str> = s.split('|').map(str::trim).collect();
-        if f.len() != 6 && f.len() != 16 {
-            return None;
-        }
-        let num = |i: usize, default: f64| -> Option<f64> {
-            match f.get(i) {
-                None => Some(default),
-                Some(x) => x.parse::<f64>().ok().filter(|v| !v.is_nan()),
-            }
-        };
-        Some(Layout {
-            display: f[0].to_ascii_lowercase(),
-            visibility: f[1].to_ascii_lowercase(),
-            overflow: f[2].to_ascii_lowercase(),
-            rects: f[3].parse().ok()?,
-            width: num(4, 0.0)?,
-            height: num(5, 0.0)?,
-            opacity: num(6, 1.0)?,
-            left: num(7, 0.0)?,
-            top: num(8, 0.0)?,
-            font_size: num(9, 16.0)?,
-            text_indent: num(10, 0.0)?,
-            color: f.get(11).unwrap_or(&"").to_string(),
-            background_color: f.get(12).unwrap_or(&"").to_string(),
-            background_image: f.get(13).is_some_and(|i| !i.is_empty() && !i.eq_ignore_ascii_case("none")),
-            transform: f.get(14).unwrap_or(&"none").to_ascii_lowercase(),
-            clip_path: f.get(15).unwrap_or(&"none").to_ascii_lowercase(),
-        })
-    }
-}
-
-/// A computed CSS colour, `rgb(r, g, b)` or `rgba(r, g, b, a)` (what `getComputedStyle` gives),
-/// as `[r, g, b, a]` with r, g, b in 0..=255 and a in 0..=1.
-pub fn parse_rgba(s: &str) -> Option<[f64; 4]> {
-    let s = s.trim();
-    let inner = s.strip_prefix("rgba(").or_else(|| s.strip_prefix("rgb("))?.strip_suffix(')')?;
-    let v: Vec<f64> = inner.split([',', ' ', '/']).filter(|x| !x.is_empty()).map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    match v.as_slice() {
-        [r, g, b] => Some([*r, *g, *b, 1.0]),
-        [r, g, b, a] => Some([*r, *g, *b, *a]),
-        _ => None,
-    }
-}
-
-/// WCAG contrast ratio of text colour `fg` (its alpha blended over `bg`) against `bg`.
-pub fn contrast(fg: [f64; 4], bg: [f64; 4]) -> f64 {
-    let lum = |c: [f64; 3]| {
-        let ch = |v: f64| {
-            let v = (v / 255.0).clamp(0.0, 1.0);
-            if v <= 0.03928 {
-                v / 12.92
-            } else {
-                ((v + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        0.2126 * ch(c[0]) + 0.7152 * ch(c[1]) + 0.0722 * ch(c[2])
-    };
-    let a = fg[3].clamp(0.0, 1.0);
-    let blended = [0, 1, 2].map(|i| fg[i] * a + bg[i] * (1.0 - a));
-    let (l1, l2) = (lum(blended), lum([bg[0], bg[1], bg[2]]));
-    (l1.max(l2) + 0.05) / (l1.min(l2) + 0.05)
-}
+pub use layout::{contrast, parse_rgba, Behind, Layout, CANVAS, MIN_CONTRAST};
 
 /// Separator between text pieces in WebShop's simple mode.
 pub const SEP: &str = " [SEP] ";
@@ -300,19 +102,36 @@ fn hidden_with<N: DomNode>(n: &N, layout: Option<&Layout>) -> bool {
 }
 
 /// Visits the visible nodes in document order, skipping hidden subtrees, with whether each node's
-/// own text can be read (a text node's: its parent element's [`Layout::text_hidden`]) and a value
-/// `C` carried down the tree (`scope(parent's C, node)` gives the node's, which its children
-/// inherit). Iterative: a hostile page may nest elements a hundred thousand deep.
-fn visit_visible<N: DomNode, C: Clone>(root: &N, ctx: C, scope: impl Fn(&C, &N) -> C, mut f: impl FnMut(&N, bool, &C)) {
+/// own text can be read (a text node's: its parent element's [`Layout::text_hidden`]), the colour
+/// behind it, and a value `C` carried down the tree (`scope(parent's C, node)` gives the node's,
+/// which its children inherit). A `<select>` is a control, not a container: its options are read
+/// by [`select_choices`], not visited. At most `limit` nodes are visited. Iterative: a hostile page
+/// may nest elements a hundred thousand deep.
+fn visit_visible<N: DomNode, C: Clone>(
+    root: &N,
+    behind: Behind,
+    ctx: C,
+    limit: usize,
+    scope: impl Fn(&C, &N) -> C,
+    mut f: impl FnMut(&N, bool, Behind, &C),
+) {
     // Each node with whether its text can be read, the colour behind it, and its scope.
-    let mut stack = vec![(root.clone(), true, CANVAS, ctx)];
+    let mut stack = vec![(root.clone(), true, behind, ctx)];
+    let mut seen = 0;
     while let Some((n, readable, behind, outer)) = stack.pop() {
+        seen += 1;
+        if seen > limit {
+            break;
+        }
         let layout = if n.kind() == NodeKind::Element { layout_of(&n) } else { None };
         if hidden_with(&n, layout.as_ref()) {
             continue;
         }
         let c = scope(&outer, &n);
-        f(&n, readable, &c);
+        f(&n, readable, behind, &c);
+        if n.tag() == "select" {
+            continue;
+        }
         let (readable, behind) = match &layout {
             Some(l) => {
                 let behind = l.behind(behind);
@@ -350,14 +169,37 @@ fn label_text<N: DomNode>(n: &N, max_chars: usize, max_nodes: usize) -> String {
     out
 }
 
+/// A control's label on a rendered page (one whose elements carry their layout): the text a
+/// reader sees in it, pieces separated by spaces, leaving out what is hidden (an off-screen or
+/// visually hidden copy of the same words) and what cannot be read. A piece that repeats the one
+/// before it is read once: shops keep a second copy of a label for another state (Amazon's
+/// "Sponsored" for hover), shown together only when their stylesheet is missing, as on a saved
+/// page. Bounded like [`label_text`].
+fn seen_label<N: DomNode>(n: &N, behind: Behind) -> String {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut len = 0;
+    visit_visible(n, behind, (), MAX_LABEL_NODES, |_, _| (), |k: &N, readable, _, _| {
+        if readable && k.kind() == NodeKind::Text && len <= MAX_CLICK_TEXT * 4 {
+            let t = k.text();
+            let t = collapse_ws(&t);
+            if !t.is_empty() && pieces.last().is_none_or(|p| !p.eq_ignore_ascii_case(&t)) {
+                len += t.len() + 1;
+                pieces.push(t);
+            }
+        }
+    });
+    pieces.join(" ")
+}
+
 fn collapse_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The visible text pieces of a page, each trimmed, in document order.
+/// The visible text pieces of a page, each trimmed, in document order (a `<select>`'s options
+/// not among them: they are its choices, see [`observe`]).
 pub fn visible_texts<N: DomNode>(root: &N) -> Vec<String> {
     let mut out = Vec::new();
-    visit_visible(root, (), |_, _| (), |n: &N, readable, _| {
+    visit_visible(root, CANVAS, (), usize::MAX, |_, _| (), |n: &N, readable, _, _| {
         if readable && n.kind() == NodeKind::Text {
             let t = n.text();
             let t = t.trim();
@@ -383,17 +225,44 @@ pub enum ClickKind {
     Link { product: bool },
     /// A radio option; `name` is its group (the option name).
     Option { name: String },
+    /// An option of a `<select>` menu (a size or a colour on a real shop's item page); `name` is
+    /// the menu's. Clicking it selects it.
+    Choice { name: String },
+}
+
+/// A form, as far as where submitting it goes: its `action` attribute as written (`""` when it
+/// has none: the document's own address) and its `method` (`get`, `post` or `dialog`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Form {
+    pub action: String,
+    pub method: String,
+}
+
+impl Form {
+    fn of<N: DomNode>(n: &N) -> Form {
+        let method = n.attr("method").map(|m| m.trim().to_ascii_lowercase()).filter(|m| matches!(m.as_str(), "post" | "dialog"));
+        Form { action: n.attr("action").unwrap_or_default(), method: method.unwrap_or_else(|| "get".into()) }
+    }
 }
 
 /// One clickable target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clickable {
-    /// The key an agent names in `click[...]`: lowercased text for buttons and links, the value
-    /// for options.
+    /// The key an agent names in `click[...]`: lowercased text for buttons and links (on a
+    /// rendered page, the text a reader sees), the value for options, the option's text for a
+    /// menu's choices.
     pub key: String,
     pub kind: ClickKind,
-    /// Where it leads, when the markup says (href, form action, data-url).
+    /// Where it leads, as the markup writes it (a link's `href`, a radio's `data-url`; for a
+    /// button that submits a form, its `formaction` or the form's `action`, `""` for the
+    /// document's own address). Resolved against the document's base URL by [`crate::agent::guard`].
     pub target: Option<String>,
+    /// The method of the form a button submits (`get`, `post`); `None` when it submits nothing.
+    pub method: Option<String>,
+    /// All the text in the element, hidden parts too, lowercased with its spaces collapsed: what
+    /// the content script reads to check, before clicking, that the control still says what it
+    /// said (on a page without layout facts, the key itself).
+    pub text: String,
     /// The element's [`NODE_ATTR`] in a page snapshot (which live element to click).
     pub node: Option<String>,
 }
@@ -407,6 +276,11 @@ pub struct Observation {
     pub clickables: Vec<Clickable>,
     /// The search box's [`NODE_ATTR`] in a page snapshot (which live input to type into).
     pub search_node: Option<String>,
+    /// The form the search box submits (`None`: it is in none, and a script handles it).
+    pub search_form: Option<Form>,
+    /// The `href` of the document's first `<base>` that has one, as written: relative links
+    /// resolve against it (see [`crate::agent::guard::resolve`]).
+    pub base: Option<String>,
 }
 
 /// At most this many clickables are listed (real shop pages have thousands of links).
@@ -416,6 +290,8 @@ pub const MAX_CLICK_TEXT: usize = 200;
 /// A link or button label is read from at most this many nodes of its subtree (a real one has a
 /// few dozen; nested `role=button` elements would otherwise cost quadratic time).
 pub const MAX_LABEL_NODES: usize = 512;
+/// A `<select>` offers at most this many of its options.
+pub const MAX_CHOICES: usize = 50;
 
 impl Observation {
     /// WebShop's available actions: `search[...]` when there is a search bar, then
@@ -507,24 +383,112 @@ fn is_search_input<N: DomNode>(n: &N) -> bool {
     hay.contains("search") || matches!(name.as_str(), "q" | "k" | "_nkw" | "field-keywords" | "query")
 }
 
+/// What the whole document says that the visible walk does not see: the first `<base href>`
+/// (in the head, never rendered) and its forms by id (a control's `form="id"` attribute names
+/// the form it submits, wherever that stands). One iterative pass over every node.
+fn document_facts<N: DomNode>(root: &N) -> (Option<String>, Vec<(String, Form)>) {
+    let (mut base, mut forms) = (None, Vec::new());
+    let mut stack = vec![root.clone()];
+    while let Some(n) = stack.pop() {
+        if n.kind() == NodeKind::Element {
+            match n.tag().as_str() {
+                "base" if base.is_none() => base = n.attr("href"),
+                "form" => {
+                    if let Some(id) = n.attr("id").filter(|id| !id.is_empty() && !forms.iter().any(|(k, _): &(String, Form)| k == id)) {
+                        forms.push((id, Form::of(&n)));
+                    }
+                }
+                // Never a document's base or forms (a template's content is inert).
+                "template" => continue,
+                _ => {}
+            }
+        }
+        stack.extend(n.children().into_iter().rev());
+    }
+    (base, forms)
+}
+
+/// The choices a `<select>` offers: each enabled option's text (its `label`, else its text),
+/// whitespace collapsed and lowercased, with its node. Options inside `<optgroup>`s count.
+fn select_choices<N: DomNode>(select: &N) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut stack: Vec<N> = select.children().into_iter().rev().collect();
+    while let Some(n) = stack.pop() {
+        if out.len() >= MAX_CHOICES {
+            break;
+        }
+        match n.tag().as_str() {
+            "optgroup" if n.attr("disabled").is_none() => stack.extend(n.children().into_iter().rev()),
+            // An option of empty value is a menu's placeholder ("Choose a colour"), not a choice.
+            "option" if n.attr("disabled").is_none() && n.attr("hidden").is_none() && n.attr("value").is_none_or(|v| !v.is_empty()) => {
+                let text = n.attr("label").unwrap_or_else(|| label_text(&n, MAX_CLICK_TEXT, MAX_LABEL_NODES));
+                let key = collapse_ws(&text).to_lowercase();
+                if nameable(&key) {
+                    out.push((key, n.attr(NODE_ATTR)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether an action can name `key`: `click[key]` must parse back to it (WebShop's greedy
+/// `(.+)\[(.+)\]`, so no brackets), on one line, within the length cap.
+fn nameable(key: &str) -> bool {
+    !key.is_empty() && key.chars().count() <= MAX_CLICK_TEXT && !key.contains(['[', ']']) && !key.contains(char::is_control)
+}
+
+/// A visible `<select>`'s choices and the form it belongs to (a menu in the search box's form
+/// picks a department to search, not an item's size, and is left out).
+struct Menu {
+    name: String,
+    form: Option<Form>,
+    choices: Vec<(String, Option<String>)>,
+}
+
+/// A piece of the page's text: its own words, or a menu's choices (shown unless it is left out).
+enum Piece {
+    Text(String),
+    Menu(usize),
+}
+
 /// Builds the observation of a page from its DOM.
 pub fn observe<N: DomNode>(root: &N) -> Observation {
-    let text = simple_text(root);
+    let (base, forms) = document_facts(root);
+    let mut pieces = Vec::new();
     let mut has_search_bar = false;
     let mut search_node = None;
+    let mut search_form = None;
     let mut buttons: Vec<Clickable> = Vec::new();
     let mut links: Vec<Clickable> = Vec::new();
     let mut options: Vec<Clickable> = Vec::new();
-    // The enclosing form's action travels down the tree.
-    let form_of = |outer: &Option<String>, n: &N| if n.tag() == "form" { n.attr("action") } else { outer.clone() };
-    visit_visible(root, None, form_of, |n: &N, _, form| {
-        if n.kind() != NodeKind::Element {
-            return;
+    let mut menus: Vec<Menu> = Vec::new();
+    // The form a control submits: its `form="id"` attribute's, else the enclosing form (which
+    // travels down the tree).
+    let form_of = |outer: &Option<Form>, n: &N| if n.tag() == "form" { Some(Form::of(n)) } else { outer.clone() };
+    let owner = |n: &N, enclosing: &Option<Form>| match n.attr("form") {
+        Some(id) => forms.iter().find(|(k, _)| *k == id).map(|(_, f)| f.clone()),
+        None => enclosing.clone(),
+    };
+    visit_visible(root, CANVAS, None, usize::MAX, form_of, |n: &N, readable, behind, enclosing| {
+        match n.kind() {
+            NodeKind::Text if readable => {
+                let t = n.text();
+                let t = t.trim();
+                if !t.is_empty() {
+                    pieces.push(Piece::Text(t.to_string()));
+                }
+                return;
+            }
+            NodeKind::Element => {}
+            _ => return,
         }
         let tag = n.tag();
         if is_search_input(n) {
             if !has_search_bar {
                 search_node = n.attr(NODE_ATTR);
+                search_form = owner(n, enclosing);
             }
             has_search_bar = true;
         }
@@ -532,38 +496,84 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
         let ty = n.attr("type").unwrap_or_default().to_ascii_lowercase();
         let is_btn = has_class(n, "btn")
             || tag == "button"
-            || (tag == "input" && matches!(ty.as_str(), "submit" | "button"))
+            || (tag == "input" && matches!(ty.as_str(), "submit" | "button" | "image"))
             || n.attr("role").as_deref() == Some("button");
         let is_product = has_class(n, "product-link");
-        if tag == "input" && ty == "radio" {
+        if tag == "select" {
+            if n.attr("disabled").is_none() {
+                pieces.push(Piece::Menu(menus.len()));
+                menus.push(Menu { name: n.attr("name").unwrap_or_default(), form: owner(n, enclosing), choices: select_choices(n) });
+            }
+        } else if tag == "input" && ty == "radio" {
             // The value is the key as it is (the store sets exactly that option), but an action
-            // must be able to name it: no line breaks or other control characters, nothing around it.
+            // must be able to name it (see [`nameable`]), with nothing around it.
             let value = n.attr("value").map(|v| v.trim().to_string());
-            if let Some(v) = value.filter(|v| !v.is_empty() && v.chars().count() <= MAX_CLICK_TEXT && !v.contains(char::is_control)) {
+            if let Some(v) = value.filter(|v| nameable(v)) {
                 options.push(Clickable {
+                    text: v.to_lowercase(),
                     key: v,
                     kind: ClickKind::Option { name: n.attr("name").unwrap_or_default() },
                     target: n.attr("data-url").or_else(|| n.attr("href")),
+                    method: None,
                     node,
                 });
             }
         } else if is_btn || is_product || (tag == "a" && n.attr("href").is_some()) {
-            let label = if tag == "input" { n.attr("value").unwrap_or_default() } else { label_text(n, MAX_CLICK_TEXT, MAX_LABEL_NODES) };
-            let key = collapse_ws(&label).to_lowercase();
-            if !key.is_empty() && key.chars().count() <= MAX_CLICK_TEXT {
+            let whole = if tag == "input" { n.attr("value").unwrap_or_default() } else { label_text(n, MAX_CLICK_TEXT, MAX_LABEL_NODES) };
+            let text = collapse_ws(&whole).to_lowercase();
+            // On a rendered page the label is what a reader sees; on markup alone (the store,
+            // WebShop's pages) all its text, as WebShop reads it.
+            let key = match layout_of(n) {
+                Some(_) if tag != "input" => collapse_ws(&seen_label(n, behind)).to_lowercase(),
+                _ => text.clone(),
+            };
+            if nameable(&key) {
+                // A submit button (a <button> of no other type, a submit or image input) sends
+                // its form, to its own formaction/formmethod if it has them.
+                let submits = (tag == "button" && matches!(ty.as_str(), "" | "submit")) || (tag == "input" && matches!(ty.as_str(), "submit" | "image"));
+                let form = if submits { owner(n, enclosing) } else { None };
+                let method = form.as_ref().map(|f| {
+                    let m = n.attr("formmethod").map(|m| m.trim().to_ascii_lowercase());
+                    m.filter(|m| matches!(m.as_str(), "get" | "post" | "dialog")).unwrap_or_else(|| f.method.clone())
+                });
                 if is_btn && !is_product {
-                    let target = n.attr("formaction").or_else(|| n.attr("href")).or_else(|| form.clone());
-                    buttons.push(Clickable { key, kind: ClickKind::Button, target, node });
+                    let target = match &form {
+                        Some(f) => Some(n.attr("formaction").unwrap_or_else(|| f.action.clone())),
+                        None => n.attr("href"),
+                    };
+                    buttons.push(Clickable { key, kind: ClickKind::Button, target, method, text, node });
                 } else {
-                    links.push(Clickable { key, kind: ClickKind::Link { product: is_product }, target: n.attr("href"), node });
+                    links.push(Clickable { key, kind: ClickKind::Link { product: is_product }, target: n.attr("href"), method: None, text, node });
                 }
             }
         }
     });
+    // A menu in the search box's form picks where to search (Amazon's departments): not an item's
+    // choice, and its hundred names would crowd out the page.
+    let kept = |m: &Menu| !(has_search_bar && m.form.is_some() && m.form == search_form);
+    let text = pieces
+        .iter()
+        .flat_map(|p| match p {
+            Piece::Text(t) => vec![t.clone()],
+            Piece::Menu(i) if kept(&menus[*i]) => menus[*i].choices.iter().map(|(k, _)| k.clone()).collect(),
+            Piece::Menu(_) => Vec::new(),
+        })
+        .collect::<Vec<_>>()
+        .join(SEP);
+    let choices = menus.iter().filter(|m| kept(m)).flat_map(|m| {
+        m.choices.iter().map(|(key, node)| Clickable {
+            key: key.clone(),
+            kind: ClickKind::Choice { name: m.name.clone() },
+            target: None,
+            method: None,
+            text: key.clone(),
+            node: node.clone(),
+        })
+    });
     // WebShop builds a dict: buttons then links (keyed by text), then options (keyed by value);
-    // a repeated key keeps its first position.
+    // a repeated key keeps its first position. A menu's choices come last.
     let mut clickables: Vec<Clickable> = Vec::new();
-    for c in buttons.into_iter().chain(links).chain(options) {
+    for c in buttons.into_iter().chain(links).chain(options).chain(choices) {
         if clickables.len() >= MAX_CLICKABLES {
             break;
         }
@@ -573,7 +583,7 @@ pub fn observe<N: DomNode>(root: &N) -> Observation {
             clickables.push(c);
         }
     }
-    Observation { text, has_search_bar, clickables, search_node }
+    Observation { text, has_search_bar, clickables, search_node, search_form, base }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -689,6 +699,44 @@ mod tests {
         assert_eq!(Layout::decode("block|visible|visible|1|10|10|NaN|0|0|16|0|||||"), None);
         // The thirteen-field form of earlier snapshots (the colour behind precomputed) is refused.
         assert_eq!(Layout::decode("block|visible|visible|1|10|10|1|0|0|16|0|rgb(0, 0, 0)|rgb(0, 0, 0)"), None);
+    }
+
+    #[test]
+    fn menus_are_choices_and_forms_are_kept() {
+        use super::{ClickKind, Form};
+        // Amazon-style: a department menu in the search form (left out), then an item's size menu.
+        let html = r#"<body><form action="/s" method="GET"><select name="dept"><option>All</option><option>Books</option></select>
+            <input type="search" name="q"></form><p>Size</p>
+            <select name="size" data-mem1-id="9"><option data-mem1-id="10">Small</option><optgroup label="big"><option data-mem1-id="11">X  Large</option></optgroup>
+            <option disabled>Gone</option></select><form method="post"><button>Add to cart</button></form></body>"#;
+        let o = observe_html(html);
+        assert_eq!(o.text, "Size [SEP] small [SEP] x large [SEP] Add to cart");
+        assert_eq!(o.search_form, Some(Form { action: "/s".into(), method: "get".into() }));
+        let got: Vec<(&str, &ClickKind, Option<&str>)> = o.clickables.iter().map(|c| (c.key.as_str(), &c.kind, c.node.as_deref())).collect();
+        let size = ClickKind::Choice { name: "size".into() };
+        assert_eq!(got, [("add to cart", &ClickKind::Button, None), ("small", &size, Some("10")), ("x large", &size, Some("11"))]);
+        assert_eq!((o.clickables[0].target.as_deref(), o.clickables[0].method.as_deref()), (Some(""), Some("post")));
+        assert_eq!(o.available_actions(), ["search[...]", "click[add to cart]", "click[small]", "click[x large]"]);
+    }
+
+    #[test]
+    fn a_rendered_control_is_named_by_what_a_reader_sees() {
+        // Amazon's "Sponsored": an off-screen copy beside the visible one; a label of two pieces.
+        let shown = "inline|visible|visible|1|80|16|1|10|10|16|0|rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|none";
+        let away = "inline|visible|visible|1|80|16|1|-10000|10|16|0|rgb(0, 0, 0)|rgba(0, 0, 0, 0)|none|none|none";
+        let html = format!(
+            r#"<body><a data-mem1-id="1" data-mem1-layout="{shown}" href="/ad"><span data-mem1-layout="{away}">Sponsored</span><span data-mem1-layout="{shown}">Sponsored</span></a>
+            <button data-mem1-id="2" data-mem1-layout="{shown}"><span data-mem1-layout="{shown}">Add to</span><span data-mem1-layout="{shown}">Cart</span></button></body>"#
+        );
+        let o = observe_html(&html);
+        let got: Vec<(&str, &str)> = o.clickables.iter().map(|c| (c.key.as_str(), c.text.as_str())).collect();
+        assert_eq!(got, [("add to cart", "add tocart"), ("sponsored", "sponsoredsponsored")]);
+        // Both copies shown (the shop's stylesheet missing, as on a saved page): read once.
+        let twice = format!(r#"<body><a data-mem1-id="1" data-mem1-layout="{shown}" href="/ad"><span data-mem1-layout="{shown}">Sponsored</span> <span data-mem1-layout="{shown}">Sponsored</span></a></body>"#);
+        assert_eq!(observe_html(&twice).clickables[0].key, "sponsored");
+        // Markup alone (the store, WebShop's pages) is read as WebShop reads it.
+        let o = observe_html(r#"<a href="/ad"><span>Spon</span><span>sored</span></a>"#);
+        assert_eq!(o.clickables[0].key, "sponsored");
     }
 
     #[test]

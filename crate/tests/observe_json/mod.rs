@@ -13,6 +13,7 @@ pub fn obs_json(o: &Observation) -> serde_json::Value {
                 ClickKind::Button => "button".to_string(),
                 ClickKind::Link { product } => format!("link product={product}"),
                 ClickKind::Option { name } => format!("option {name}"),
+                ClickKind::Choice { name } => format!("choice {name}"),
             };
             serde_json::json!([c.key, kind, c.target])
         }).collect::<Vec<_>>(),
