@@ -132,6 +132,8 @@ pub fn action(s: &str) {
     let _ = guard::origin(s);
     let _ = guard::leaves_site(Some(s), "https://shop.example/item?x=1");
     let _ = guard::leaves_site(Some("/x"), s);
+    let _ = guard::resolve("https://shop.example/a/b", Some(s), s);
+    let _ = guard::is_demo_store(s, "http://127.0.0.1:3000");
 }
 
 /// DOM → observation on arbitrary HTML (html5ever). What the budget lets through stays within it,
@@ -151,6 +153,10 @@ pub fn observe(html: &str) {
     for a in clipped.available_actions() {
         if let Some(k) = a.strip_prefix("click[").and_then(|a| a.strip_suffix(']')) {
             assert!(clipped.find_clickable(k).is_some(), "listed action {a} has no clickable");
+            // The guard judges every listed action (allow, confirm or refuse), never "no such thing".
+            if let Err(e) = guard::check(&clipped, "https://shop.example/item/1", &a) {
+                panic!("listed action {a} was not judged: {e}");
+            }
         }
     }
 }

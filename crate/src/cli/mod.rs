@@ -1,6 +1,7 @@
 //! Command-line front end. `main` dispatches on the first word; each subcommand parses its own flags.
 mod args;
 mod engine;
+mod page;
 
 pub use args::Args;
 
@@ -95,6 +96,7 @@ commands:
   generate  --model PATH [--lora ADAPTER] --prompt TEXT [--chat] [--max-tokens N] [--backend auto|gpu|cpu|ref]
   bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend auto|gpu|cpu|ref]
   shop      serve|replay ...   (the WebShop-faithful store)
+  page      observe|check --html FILE --url URL [--action A] [--json]   (the page lab: a saved page as the agent reads and judges it)
   run       --model PATH [--lora ADAPTER] (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]
             [--no-constrain] [--backend auto|gpu|cpu|ref] [--json]   (MEM1 agent episodes; `mem1 run --help`)";
 
@@ -109,6 +111,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "generate" => engine::generate(rest),
         "bench" => engine::bench(rest),
         "shop" => return crate::shop::cli::main(rest),
+        "page" => return page::main(rest),
         "run" if rest.iter().any(|a| a == "-h" || a == "--help") => {
             println!("usage: {}", crate::agent::cli::USAGE);
             return 0;
