@@ -61,34 +61,76 @@
     return t.replace(/\s+/g, ' ').trim().toLowerCase();
   }
 
+  // Where a control leads, as its markup writes it (what the agent was judged on): a submit
+  // button's formaction or its form's action ("" for none: the document itself), a radio's
+  // data-url, else an href.
+  function written(el) {
+    const submits = (el instanceof HTMLButtonElement && el.type === 'submit') || (el instanceof HTMLInputElement && ['submit', 'image'].includes(el.type));
+    if (submits && el.form) return el.getAttribute('formaction') ?? el.form.getAttribute('action') ?? '';
+    if (el instanceof HTMLInputElement && el.type === 'radio') return el.getAttribute('data-url') ?? el.getAttribute('href');
+    return el.getAttribute('href');
+  }
+
+  // The shopper sees what the agent acts on: an outline for a moment.
+  function flash(el) {
+    const { outline, outlineOffset } = el.style;
+    el.style.outline = '3px solid #e69500';
+    el.style.outlineOffset = '2px';
+    setTimeout(() => Object.assign(el.style, { outline, outlineOffset }), 1200);
+  }
+
+  // A new tab would leave the agent reading the old page: whatever a link or form targets, it is
+  // followed in this tab (and was judged like any other).
+  function sameTab(el) {
+    if (el instanceof HTMLAnchorElement || el instanceof HTMLAreaElement) el.target = '_self';
+    if (el.form) el.form.target = '_self';
+    if (el.hasAttribute?.('formtarget')) el.setAttribute('formtarget', '_self');
+  }
+
+  function changed(what) {
+    return new Error(`the page changed under the agent: ${what}`);
+  }
+
   function act(cmd) {
     const el = live[Number(cmd?.node)];
-    if (!el || !el.isConnected) throw new Error('the page changed under the agent: its target is gone');
+    if (!el || !el.isConnected) throw changed('its target is gone');
     if (cmd.kind === 'search') {
       if (!(el instanceof HTMLInputElement) || !['text', 'search'].includes(el.type) || sensitive(el)) {
         throw new Error('refused: that is not a search box');
       }
+      if ((el.form ? el.form.getAttribute('action') ?? '' : null) !== (cmd.action ?? null)) throw changed('the search box now sends its words elsewhere');
+      flash(el);
       el.focus();
-      el.value = String(cmd.text ?? '');
-      el.dispatchEvent(new Event('input', { bubbles: true }));
+      // The native setter, then the events a user's typing fires: a framework that tracks the
+      // field's value (React, Vue) sees the change.
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, String(cmd.text ?? ''));
+      el.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertText', data: String(cmd.text ?? '') }));
       el.dispatchEvent(new Event('change', { bubbles: true }));
       // After this call has answered (submitting may unload the page).
       setTimeout(() => {
-        if (el.form) el.form.requestSubmit();
-        else for (const type of ['keydown', 'keypress', 'keyup']) el.dispatchEvent(new KeyboardEvent(type, { key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true }));
+        if (el.form) {
+          sameTab(el);
+          el.form.requestSubmit();
+        } else for (const type of ['keydown', 'keypress', 'keyup']) el.dispatchEvent(new KeyboardEvent(type, { key: 'Enter', code: 'Enter', keyCode: 13, bubbles: true }));
       }, 0);
     } else if (cmd.kind === 'click') {
       // Only what the agent saw: a page that relabels or re-aims a control between the snapshot
       // and the click (to turn "Add to cart" into "Place order", or a link to another site) is
       // not clicked.
       const now = label(el);
-      if (typeof cmd.key === 'string' && now !== cmd.key.toLowerCase()) {
-        throw new Error(`the page changed under the agent: ${JSON.stringify(cmd.key)} now reads ${JSON.stringify(now.slice(0, 80))}`);
-      }
-      if (el instanceof HTMLAnchorElement && el.hasAttribute('href') && el.getAttribute('href') !== (cmd.target ?? null)) {
-        throw new Error(`the page changed under the agent: ${JSON.stringify(cmd.key)} now leads elsewhere`);
-      }
+      if (typeof cmd.text !== 'string' || now !== cmd.text) throw changed(`${JSON.stringify(cmd.key)} now reads ${JSON.stringify(now.slice(0, 80))}`);
+      if (written(el) !== (cmd.target ?? null)) throw changed(`${JSON.stringify(cmd.key)} now leads elsewhere`);
+      sameTab(el);
+      flash(el);
       setTimeout(() => el.click(), 0);
+    } else if (cmd.kind === 'select') {
+      const menu = el.closest('select');
+      const now = el instanceof HTMLOptionElement ? el.label.replace(/\s+/g, ' ').trim().toLowerCase() : null;
+      if (!menu || now !== cmd.key) throw changed(`the choice ${JSON.stringify(cmd.key)} is gone`);
+      flash(menu);
+      /** @type {HTMLOptionElement} */ (el).selected = true;
+      menu.dispatchEvent(new Event('input', { bubbles: true }));
+      menu.dispatchEvent(new Event('change', { bubbles: true }));
     } else {
       throw new Error(`unknown command ${JSON.stringify(cmd.kind)}`);
     }

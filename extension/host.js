@@ -51,7 +51,7 @@ export function startHost(tabs, record) {
 
   /** To every panel attached; what a panel opened later needs is kept in the run's log. @param {any} msg */
   function send(msg) {
-    if (run && (msg.type === 'loaded' || (msg.type === 'event' && (msg.ev.type === 'turn_start' || msg.ev.type === 'turn')))) run.log.push(msg);
+    if (run && (msg.type === 'loaded' || (msg.type === 'event' && (['turn_start', 'turn', 'note'].includes(msg.ev.type))))) run.log.push(msg);
     for (const p of ports) {
       try {
         p.postMessage(msg);

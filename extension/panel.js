@@ -131,21 +131,17 @@ function onMessage(msg) {
   }
 }
 
-/** @param {any} msg */
-async function confirmAsked(msg) {
+/** The purchase question: Cancel is the default (Enter on it, or Escape, declines). @param {any} msg */
+function confirmAsked(msg) {
   let host = msg.url;
   try {
     host = new URL(msg.url).host;
   } catch {}
-  if ((await settings.load()).autoConfirm) {
-    port?.postMessage({ type: 'confirm-reply', id: msg.id, ok: true });
-    $('status').textContent = `Auto-confirmed “${msg.target}” (settings)`;
-    return;
-  }
   confirmId = msg.id;
-  $('confirm-text').textContent = `The agent wants to click “${msg.target}” on ${host}. This may buy something. Allow it?`;
+  $('confirm-text').textContent = `The agent wants to ${msg.action?.startsWith('search[') ? 'run' : 'click'} “${msg.target}” on ${host}. This may buy something. Allow it?`;
+  $('confirm-why').textContent = `${msg.reason || ''}${msg.url ? ` — it leads to ${msg.url}` : ''}`;
   $('confirm').hidden = false;
-  input('confirm-yes').focus();
+  input('confirm-no').focus();
   state('confirm', 'Waiting for your confirmation');
 }
 
@@ -178,7 +174,7 @@ async function go(e) {
     const s = await settings.load();
     // Stopped before it started (or stopped and started again: that later press runs).
     if (document.body.dataset.state !== 'starting' || document.body.dataset.run !== run) return;
-    const opts = { mode: 'mem1', maxTurns: s.maxTurns, maxTokens: s.maxTokens, constrain: true };
+    const opts = { mode: 'mem1', maxTurns: s.maxTurns, maxTokens: s.maxTokens, constrain: true, autoConfirm: s.autoConfirm, demoStore: s.demoStore };
     view.begin(opts);
     state('running', 'Starting the engine');
     const p = await connect();
@@ -211,6 +207,12 @@ $('stop').addEventListener('click', () => {
 });
 $('confirm-yes').addEventListener('click', () => answer(true));
 $('confirm-no').addEventListener('click', () => answer(false));
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && !$('confirm').hidden) {
+    e.preventDefault();
+    answer(false);
+  }
+});
 $('history-clear').addEventListener('click', () => settings.forget());
 api.storage.onChanged.addListener((changes, area) => area === 'local' && 'history' in changes && showHistory());
 settings.load().then((s) => ($('model-name').textContent = specName(s.model)));

@@ -17,15 +17,20 @@ function checked(snap) {
   return { doc: snap.doc, url: snap.url, title: String(snap.title ?? '').slice(0, 500), html: snap.html };
 }
 
-/// Only these commands reach the content script: a click on a snapshot id (with the label and
-/// destination the agent saw), or a search typed into one.
+/// Only these commands reach the content script: a click on a snapshot id (with the text and
+/// destination the agent saw), a search typed into one (with the form action it saw), or a
+/// choice selected in a menu.
 function command(cmd) {
   const node = String(cmd?.node ?? '');
   const text = (x) => typeof x === 'string' && x.length <= 2000;
-  const ok = /^\d{1,9}$/.test(node) && ((cmd.kind === 'click' && text(cmd.key) && (cmd.target == null || text(cmd.target)))
-    || (cmd.kind === 'search' && text(cmd.text)));
+  const maybe = (x) => x == null || text(x);
+  const ok = /^\d{1,9}$/.test(node) && ((cmd.kind === 'click' && text(cmd.key) && text(cmd.text) && maybe(cmd.target))
+    || (cmd.kind === 'search' && text(cmd.text) && maybe(cmd.action))
+    || (cmd.kind === 'select' && text(cmd.key)));
   if (!ok) throw new Error(`refused a malformed command: ${JSON.stringify(cmd)?.slice(0, 200)}`);
-  return cmd.kind === 'click' ? { kind: 'click', node, key: cmd.key, target: cmd.target ?? null } : { kind: 'search', node, text: cmd.text };
+  if (cmd.kind === 'click') return { kind: 'click', node, key: cmd.key, text: cmd.text, target: cmd.target ?? null };
+  if (cmd.kind === 'search') return { kind: 'search', node, text: cmd.text, action: cmd.action ?? null };
+  return { kind: 'select', node, key: cmd.key };
 }
 
 async function call(tabId, func, args = []) {
@@ -68,7 +73,7 @@ async function settle(tabId, ms = 30_000) {
   }
 }
 
-/// Carries out {kind: 'click', node, key, target} or {kind: 'search', node, text} and returns the snapshot of the page it led to:
+/// Carries out a command (see `command`) and returns the snapshot of the page it led to:
 /// a new document when the action navigated (waited for until it has loaded), else the same page
 /// after a moment (a script may have changed it).
 export async function act(tabId, cmd) {

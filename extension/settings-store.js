@@ -3,7 +3,7 @@ import { api } from './api.js';
 
 /**
  * @typedef {{ model: import('./ui/policy.js').ModelSpec, backend: string, maxTurns: number,
- *   maxTokens: number, autoConfirm: boolean }} Settings
+ *   maxTokens: number, autoConfirm: boolean, demoStore: string }} Settings
  * @typedef {{ task: string, started: string, ended: string, url: string, actions: string[],
  *   outcome: string, state: string }} Past
  */
@@ -15,8 +15,10 @@ export const DEFAULTS = {
   backend: 'auto',
   maxTurns: 10,
   maxTokens: 224,
-  // Ask before every purchase-like click. Turning it off is meant for the demo store only.
+  // Buy without asking: only ever on the demo store (`mem1 shop serve`) at `demoStore`, an
+  // address on this computer; the engine ignores it anywhere else (crate/src/agent/guard.rs).
   autoConfirm: false,
+  demoStore: 'http://127.0.0.1:3000',
 };
 
 /** How many past tasks are kept. */

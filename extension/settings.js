@@ -28,6 +28,7 @@ async function refresh() {
   input('max-turns').value = String(s.maxTurns);
   input('max-tokens').value = String(s.maxTokens);
   input('auto-confirm').checked = s.autoConfirm;
+  input('demo-store').value = s.demoStore;
 }
 
 $('agent-form').addEventListener('submit', async (e) => {
@@ -36,6 +37,7 @@ $('agent-form').addEventListener('submit', async (e) => {
     maxTurns: Math.max(1, Number(input('max-turns').value) || 10),
     maxTokens: Math.max(16, Number(input('max-tokens').value) || 224),
     autoConfirm: input('auto-confirm').checked,
+    demoStore: input('demo-store').value.trim() || settings.DEFAULTS.demoStore,
   });
   $('saved').textContent = 'Saved.';
 });

@@ -10,13 +10,16 @@
 //     read and wrote, the internal state and the context chart, and its Buy Now must first raise
 //     the confirmation with the tab still on the item page; confirmed, the tab reaches the
 //     store's done page, and the task is in the panel's history. A second run is stopped with
-//     Stop after its first turn.
+//     Stop after its first turn; a third, with "buy without asking" set for this store, buys
+//     without the question and the panel says so.
 //  2. A model downloaded into the extension's cache from a local server: interrupted after two
 //     chunks (kept as a partial, never opened), resumed from there, verified by sha256; a copy with
 //     a wrong sha256 is refused and deleted. The next part runs on the cached copy.
 //  3. A checkout page (tests/pages/, served by tests/serve.mjs): the agent's “Place order” click
 //     must first raise the confirmation dialog with the page untouched; declining ends the episode
-//     with nothing bought; a second run, confirmed, places the order (the tab reaches ordered.html).
+//     with nothing bought (Enter on the dialog, whose default is Cancel, and Escape; "buy without
+//     asking", set for the demo store, is ignored here and the panel says so); a run confirmed
+//     with a click places the order (the tab reaches ordered.html).
 //
 //  4. Real Amazon and eBay pages (../shared/webshop/pages, served locally; their absence fails
 //     the test): observed through the content script within the live-page budget (cut visibly,
@@ -134,6 +137,7 @@ try {
       points: Number(document.getElementById('chart').dataset.livePoints || 0),
       memory: document.getElementById('state').textContent,
       result: document.getElementById('result').hidden ? '' : document.getElementById('result').textContent,
+      notes: [...document.querySelectorAll('#turns li.note')].map((li) => li.textContent),
       history: [...document.querySelectorAll('#history li')].map((li) => [...li.children].map((c) => c.textContent).join(' | ')),
     }));
   }
@@ -208,6 +212,16 @@ try {
   log(`  stopped run: ${s.state}: ${s.result}`);
   if (s.state !== 'ended' || !/Stopped/.test(s.result)) fail(`Stop did not end the run: ${s.state} ${s.status} ${s.result}`);
   if (s.turns.length >= storeTurns) fail(`Stop came after the last turn (${s.turns.length} turns)`);
+
+  // "Buy without asking", on the demo store it names: the purchase goes through unasked, and the
+  // panel says so. (Part 3 shows it ignored on another site.)
+  await sw.evaluate((s) => chrome.storage.local.set(s), { autoConfirm: true, demoStore: shop.url });
+  await store.tab.goto(`${shop.url}/${session}`, { waitUntil: 'domcontentloaded' });
+  await go(panel, goal.instruction_text);
+  s = await shown(panel);
+  log(`  bought without asking on the demo store: ${s.state}: ${s.notes.join(' | ')}`);
+  if (s.state !== 'done' || !/^\/done\//.test(new URL(store.tab.url()).pathname)) fail(`the demo store's purchase did not go through unasked: ${s.state} ${s.status} ${store.tab.url()}`);
+  if (!s.notes.some((n) => /Bought without asking/.test(n))) fail(`the panel does not say it bought without asking: ${JSON.stringify(s.notes)}`);
   await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: turns, maxTokens: tokens });
 
   // --- 2. a model downloaded into the cache: interrupted, resumed, verified -----------------------
@@ -240,22 +254,30 @@ try {
   await sw.evaluate((model) => chrome.storage.local.set({ model }), { source: 'cache', key: dl.key, name: dl.meta.name });
 
   // --- 3. purchase confirmation on a checkout page (with the cached model) -------------------------------------------
+  // "Buy without asking" is still on, for the demo store: here, another site, it is ignored (the
+  // panel says so) and the shopper is asked. The dialog's default is Cancel: Enter declines, and
+  // so does Escape; only a click on Confirm places the order.
   const checkout = await openTab(`${pages.url}/checkout.html`);
   const cpanel = await openPanel(checkout.tabId);
   const task = 'Place the order for the sneakers in my cart.';
-  await go(cpanel, task, asked);
-  if (!(await cpanel.isVisible('#confirm'))) fail(`the agent did not try to place the order: ${JSON.stringify(await shown(cpanel))}`);
-  log(`  asked: ${await cpanel.textContent('#confirm-text')}`);
-  if (!/Place order/i.test(await cpanel.textContent('#confirm-text'))) fail('the dialog does not name the button');
-  await cpanel.screenshot({ path: path.join(out, 'extension-confirm.png'), fullPage: true });
-  if (!checkout.tab.url().endsWith('/checkout.html') || checkout.visited.length !== 1) fail(`the page changed before the confirmation: ${checkout.visited.join(', ')}`);
-  await cpanel.click('#confirm-no');
-  await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000, polling: 250 });
-  s = await shown(cpanel);
-  log(`  declined: ${s.state}: ${s.result}`);
-  if (s.state !== 'ended' || !/declined/.test(s.result)) fail(`declining did not end the episode: ${s.state} ${s.result}`);
-  await new Promise((r) => setTimeout(r, 1000));
-  if (checkout.visited.length !== 1) fail(`the order was placed although declined: ${checkout.visited.join(', ')}`);
+  for (const key of ['Enter', 'Escape']) {
+    await go(cpanel, task, asked);
+    if (!(await cpanel.isVisible('#confirm'))) fail(`the agent did not try to place the order: ${JSON.stringify(await shown(cpanel))}`);
+    s = await shown(cpanel);
+    log(`  asked: ${await cpanel.textContent('#confirm-text')} (${await cpanel.textContent('#confirm-why')}); ${s.notes.join(' | ')}`);
+    if (!/Place order/i.test(await cpanel.textContent('#confirm-text'))) fail('the dialog does not name the button');
+    if (!s.notes.some((n) => /ignored here/.test(n))) fail(`the panel does not say "buy without asking" was ignored: ${JSON.stringify(s.notes)}`);
+    if (key === 'Enter') await cpanel.screenshot({ path: path.join(out, 'extension-confirm.png'), fullPage: true });
+    if (!checkout.tab.url().endsWith('/checkout.html') || checkout.visited.length !== 1) fail(`the page changed before the confirmation: ${checkout.visited.join(', ')}`);
+    if ((await cpanel.evaluate(() => document.activeElement?.id)) !== 'confirm-no') fail('the dialog\'s default button is not Cancel');
+    await cpanel.keyboard.press(key);
+    await cpanel.waitForFunction(() => ['done', 'ended', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000, polling: 250 });
+    s = await shown(cpanel);
+    log(`  ${key}: ${s.state}: ${s.result}`);
+    if (s.state !== 'ended' || !/declined/.test(s.result)) fail(`${key} did not decline: ${s.state} ${s.result}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    if (checkout.visited.length !== 1) fail(`the order was placed although declined with ${key}: ${checkout.visited.join(', ')}`);
+  }
 
   await go(cpanel, task, asked);
   if (!(await cpanel.isVisible('#confirm'))) fail(`the second run did not ask to place the order: ${JSON.stringify(await shown(cpanel))}`);
@@ -297,6 +319,9 @@ try {
     if (o.actions.length > 61 || o.text.length > 3300) fail(`${file}: the observation is over its budget`);
     if (!/\[page cut here: \d+ more characters not shown\]/.test(o.text)) fail(`${file}: a long page is not cut visibly`);
     if (/function\s*\(|<script/.test(o.text)) fail(`${file}: script text in the observation`);
+    // A label is what a reader sees: Amazon's off-screen copy of "Sponsored" is not read twice.
+    if (o.actions.some((x) => /sponsoredsponsored/.test(x))) fail(`${file}: a label joins a hidden copy to the visible text: ${o.actions.filter((x) => /sponsored/.test(x))}`);
+    if (file === 'mock_parse_results_amz.html' && !o.actions.includes('click[sponsored]')) fail(`${file}: no click[sponsored] among ${o.actions.slice(0, 12)}`);
     await t.tab.close();
   }
   await sw.evaluate(() => chrome.storage.local.set({ maxTurns: 1 }));
@@ -314,7 +339,7 @@ try {
     .catch(() => {});
   s = await shown(apanel);
   log(`  history: ${s.history.length} tasks, newest: ${s.history[0]}`);
-  if (s.history.length < 5 || !s.history[0].includes('wireless headphones')) fail(`the history does not hold the runs: ${JSON.stringify(s.history)}`);
+  if (s.history.length < 7 || !s.history[0].includes('wireless headphones')) fail(`the history does not hold the runs: ${JSON.stringify(s.history)}`);
   await apanel.click('#past > summary');
   await apanel.click('#history-clear');
   await apanel.waitForFunction(() => document.querySelectorAll('#history li').length === 0, null, { timeout: 10_000, polling: 250 })

@@ -3,7 +3,9 @@
 // Chromium with extension/dist/chrome loaded. Each is read the way the agent reads a live page:
 // the extension's content script takes a snapshot (real layout: computed styles and boxes), the
 // wasm build's Rust code observes it (Demo.observeSnapshot) and decides each action
-// (Demo.checkAction, the rules LivePage acts by); actions are carried out by the content script.
+// (Demo.checkAction, the rules LivePage acts by: allow, confirm or refuse, by where an action
+// really leads); actions are carried out by the content script. crate/tests/page_lab.rs checks
+// the same verdicts natively, through `mem1 page check`.
 //
 // tests/hostile/attacks.json lists, per page, what must hold; each line is one attack:
 //   unseen        text hidden on the page that must not reach the observation (text or actions)
@@ -11,6 +13,10 @@
 //   confirm       actions that must wait for the shopper's confirmation (purchases in disguise)
 //   act_refused   actions the content script must refuse to carry out (typing into a card or
 //                 password field; a control the page changed after the snapshot)
+//   act_then      actions carried out one after the other from a fresh load of the page, after
+//                 which the page must show `text` or the tab be at `url`, with no tab opened
+//                 (menus selected with the events the page listens to, a search box a framework
+//                 controls, links and forms that target a new tab)
 //   budget        the observation stays within the live-page budget (3,000 characters, 60 actions)
 // and, not counted as attacks, what must still work: `seen` text, `allowed` actions, `act_allowed`.
 // Then the extension's boundaries: the manifest's CSP is minimal and nothing is exposed to pages;
@@ -126,15 +132,15 @@ try {
     if (s.cut) must(file, /\[page cut here: \d+ more characters not shown\]/.test(o.text), 'a long page is not cut visibly');
     for (const a of s.refused || []) {
       const v = await check(snap.html, url, a);
-      attack(file, !!v.refused, `${a} was not refused: ${JSON.stringify(v)}`);
+      attack(file, v.verdict === 'refuse', `${a} was not refused: ${JSON.stringify(v)}`);
     }
     for (const a of s.confirm || []) {
       const v = await check(snap.html, url, a);
-      attack(file, v.purchase === true, `${a} would not ask for confirmation: ${JSON.stringify(v)}`);
+      attack(file, v.verdict === 'confirm', `${a} would not ask for confirmation: ${JSON.stringify(v)}`);
     }
     for (const a of s.allowed || []) {
       const v = await check(snap.html, url, a);
-      must(file, !v.refused && !v.purchase, `${a} should be allowed: ${JSON.stringify(v)}`);
+      must(file, v.verdict === 'allow', `${a} should be allowed: ${JSON.stringify(v)}`);
     }
     for (const c of s.act_refused || []) {
       let cmd;
@@ -160,6 +166,23 @@ try {
       const snap2 = await snapshot(tabId);
       const r = await act(tabId, (await check(snap2.html, url, c.action)).command);
       must(file, r.done === true, `${c.action} on the unchanged page was not carried out: ${JSON.stringify(r)}`);
+    }
+    for (const c of s.act_then || []) {
+      await tab.goto(url, { waitUntil: 'load' });
+      const tabs = context.pages().length;
+      /** @type {{ done?: boolean, error?: string }} */
+      let r = { done: true };
+      for (const a of c.actions) {
+        const snapNow = await snapshot(tabId);
+        const v = await check(snapNow.html, url, a);
+        r = v.command ? await act(tabId, v.command) : { error: `${a}: ${v.reason}` };
+        if (r.error) break;
+      }
+      const ok = await tab.waitForFunction(({ text, want }) => (!text || document.body.innerText.includes(text)) && (!want || location.pathname.endsWith(want)),
+        { text: c.text, want: c.url }, { timeout: 10_000, polling: 100 }).then(() => true, () => false);
+      const where = `${tab.url()}: ${(await tab.textContent('body').catch(() => '')).replace(/\s+/g, ' ').slice(0, 120)}`;
+      attack(file, !r.error && ok && context.pages().length === tabs, `${c.actions.join(', ')} did not do what it does on the page (${r.error || where}; ${context.pages().length - tabs} tab(s) opened)`);
+      if (process.env.VERBOSE) log(`  ${c.actions.join(', ')} → ${r.error || where}`);
     }
     log(`${file}: ${report[file].contained}/${report[file].attacks} contained; snapshot ${report[file].snapshot_kb} KB observed in ${report[file].observed_ms} ms → ${o.text.length} chars, ${o.actions.length} actions`);
     await tab.close();

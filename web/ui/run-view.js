@@ -9,6 +9,7 @@ import { fmt } from './format.js';
 
 /**
  * @typedef {{ type: 'turn_start', turn: number, prompt_tokens: number, actions: string[] }
+ *   | { type: 'note', text: string }
  *   | { type: 'prefill', turn: number, done: number, tokens: number }
  *   | { type: 'token', turn: number, tokens: number, tok_s: number }
  *   | TurnEvent} EngineEvent
@@ -122,6 +123,10 @@ export class RunView {
       this.status(`Turn ${ev.turn}: writing, ${ev.tokens} tokens at ${fmt(ev.tok_s, 1)} tokens/s`);
     } else if (ev.type === 'turn') {
       this.turn(ev);
+    } else if (ev.type === 'note') {
+      // Said once, where the turns are: a setting the engine ignored on this site, say.
+      $('turns').append(el('li', { class: 'note' }, ev.text));
+      this.status(ev.text);
     }
   }
 

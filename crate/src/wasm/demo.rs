@@ -77,7 +77,8 @@ struct GoalSpec {
 
 /// An episode's settings, as `mem1 run`'s flags: `{mode: "mem1"|"full", maxTurns, maxTokens,
 /// memoryTokens, actionTokens, constrain, seed}`; the memory and action budgets default to
-/// min(their default, maxTokens).
+/// min(their default, maxTokens). On live pages also `{autoConfirm, demoStore}`: buy without
+/// asking, on the demo store at that origin only ([`crate::agent::guard::is_demo_store`]).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct RunOptions {
@@ -88,6 +89,8 @@ pub(crate) struct RunOptions {
     action_tokens: Option<usize>,
     constrain: Option<bool>,
     seed: Option<u64>,
+    pub(crate) auto_confirm: bool,
+    pub(crate) demo_store: Option<String>,
 }
 
 /// A goal as the page shows it: the store's goal fields, its `index` among the template goals

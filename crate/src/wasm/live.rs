@@ -1,18 +1,19 @@
 //! Episodes on a live page (the extension: the shopper's tab), and the guard's verdict on one
-//! action for the hostile-page tests.
+//! action (for the hostile-page tests).
 //!
 //! The page is seen through snapshots its content script takes (HTML with each element's layout
 //! and id, see [`crate::observe::LAYOUT_ATTR`]) and acted on through JavaScript: `perform(cmd)`
-//! carries out a [`Command`] and resolves to the next snapshot; `confirm({action, target, url})`
-//! asks the shopper before a purchase-like click and resolves to a boolean.
+//! carries out a [`Command`] and resolves to the next snapshot; `confirm({action, target, url,
+//! reason})` asks the shopper before a purchase and resolves to a boolean.
 //!
-//! The rules ([`guard`]): only the page's own clickables and search box are acted on; a link or
-//! form that leads to another origin is refused; a purchase waits for a yes (a no ends the
-//! episode); a page that ends up on another origin ends the episode.
+//! The rules are [`guard::check`]'s: every action judged by where it really leads (resolved as the
+//! browser resolves it); refused off the site or off the web; a purchase waits for a yes (a no
+//! ends the episode), or goes through unasked only on the demo store "buy without asking" names;
+//! a page that ends up on another origin ends the episode.
 use super::demo::{Demo, ModelInfo, RunOptions};
-use super::report::Tap;
-use super::{from_js, js_err, js_text, to_js, Busy};
-use crate::agent::guard::{self, Verdict};
+use super::report::{Event, Tap};
+use super::{call, from_js, js_err, js_text, to_js, Busy};
+use crate::agent::guard::{self, Command, Decision};
 use crate::agent::{Episode, Shop};
 use crate::observe::{Observation, LIVE_BUDGET};
 use crate::shop::StepResult;
@@ -30,38 +31,28 @@ struct Snapshot {
     url: String,
 }
 
-/// What the content script is asked to do. A click carries the label and destination the agent
-/// saw: the content script clicks only if the element still says `key` and leads to `target`.
+/// What [`Demo::check_action`] says: the guard's verdict (`allow`, `confirm` or `refuse`), why,
+/// where the action really leads, and the command `runLive` would hand to `perform`; `bad` when
+/// the action could not be judged at all (unreadable, or naming nothing on the page).
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Command {
-    Search { node: String, text: String },
-    Click { node: String, key: String, target: Option<String> },
+struct Check<'a> {
+    verdict: &'static str,
+    reason: &'a str,
+    target: Option<&'a str>,
+    command: Option<&'a Command>,
+    purchase: bool,
+    bad: bool,
 }
 
-/// The content script's command for a verdict, and whether it is a purchase; or why it is refused.
-fn command(v: Verdict) -> std::result::Result<(Command, bool), String> {
-    match v {
-        Verdict::Refused(why) => Err(why),
-        Verdict::Search { node, text } => Ok((Command::Search { node, text }, false)),
-        Verdict::Click { node, key, target, purchase } => Ok((Command::Click { node, key, target }, purchase)),
-    }
-}
-
-/// What [`Demo::check_action`] says.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Check {
-    Refused { refused: String },
-    Allowed { command: Command, purchase: bool },
-}
-
-/// The question put to the shopper before a purchase-like click.
+/// The question put to the shopper before a purchase.
 #[derive(Serialize)]
 struct Question<'a> {
     action: &'a str,
+    /// The control's name (what the agent clicks or types).
     target: &'a str,
+    /// Where it leads (or the page, when the page's script decides).
     url: &'a str,
+    reason: &'a str,
 }
 
 /// An episode on a live page, as `runLive` resolves it.
@@ -79,11 +70,14 @@ struct LiveResult<'a> {
 #[wasm_bindgen]
 impl Demo {
     /// Runs one episode on a live page (the extension: the shopper's tab). `task` is what to buy;
-    /// `page` the first snapshot `{html, url}`; `perform(cmd)` carries out `{kind: "click", node,
-    /// key, target}` or `{kind: "search", node, text}` on the page and resolves to the next
-    /// snapshot; `confirm({action, target, url})` asks the shopper before a purchase-like click
-    /// and resolves to true or false. `opts` and `on_event` as in [`Demo::run`]. Resolves to
-    /// `{episode, purchased, declined, stopped, url, error, model}`.
+    /// `page` the first snapshot `{html, url}`; `perform(cmd)` carries out a command (`{kind:
+    /// "click", node, key, text, href}`, `{kind: "search", node, text, action}` or `{kind:
+    /// "select", node, key}`, see [`Command`]) on the page and resolves to the next snapshot;
+    /// `confirm({action, target, url, reason})` asks the shopper before a purchase and resolves to
+    /// true or false. `opts` and `on_event` as in [`Demo::run`], and `opts.autoConfirm` with
+    /// `opts.demoStore` (an origin) buys without asking on that demo store only; elsewhere it is
+    /// ignored and an `{type: "note", text}` event says so. Resolves to `{episode, purchased,
+    /// declined, stopped, url, error, model}`.
     #[wasm_bindgen(js_name = runLive)]
     pub fn run_live(&self, task: String, page: JsValue, opts: JsValue, perform: Function, confirm: Function, on_event: Function) -> Promise {
         let inner = self.inner.clone();
@@ -93,8 +87,10 @@ impl Demo {
                 if task.trim().is_empty() {
                     return Err(Error::usage("say what to buy"));
                 }
-                let live = LivePage::new(task.trim(), from_js(&page, "page snapshot")?, perform, confirm)?;
-                inner.episode(Tap::new(live), &from_js::<RunOptions>(&opts, "options")?, on_event).await
+                let opts: RunOptions = from_js(&opts, "options")?;
+                let auto = if opts.auto_confirm { Some(opts.demo_store.clone().unwrap_or_default()) } else { None };
+                let live = LivePage::new(task.trim(), from_js(&page, "page snapshot")?, perform, confirm, on_event.clone(), auto)?;
+                inner.episode(Tap::new(live), &opts, on_event).await
             };
             let (shop, ep, info) = r.await.map_err(js_err)?;
             let stopped = inner.stop.replace(false);
@@ -111,16 +107,22 @@ impl Demo {
         })
     }
 
-    /// What the agent would do with `action` on a page snapshot at `url` (the rules of
-    /// [`guard::check`]): `{refused: why}`, or `{command, purchase}` with the command `runLive`
-    /// would hand to `perform`.
+    /// The guard's verdict on `action` on a page snapshot at `url` (as `runLive` judges it):
+    /// `{verdict, reason, target, command, purchase, bad}`.
     #[wasm_bindgen(js_name = checkAction)]
     pub fn check_action(html: &str, url: &str, action: &str) -> std::result::Result<JsValue, JsValue> {
         let obs = crate::observe::web::observe_snapshot(html).map_err(js_err)?.clip(LIVE_BUDGET);
-        to_js(&match command(guard::check(&obs, url, action)) {
-            Err(refused) => Check::Refused { refused },
-            Ok((command, purchase)) => Check::Allowed { command, purchase },
-        })
+        match guard::check(&obs, url, action) {
+            Ok(v) => to_js(&Check {
+                verdict: v.decision.name(),
+                reason: &v.reason,
+                target: v.target.as_deref(),
+                command: Some(&v.command),
+                purchase: v.decision == Decision::Confirm,
+                bad: false,
+            }),
+            Err(e) => to_js(&Check { verdict: "refuse", reason: &e.0, target: None, command: None, purchase: false, bad: true }),
+        }
     }
 
     /// The observation of a page snapshot (as `runLive` reads it): `{text, actions}`.
@@ -140,16 +142,31 @@ struct LivePage {
     origin: Option<String>,
     perform: Function,
     confirm: Function,
+    events: Function,
+    /// "Buy without asking", with the demo store's origin it is for.
+    auto_confirm: Option<String>,
     purchased: bool,
     declined: bool,
     error: Option<String>,
 }
 
 impl LivePage {
-    fn new(task: &str, page: Snapshot, perform: Function, confirm: Function) -> Result<LivePage> {
+    fn new(task: &str, page: Snapshot, perform: Function, confirm: Function, events: Function, auto_confirm: Option<String>) -> Result<LivePage> {
         let (obs, url) = Self::read(page)?;
         let origin = guard::origin(&url);
-        Ok(LivePage { task: task.to_string(), obs, url, origin, perform, confirm, purchased: false, declined: false, error: None })
+        Ok(LivePage {
+            task: task.to_string(),
+            obs,
+            url,
+            origin,
+            perform,
+            confirm,
+            events,
+            auto_confirm,
+            purchased: false,
+            declined: false,
+            error: None,
+        })
     }
 
     /// A snapshot → its observation (within [`LIVE_BUDGET`]) and URL.
@@ -167,23 +184,46 @@ impl LivePage {
         JsFuture::from(Promise::resolve(&v)).await.map_err(|e| Error::usage(js_text(&e)))
     }
 
+    /// Whether the shopper lets a purchase through: asked, unless "buy without asking" is on and
+    /// this is the demo store it is for (elsewhere the setting is ignored, and said to be).
+    async fn allowed(&self, action: &str, what: &str, target: &str, reason: &str) -> Result<bool> {
+        if let Some(demo) = &self.auto_confirm {
+            if guard::is_demo_store(&self.url, demo) {
+                call(&self.events, &Event::Note { text: format!("Bought without asking (the demo store, {demo}; see the settings): {what}") });
+                return Ok(true);
+            }
+            let here = guard::origin(&self.url).unwrap_or_else(|| self.url.clone());
+            call(&self.events, &Event::Note {
+                text: format!("“Buy without asking” is ignored here: {here} is not the demo store ({demo}); asking you instead."),
+            });
+        }
+        let ok = Self::ask(&self.confirm, &Question { action, target: what, url: target, reason }).await?;
+        Ok(ok.as_bool() == Some(true))
+    }
+
     async fn try_act(&mut self, action: &str) -> Result<StepResult> {
-        let (cmd, purchase) = match command(guard::check(&self.obs, &self.url, action)) {
-            Err(why) => return Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) }),
-            Ok(c) => c,
+        let invalid = |why: String| Ok(StepResult { reward: 0.0, done: false, valid: false, reason: Some(why) });
+        let v = match guard::check(&self.obs, &self.url, action) {
+            Err(bad) => return invalid(bad.0),
+            Ok(v) if v.decision == Decision::Refuse => return invalid(v.reason),
+            Ok(v) => v,
         };
+        if v.command.node().is_none() {
+            return invalid(format!("{action} names nothing on the live page"));
+        }
+        let purchase = v.decision == Decision::Confirm;
         if purchase {
-            let target = match &cmd {
-                Command::Click { key, .. } => key.as_str(),
-                Command::Search { text, .. } => text.as_str(),
+            let what = match &v.command {
+                Command::Click { key, .. } | Command::Select { key, .. } => key.clone(),
+                Command::Search { text, .. } => format!("search for {text}"),
             };
-            let ok = Self::ask(&self.confirm, &Question { action, target, url: &self.url }).await?;
-            if ok.as_bool() != Some(true) {
+            let target = v.target.clone().unwrap_or_else(|| self.url.clone());
+            if !self.allowed(action, &what, &target, &v.reason).await? {
                 self.declined = true;
                 return Ok(StepResult { reward: 0.0, done: true, valid: false, reason: Some("the shopper declined the purchase".into()) });
             }
         }
-        let next = Self::ask(&self.perform, &cmd).await?;
+        let next = Self::ask(&self.perform, &v.command).await?;
         let (obs, url) = Self::read(from_js(&next, "the page snapshot after the action")?)?;
         self.obs = obs;
         self.url = url;

@@ -23,6 +23,8 @@ pub enum Event<'a> {
     Prefill { turn: usize, done: usize, tokens: usize },
     Token { turn: usize, tokens: usize, tok_s: f64 },
     Turn(TurnEvent<'a>),
+    /// Something the shopper should know that is not a turn (a setting ignored on this site).
+    Note { text: String },
 }
 
 /// A finished turn: what the model read (`observation`, on the `page` it acted on) and wrote
