@@ -28,9 +28,13 @@ function firefoxManifest(m) {
   // Firefox loads the one-thread build.
   delete f.cross_origin_embedder_policy;
   delete f.cross_origin_opener_policy;
-  f.permissions = f.permissions.filter((p) => !['sidePanel', 'offscreen'].includes(p));
+  // Site access is the user's to grant and revoke in Firefox: with it revoked, only the "tabs"
+  // permission lets the panel see which site the tab shows, so that Go can ask for that one.
+  f.permissions = [...f.permissions.filter((p) => !['sidePanel', 'offscreen'].includes(p)), 'tabs'];
   f.background = { scripts: ['firefox-background.js'], type: 'module' };
   f.sidebar_action = { default_panel: 'panel.html', default_title: m.name, default_icon: m.action.default_icon, open_at_install: false };
+  // The keyboard shortcut toggles the sidebar (Chromium's opens the side panel through the action).
+  f.commands = { _execute_sidebar_action: m.commands._execute_action };
   // Nothing leaves the browser: the model runs locally and no data is collected.
   f.browser_specific_settings = {
     gecko: { id: 'mem1-shopping-agent@mem1.invalid', strict_min_version: '128.0', data_collection_permissions: { required: ['none'] } },

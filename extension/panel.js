@@ -151,11 +151,40 @@ function answer(ok) {
   port?.postMessage({ type: 'confirm-reply', id: confirmId, ok });
 }
 
-/** @param {SubmitEvent} e */
-async function go(e) {
+/** The match pattern of a page's site, as permissions name it (scheme and host: any port). @param {string} url */
+function sitePattern(url) {
+  const u = new URL(url);
+  return `${u.protocol}//${u.hostname}/*`;
+}
+
+/**
+ * The tab the agent would shop in (`origin`: its site's match pattern), and whether the extension
+ * may read its site, kept current so
+ * that Go can ask for the site's permission inside the click itself (Firefox allows
+ * `permissions.request` only there, before anything is awaited).
+ * @type {{ id: number, url: string, origin: string | null, granted: boolean } | null}
+ */
+let target = null;
+
+async function watchTarget() {
+  const tab = await targetTab().catch(() => null);
+  const url = tab?.url || '';
+  const origin = shoppable(url) ? sitePattern(url) : null;
+  const granted = origin ? await api.permissions.contains({ origins: [origin] }).catch(() => false) : false;
+  target = tab && Number.isInteger(tab.id) ? { id: /** @type {number} */ (tab.id), url, origin, granted } : null;
+}
+
+/** Go: asks for the site's permission first if needed (inside the click), then starts. @param {SubmitEvent} e */
+function go(e) {
   e.preventDefault();
   const task = input('task').value.trim();
   if (!task || input('go').disabled) return;
+  const asked = target?.origin && !target.granted ? api.permissions.request({ origins: [target.origin] }) : null;
+  start(task, asked);
+}
+
+/** @param {string} task @param {Promise<boolean> | null} asked the permission request Go made */
+async function start(task, asked) {
   // The panel leaves the last episode's state at once (a second press cannot start a second run,
   // and nothing reads the old result as this run's); `data-run` counts the runs started.
   running(true);
@@ -163,13 +192,16 @@ async function go(e) {
   const run = String(Number(document.body.dataset.run || 0) + 1);
   document.body.dataset.run = run;
   try {
+    if (asked && !(await asked.catch((err) => { throw new Error(`The site's permission could not be asked for: ${err.message}`); }))) {
+      throw new Error(`You did not allow the extension to read ${new URL(/** @type {string} */ (target?.url)).host}: press Go again to be asked again.`);
+    }
     const tab = await targetTab();
     if (!tab || !shoppable(tab.url)) throw new Error('Open a shop’s page (http or https) in this tab first.');
-    // Chromium grants the manifest's host permissions at install; Firefox may not have them yet.
-    const origins = [`${new URL(/** @type {string} */ (tab.url)).origin}/*`];
+    const origins = [sitePattern(/** @type {string} */ (tab.url))];
     if (!(await api.permissions.contains({ origins }))) {
-      const ok = await api.permissions.request({ origins }).catch(() => false);
-      if (!ok) throw new Error(`The extension may not read ${new URL(/** @type {string} */ (tab.url)).host} yet: allow it in the add-on’s permissions, then press Go again.`);
+      // The tab changed to a site not asked for (or the request came too late): ask from the next click.
+      await watchTarget();
+      throw new Error(`The extension may not read ${new URL(/** @type {string} */ (tab.url)).host} yet: press Go to be asked for it.`);
     }
     const s = await settings.load();
     // Stopped before it started (or stopped and started again: that later press runs).
@@ -214,6 +246,11 @@ document.addEventListener('keydown', (e) => {
   }
 });
 $('history-clear').addEventListener('click', () => settings.forget());
+watchTarget();
+api.tabs.onActivated.addListener(() => watchTarget());
+api.tabs.onUpdated.addListener((_id, change) => change.url && watchTarget());
+api.permissions.onAdded.addListener(() => watchTarget());
+api.permissions.onRemoved.addListener(() => watchTarget());
 api.storage.onChanged.addListener((changes, area) => area === 'local' && 'history' in changes && showHistory());
 settings.load().then((s) => ($('model-name').textContent = specName(s.model)));
 if (!(/** @type {any} */ (navigator).gpu)) $('model-name').title = 'No WebGPU here: the agent runs on the CPU backend.';

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine (idempotent): system packages,
-# the wasm32 Rust target, wasm-bindgen's CLI and test runner matching Cargo.lock, playwright-core
-# (npm, under tests/), and the test models.
+# the wasm32 Rust target, wasm-bindgen's CLI and test runner matching Cargo.lock, wasm-pack and
+# geckodriver, the npm packages under tests/ (playwright-core, selenium-webdriver, web-ext, eslint,
+# typescript), and the test models.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -39,6 +40,16 @@ if [ -n "$wb" ] && ! wasm-bindgen-test-runner --version 2>/dev/null | grep -q " 
   cargo install -q wasm-bindgen-cli --version "$wb"
 fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# The browser tests run the ecosystem's way (`wasm-pack test --headless --chrome|--firefox`), and
+# drive Firefox through geckodriver (Debian has no package of it): both from crates.io, pinned.
+for tool in "wasm-pack 0.15.1" "geckodriver 0.37.1"; do
+  set -- $tool
+  if ! "$1" --version 2>/dev/null | grep -q " $2"; then
+    echo "setup: installing $1 $2 (a few minutes, once)" >&2
+    cargo install -q "$1" --version "$2"
+  fi
+done
 
 # playwright-core (drives the system Chromium in the demo's and the extension's tests; no bundled
 # browsers), web-ext (lints the Firefox extension and installs it in Firefox ESR), and ESLint and

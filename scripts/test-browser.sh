@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Runs the browser test suites in headless Chromium with WebGPU (SwiftShader, no GPU needed),
-# installing whatever is missing first (scripts/setup.sh):
+# Runs the browser test suites in headless Chromium (WebGPU on SwiftShader) and headless Firefox
+# ESR (WebGPU on lavapipe), no GPU needed, installing whatever is missing first (scripts/setup.sh):
 #  1. wasm-bindgen tests (crate/tests/web_gpu.rs, web_observe.rs, web_long_run.rs): serves .cache/models
-#     on 127.0.0.1 with Range support (tests/serve.mjs), runs `cargo test --target
-#     wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run` with MEM1_MODEL_URL
-#     pointing at it, and stops the server;
+#     on 127.0.0.1 with Range support (tests/serve.mjs) and runs them the ecosystem's way,
+#     `wasm-pack test --headless --chrome crate` and `wasm-pack test --headless --firefox crate`
+#     (chromedriver and geckodriver from scripts/setup.sh), with MEM1_MODEL_URL pointing at the
+#     server; BROWSERS="chrome firefox" (the default) picks them;
 #  2. the web demo: builds web/dist (scripts/build-web.sh) and runs tests/web_demo.mjs (Playwright:
 #     one short episode with the bundled model, screenshot in tests/out/web_demo.png);
 #  3. the extension: builds extension/dist (scripts/build-extension.sh), runs tests/hostile.mjs
 #     (hostile pages read and acted on through the extension: hidden instructions, off-site links,
 #     disguised purchases, sensitive fields, pages that change under the agent, huge and deep
 #     pages), tests/extension.mjs (Chromium, extension loaded unpacked: episodes on the store and
-#     a checkout page) and tests/extension_firefox.mjs (web-ext lint, installed in headless
-#     Firefox ESR).
+#     a checkout page) and tests/extension_firefox.mjs (web-ext lint; the same store episode in
+#     headless Firefox ESR through geckodriver: the toolbar button, the site permission asked for
+#     from Go, the purchase confirmed, Stop).
 # Exits non-zero on any failure.
 #
 # Environment: PROFILE=release|dev (default dev: the crate builds at opt-level 1, its dependencies
-# at 2) for the wasm-bindgen tests; WASM_THREADS=1 builds them threaded (scripts/wasm-threads.sh); SKIP_DEMO=1 skips step 2, SKIP_EXTENSION=1 step 3; extra arguments go to the test
-# runner (e.g. a test name filter).
+# at 2) for the wasm-bindgen tests; WASM_THREADS=1 builds them threaded (scripts/wasm-threads.sh;
+# Chromium only, through cargo test: the threaded build needs std rebuilt); SKIP_DEMO=1 skips step
+# 2, SKIP_EXTENSION=1 step 3; extra arguments go to the test runner (e.g. a test name filter).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -59,15 +62,32 @@ export MEM1_MODEL_URL="http://127.0.0.1:$port"
 export CARGO_PROFILE_DEV_DEBUG=false
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$root/webdriver.json"
-export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
-unset GECKODRIVER SAFARIDRIVER
-t0=$(date +%s)
+chromedriver=${CHROMEDRIVER:-$(command -v chromedriver)}
+geckodriver=${GECKODRIVER:-$(command -v geckodriver)}
+unset CHROMEDRIVER GECKODRIVER SAFARIDRIVER
 status=0
-build_std=()
-# WASM_THREADS=1: the wasm-bindgen tests in the threaded build (the CPU benchmark then starts workers).
-if [ "${WASM_THREADS:-0}" = 1 ]; then source scripts/wasm-threads.sh; fi
-cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run "${profile[@]}" "${build_std[@]}" -- --nocapture "$@" || status=$?
-echo "browser tests (wasm-bindgen): exit $status after $(( $(date +%s) - t0 )) s" >&2
+if [ "${WASM_THREADS:-0}" = 1 ]; then
+  # The wasm-bindgen tests in the threaded build (the CPU benchmark then starts workers).
+  t0=$(date +%s)
+  source scripts/wasm-threads.sh
+  CHROMEDRIVER=$chromedriver cargo test --target wasm32-unknown-unknown -p mem1 --test web_gpu --test web_observe --test web_long_run \
+    "${profile[@]}" "${build_std[@]}" -- --nocapture "$@" || status=$?
+  echo "browser tests (wasm-bindgen, threaded, Chromium): exit $status after $(( $(date +%s) - t0 )) s" >&2
+else
+  for browser in ${BROWSERS:-chrome firefox}; do
+    t0=$(date +%s)
+    code=0
+    # Each browser's driver alone in the environment: the runner takes GECKODRIVER over CHROMEDRIVER.
+    case $browser in
+      chrome) driver=(CHROMEDRIVER="$chromedriver") ;;
+      firefox) driver=(GECKODRIVER="$geckodriver") ;;
+      *) echo "test-browser: unknown browser '$browser' (chrome, firefox)" >&2; exit 2 ;;
+    esac
+    env "${driver[@]}" wasm-pack test --headless "--$browser" crate "${profile[@]}" -- --nocapture "$@" || code=$?
+    echo "browser tests (wasm-bindgen, $browser): exit $code after $(( $(date +%s) - t0 )) s" >&2
+    [ "$code" = 0 ] || status=$code
+  done
+fi
 
 if [ -z "${SKIP_DEMO:-}" ]; then
   t1=$(date +%s)

@@ -77,6 +77,10 @@ try {
   const id = new URL(sw.url()).host;
   log(`extension ${id} loaded`);
   await sw.evaluate((s) => chrome.storage.local.set(s), { maxTurns: storeTurns, maxTokens: 224 });
+  // The keyboard shortcut that opens the side panel (the manifest's _execute_action command).
+  const commands = await sw.evaluate(() => chrome.commands.getAll());
+  const shortcut = commands.find((x) => x.name === '_execute_action')?.shortcut;
+  if (!/Alt\+Shift\+M/.test(shortcut || '')) fail(`no Alt+Shift+M shortcut for the side panel: ${JSON.stringify(commands)}`);
   fs.mkdirSync(out, { recursive: true });
 
   /// A shop tab at `url`, its id as the extension sees it, and the URLs it visits.

@@ -1,5 +1,7 @@
 //! The agent loop without a model: MEM1's flat context vs. the full-history baseline (scripted
 //! policy), KV-cache reuse and constrained actions (mock engine), bad model output.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod agent_util;
 use agent_util::*;
 use mem1::agent::{run_episode, Episode, EpisodeConfig, LlmPolicy, Mode, Policy, Protocol, ScriptedPolicy, TurnRequest, Vocab};

@@ -1,6 +1,8 @@
 //! Agent pieces on the real tokenizers (SmolLM2 and Qwen2.5, from .cache/models: missing ones fail):
 //! the prefix/dynamic token boundary, the constrained-action automaton over the vocabulary, and
 //! a short real-model episode on the CPU backend.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod agent_util;
 use agent_util::*;
 use mem1::agent::constrain::State;

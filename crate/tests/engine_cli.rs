@@ -1,4 +1,6 @@
 //! The `mem1 logits | generate | bench` command lines, as other tools call them.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 use common::*;
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! Every WGSL kernel against the CPU reference on random inputs and awkward shapes (odd row counts,
 //! rows not a multiple of the workgroup, tensors split across bindings), for every quant type —
 //! the llama.cpp `test-backend-ops` idea, natively on lavapipe.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 use common::*;
 use mem1::cpu::Cpu;

@@ -1,5 +1,7 @@
 //! The engine against an implementation we did not write: HF transformers loading the same GGUF
 //! files (tests/fixtures, made by scripts/make_fixtures.py), and gguf-py's dequantization.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 use common::*;
 use mem1::cpu::Cpu;

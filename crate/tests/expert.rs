@@ -2,6 +2,8 @@
 //! it saw, the visible expert's every step follows from its own context, the target expert
 //! recovers from wrong steps, its turns are the contexts a model sees at inference, and its data
 //! never touches the evaluation goals' products.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod agent_util;
 use agent_util::byte_tokenizer;
 use mem1::agent::constrain::{State, MAX_QUERY};

@@ -2,6 +2,8 @@
 //! the same code the fuzz target runs (`mem1::fuzzing`, whose own invariants it checks), and then
 //! held to what its fix made of it: each kept input has an expectation below, and a kept input
 //! without one fails the test. A file here is added with its fix and its expectation.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use mem1::gguf::{self, Parse};
 use mem1::observe::native::observe_html;
 use mem1::observe::{ClickKind, MAX_CLICK_TEXT};

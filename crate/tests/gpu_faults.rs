@@ -1,6 +1,8 @@
 //! GPU faults: the device lost in the middle of generation, or out of memory while loading, gives
 //! a clear error (no panic, no hang), what was allocated is released, and the next load on a new
 //! device works in the same process.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use mem1::engine::Engine;
 use mem1::gpu::{Device, Gpu, DEFAULT_CHUNK};
 use mem1::quant::GgmlType;

@@ -4,6 +4,8 @@
 //! Measured per turn: GPU buffers and their memory (wgpu's internal counters), the Rust heap's
 //! live bytes (a counting allocator), the process's RSS, tokens in context. GPU memory must not
 //! move after loading; the heap may grow only by the episode's own trace.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod agent_util;
 mod long_util;
 use agent_util::byte_tokenizer;

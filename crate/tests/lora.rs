@@ -1,6 +1,8 @@
 //! LoRA adapters merged at load time (`mem1::lora`): the merged file holds exactly W + alpha/r·B·A,
 //! any split of reads gives the same bytes, every backend loads it, and adapters that do not fit
 //! the model are refused with a clear error.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 mod common;
 
 use common::{assert_logits_close, gpu_device, max_abs, max_diff};

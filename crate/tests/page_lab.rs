@@ -2,6 +2,8 @@
 //! guard's verdicts natively, from the saved markup, must be the ones `tests/hostile.mjs` checks
 //! in Chromium through the content script and the wasm build (`tests/hostile/attacks.json`);
 //! and bad input is an error with exit code 2, never a panic.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

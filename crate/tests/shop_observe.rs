@@ -1,5 +1,7 @@
 //! Observation text and actions against the real WebShop's recorded trajectories, and the
 //! observation builder on real shop pages.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use mem1::observe::native::observe_html;
 use mem1::shop::goal::dev_goals;
 use mem1::shop::{Env, Store};

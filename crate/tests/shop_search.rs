@@ -1,4 +1,6 @@
 //! BM25 ranking measured against the real WebShop results pages in dev_trajectories.json.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use mem1::shop::catalog::Catalog;
 use mem1::shop::search::{page_slice, SearchIndex};
 

@@ -1,4 +1,6 @@
 //! Server robustness (in-process and over real HTTP on 127.0.0.1), replay CLI, goals, catalog.
+// Native: the browser tests are web_*.rs (wasm-pack test builds every test for wasm32).
+#![cfg(not(target_arch = "wasm32"))]
 use mem1::shop::catalog::Catalog;
 use mem1::shop::goal::{dev_goals, draw_price_upper, generate_goals, parse_goals, Rng};
 use mem1::shop::server::App;

@@ -1,7 +1,8 @@
-//! Browser tests (headless Chromium, WebGPU on SwiftShader): the WGSL kernels against the CPU
-//! reference, and the real SmolLM2 model streamed over HTTP `Range` requests against the
-//! transformers fixtures. Run with `scripts/test-browser.sh` (it starts the model server and sets
-//! `MEM1_MODEL_URL` at build time).
+//! Browser tests (headless Chromium, WebGPU on SwiftShader; headless Firefox, WebGPU on
+//! lavapipe): the WGSL kernels against the CPU reference, and the real SmolLM2 model streamed over
+//! HTTP `Range` requests against the transformers fixtures. Run with `scripts/test-browser.sh`
+//! (it starts the model server, sets `MEM1_MODEL_URL` at build time, and runs `wasm-pack test
+//! --headless --chrome` and `--firefox`).
 #![cfg(target_arch = "wasm32")]
 
 use mem1::cpu::Cpu;
@@ -371,6 +372,16 @@ async fn gpu_faults_are_clear_errors_and_the_next_load_works_without_a_reload() 
     assert_eq!(again.decode(4, &greedy, 0.0).await.unwrap(), t, "the new device generates otherwise");
 }
 
+/// The browser the tests run in, from its user agent: Firefox or Chromium.
+fn browser() -> &'static str {
+    let ua = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"userAgent".into()))
+        .ok()
+        .and_then(|u| u.as_string())
+        .unwrap_or_default();
+    if ua.contains("Firefox") { "Firefox" } else { "Chromium" }
+}
+
 fn model_url(file: &str) -> String {
     match MODEL_URL {
         Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
@@ -532,7 +543,8 @@ async fn matches_fixtures<E: Engine>(e: &mut E, model: &str, what: &str, json: &
         assert_eq!(&out[..firm], &ref_greedy[..firm], "prompt {i}: greedy continuation");
     }
     log!(
-        "{model} in headless Chromium, {what}: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
+        "{model} in headless {}, {what}: prefill {:.1} tok/s ({pre_tokens} tokens), decode {:.2} tok/s ({dec_tokens} tokens)",
+        browser(),
         pre_tokens as f64 / pre_secs,
         dec_tokens as f64 / dec_secs
     );
@@ -580,7 +592,7 @@ async fn bench_cpu_backend_in_browser() {
             }
             let decode_s = now() - t1;
             let line = serde_json::json!({
-                "engine": "mem1 wasm (headless Chromium)", "backend": e.describe(), "model": file,
+                "engine": format!("mem1 wasm (headless {})", browser()), "backend": e.describe(), "model": file,
                 "prefill_tokens": n_prompt, "prefill_tok_s": n_prompt as f64 / prefill_s,
                 "decode_tokens": n_decode, "decode_tok_s": n_decode as f64 / decode_s,
             });

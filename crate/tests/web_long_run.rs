@@ -1,4 +1,4 @@
-//! Long episodes in the browser (wasm-bindgen-test in headless Chromium): the episode of
+//! Long episodes in the browser (wasm-bindgen-test in headless Chromium and Firefox): the episode of
 //! `long_util` (a small random model over a byte-level tokenizer in the real agent loop on the
 //! built-in store, rendered into an iframe and observed through the live DOM as in the demo,
 //! purchases refused), measured per turn: the Rust heap's live bytes (a counting

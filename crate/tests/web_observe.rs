@@ -1,4 +1,4 @@
-//! The live-DOM observation path (headless Chromium): the store's pages rendered into an iframe's
+//! The live-DOM observation path (headless Chromium and Firefox): the store's pages rendered into an iframe's
 //! document and observed through `observe::web` must give exactly what the native builder gives on
 //! the parsed HTML (`tests/fixtures/web_observe.json`, kept current by the native
 //! `shop_observe::web_observe_fixture_is_current`). Computed styles and layout are live here, so

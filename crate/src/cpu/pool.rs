@@ -75,7 +75,7 @@ pub use workers::{start_workers, worker_loop};
 
 /// The workers of the threaded wasm build; natively only under test, on std threads, so the
 /// protocol is checked there too (`workers_take_every_task_once`).
-#[cfg(any(all(target_arch = "wasm32", target_feature = "atomics"), test))]
+#[cfg(any(all(target_arch = "wasm32", target_feature = "atomics"), all(test, not(target_arch = "wasm32"))))]
 mod workers {
     //! The protocol, all through atomics in the shared memory:
     //! 1. the caller stores the job (the task function and count) and resets `NEXT` and
@@ -267,7 +267,7 @@ mod workers {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::workers;
 
