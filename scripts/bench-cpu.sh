@@ -13,47 +13,19 @@
 #      llama-cpp-python's default), WAIT_IDLE (seconds to wait, per model, for other processes to leave the CPU; default 0),
 #      MODELS (space-separated GGUF paths; default: the two test models), SETUP_ONLY=1 (build the venv only).
 # Output: one JSON line per (engine, model) on stdout, then a human table. Build logs go to
-# .cache/llama-venv-build.log. The first run compiles llama.cpp (~12 min on 2 cores).
+# .cache/llama-venv-build.log. The first run compiles llama.cpp (~12 min on 2 cores; scripts/llama-venv.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-LLAMA_CPP_PYTHON_VERSION=0.3.36
 THREADS=${THREADS:-2}
 PROMPT_TOKENS=${PROMPT_TOKENS:-300}
 DECODE_TOKENS=${DECODE_TOKENS:-128}
 REPEATS=${REPEATS:-3}
 venv="$root/.cache/llama-venv"
-py="$venv/bin/python"
 
-# --- venv with llama-cpp-python compiled from source (idempotent) --------------------------
-have_llama() {
-  [ -x "$py" ] && "$py" - "$LLAMA_CPP_PYTHON_VERSION" <<'EOF' 2>/dev/null
-import sys, llama_cpp
-sys.exit(0 if llama_cpp.__version__ == sys.argv[1] else 1)
-EOF
-}
-if ! have_llama; then
-  if ! command -v cc >/dev/null || ! command -v c++ >/dev/null; then
-    echo "installing a C/C++ compiler (build-essential) ..." >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >&2
-  fi
-  [ -x "$py" ] || python3 -m venv "$venv"
-  "$py" -m pip install -q --upgrade pip >&2
-  # cmake and ninja as wheels from PyPI (the system may have neither; never build them from source).
-  "$py" -m pip install -q --only-binary :all: "cmake>=3.21" ninja >&2
-  echo "building llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (llama.cpp from source, native CPU);" \
-       "log: .cache/llama-venv-build.log ..." >&2
-  t0=$(date +%s)
-  PATH="$venv/bin:$PATH" \
-  CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release" \
-  CMAKE_BUILD_PARALLEL_LEVEL=${BUILD_JOBS:-2} \
-    nice -n 10 "$py" -m pip install -v --no-cache-dir --no-binary llama-cpp-python \
-      "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" > "$root/.cache/llama-venv-build.log" 2>&1 \
-    || { tail -40 "$root/.cache/llama-venv-build.log" >&2; echo "llama-cpp-python build failed" >&2; exit 1; }
-  echo "built in $(( $(date +%s) - t0 )) s" >&2
-  have_llama || { echo "llama_cpp does not import after the build" >&2; exit 1; }
-fi
+# --- llama-cpp-python compiled from source, in its venv (scripts/llama-venv.sh; idempotent) ------
+py=$(bash "$root/scripts/llama-venv.sh")
 [ "${SETUP_ONLY:-0}" = 1 ] && { echo "venv ready: $venv" >&2; exit 0; }
 
 # --- models ----------------------------------------------------------------------------------

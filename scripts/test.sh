@@ -16,6 +16,9 @@ chmod 700 "$XDG_RUNTIME_DIR"
 echo "== JavaScript lint and type check" >&2
 bash scripts/lint-js.sh
 
+echo "== llama.cpp's server for the remote-policy tests (llama-cpp-python, built once into .cache/llama-venv)" >&2
+bash scripts/llama-venv.sh >/dev/null
+
 echo "== native tests" >&2
 cargo test --release --workspace 2>&1
 

@@ -5,6 +5,7 @@ use super::episode::{run_episode_with, summarize, Episode, EpisodeConfig};
 use super::expert::{Choice, Expert};
 use super::policy::{Limits, LlmPolicy, Policy};
 use super::protocol::Protocol;
+use super::remote::{self, native::Http, RemotePolicy, ServerKind};
 use crate::cli::Args;
 use crate::engine::now;
 use crate::shop::goal::{dev_goals, parse_goals, sample_goals, EVAL_SAMPLE};
@@ -14,12 +15,22 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::sync::Arc;
 
-pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
+pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL [--remote-model NAME] [--api-key KEY] [--remote-kind K]]
+          (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--top-k K] [--top-p P] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
           [--policy model|expert] [--expert visible|target|rule] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
 
+  --remote URL      play with a policy served by an OpenAI-compatible server (URL: its base, e.g.
+                    http://127.0.0.1:8080/v1): llama.cpp's or llama-cpp-python's server, vLLM, Ollama.
+                    The same loop and context, sent as chat messages; the action constrained in the
+                    server's own language (--remote-kind auto|llamacpp|vllm|ollama|openai decides:
+                    a GBNF grammar, a regular expression, or the reply only validated), token counts
+                    from the server's usage. --remote-model NAME (default: the first it serves),
+                    --api-key KEY (sent only in the Authorization header), --remote-timeout S
+                    (default 120: the longest the server may stay silent). --model then only lends
+                    its tokenizer to the trace.
   --lora ADAPTER    a LoRA adapter GGUF merged into --model as it loads. Without --model: the
                     bundled SmolLM2-135M with the trained policy's adapter (models/), or with
                     --lora none the base model alone (zero-shot).
@@ -81,8 +92,11 @@ pub const DEFAULT_LORA: &str = "models/mem1-smollm2-135m.lora.gguf";
 
 pub fn run(raw: &[String]) -> Result<()> {
     let mut raw = raw.to_vec();
+    let remote = raw.iter().any(|r| r == "--remote");
     if !raw.iter().any(|r| r == "--model") {
-        if !raw.iter().any(|r| r == "--lora") {
+        // A served policy needs no local weights: the default model only lends its tokenizer
+        // (the trace's token ids; the counts reported are the server's).
+        if !remote && !raw.iter().any(|r| r == "--lora") {
             if !std::path::Path::new(DEFAULT_LORA).is_file() {
                 return Err(Error::usage(format!(
                     "no --model given and the shipped policy's adapter {DEFAULT_LORA} is not here (run from the \
@@ -104,6 +118,7 @@ pub fn run(raw: &[String]) -> Result<()> {
         &[
             "model", "lora", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
             "temperature", "top-k", "top-p", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
+            "remote", "remote-model", "api-key", "remote-kind", "remote-timeout",
         ],
         &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
     )?;
@@ -120,6 +135,39 @@ pub fn run(raw: &[String]) -> Result<()> {
         trace_ids: a.has("trace-ids"),
     };
     match a.get("policy").unwrap_or("model") {
+        "model" if remote => {
+            let kind = match a.get("remote-kind").unwrap_or("auto") {
+                "auto" => None,
+                k => Some(ServerKind::parse(k).ok_or_else(|| Error::usage(format!("--remote-kind is auto, llamacpp, vllm, ollama or openai, not '{k}'")))?),
+            };
+            let mut http = Http::new(std::time::Duration::from_secs(a.parsed("remote-timeout", 120)?));
+            let endpoint = pollster::block_on(remote::connect(&mut http, a.required("remote")?, a.get("remote-model"), a.get("api-key"), kind))?;
+            let tok = crate::cli::load_tokenizer(&a)?;
+            let params = crate::cli::sampler_params(&a)?;
+            let mut policy = RemotePolicy::new(http, endpoint, protocol);
+            policy.constrain = !a.has("no-constrain");
+            policy.temperature = params.temperature;
+            policy.top_p = params.top_p;
+            // The local engine's free, memory and action budgets together.
+            let d = Limits::default();
+            policy.max_tokens = a.parsed("max-tokens", 224)? + a.parsed("memory-tokens", d.memory_tokens)? + a.parsed("action-tokens", d.action_tokens)?;
+            // Natively nobody watches tokens arrive: a whole reply carries the server's usage
+            // (llama-cpp-python's streams do not).
+            policy.stream = false;
+            let e = &policy.endpoint;
+            let name = PolicyName { line: format!("served {:?} at {} ({}, constraint {})", e.model, e.base, e.kind.name(), policy.constraint().name()), lora_sha256: None };
+            eprintln!("mem1 run: policy {}", name.line);
+            let run = Run {
+                policy: name,
+                backend: format!("remote {}", e.kind.name()),
+                constrain: policy.constrain,
+                max_tokens: policy.max_tokens,
+                load_seconds: now() - t_start,
+                constraint: Some(policy.constraint().name()),
+                model: Some(e.model.clone()),
+            };
+            episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |p, _, seed| p.seed = seed)
+        }
         "model" => {
             // MEM1 needs room for one turn; the full-history baseline for the whole episode.
             let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
@@ -143,6 +191,8 @@ pub fn run(raw: &[String]) -> Result<()> {
                 constrain: policy.constrain,
                 max_tokens: policy.limits.max_tokens,
                 load_seconds: now() - t_start,
+                constraint: policy.constrain.then_some("local automaton"),
+                model: None,
             };
             episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |p, _, seed| p.seed(seed))
         }
@@ -155,7 +205,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             expert.detour = a.parsed("detour", expert.detour)?;
             let policy = PolicyName { line: format!("expert {name}"), lora_sha256: None };
             eprintln!("mem1 run: policy {}", policy.line);
-            let run = Run { policy, backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start };
+            let run = Run { policy, backend: format!("expert {name}"), constrain: false, max_tokens: 0, load_seconds: now() - t_start, constraint: None, model: None };
             episodes(&a, &mut expert, &tok, &store, goals, &cfg, &run, t_start, |e, g, seed| {
                 e.seed(seed);
                 e.reset(g)
@@ -189,6 +239,11 @@ impl PolicyName {
 /// What the summary line says about the policy.
 struct Run {
     policy: PolicyName,
+    /// The served model's name (a local policy's is `--model`).
+    model: Option<String>,
+    /// How actions are kept valid: the local engine's automaton, or a served model's constraint
+    /// (`gbnf`, `regex`, `validate`, `none`).
+    constraint: Option<&'static str>,
     backend: String,
     constrain: bool,
     max_tokens: usize,
@@ -272,9 +327,10 @@ fn episodes<P: Policy>(
         o.insert("mode".into(), mode.name().into());
         o.insert("constrain".into(), run.constrain.into());
         o.insert("backend".into(), run.backend.clone().into());
-        o.insert("model".into(), a.get("model").unwrap_or_default().into());
+        o.insert("model".into(), run.model.clone().unwrap_or_else(|| a.get("model").unwrap_or_default().to_string()).into());
         o.insert("lora".into(), a.get("lora").filter(|l| *l != "none").into());
         o.insert("policy".into(), run.policy.line.clone().into());
+        o.insert("constraint".into(), run.constraint.into());
         o.insert("lora_sha256".into(), run.policy.lora_sha256.clone().into());
         o.insert("max_turns".into(), cfg.max_turns.into());
         o.insert("max_tokens".into(), run.max_tokens.into());

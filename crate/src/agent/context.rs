@@ -9,7 +9,7 @@
 //! special `<|im_start|>`, so tokenizing pieces separately gives the ids of tokenizing the whole
 //! text: nothing can merge across the boundary.
 use super::protocol::Protocol;
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Message, Tokenizer};
 use crate::Result;
 use serde::Serialize;
 
@@ -74,14 +74,18 @@ pub struct Context<'t> {
     /// Full mode: every later turn; MEM1 mode: the latest consolidated turn and observation.
     tail: Piece,
     gen_prompt: Piece,
+    /// The prompt as chat messages: the prefix's two, then the tail's.
+    messages: Vec<Message>,
 }
 
 impl<'t> Context<'t> {
     pub fn new(tok: &'t Tokenizer, protocol: Protocol, mode: Mode, instruction: &str, first_state: &str) -> Result<Context<'t>> {
-        let text = chatml("system", &protocol.system) + &chatml("user", &format!("{}{}", protocol.task_text(instruction), first_state));
+        let first = format!("{}{}", protocol.task_text(instruction), first_state);
+        let text = chatml("system", &protocol.system) + &chatml("user", &first);
         let prefix = Piece::new(tok, text)?;
         let gen_prompt = Piece::new(tok, GEN_PROMPT.to_string())?;
-        Ok(Context { tok, protocol, mode, prefix, tail: Piece::default(), gen_prompt })
+        let messages = vec![Message::new("system", &protocol.system), Message::new("user", &first)];
+        Ok(Context { tok, protocol, mode, prefix, tail: Piece::default(), gen_prompt, messages })
     }
 
     /// Tokens of the static prefix (reused across turns in MEM1 mode).
@@ -96,6 +100,11 @@ impl<'t> Context<'t> {
         v.extend_from_slice(&self.tail.ids);
         v.extend_from_slice(&self.gen_prompt.ids);
         v
+    }
+
+    /// This turn's prompt as chat messages (what [`Context::text`] renders in ChatML).
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
     }
 
     /// This turn's prompt as text.
@@ -114,9 +123,12 @@ impl<'t> Context<'t> {
         let u = Piece::new(self.tok, chatml("user", next_state))?;
         if self.mode == Mode::Mem1 {
             self.tail = Piece::default();
+            self.messages.truncate(2);
         }
         self.tail.push(&a);
         self.tail.push(&u);
+        self.messages.push(Message::new("assistant", &assistant));
+        self.messages.push(Message::new("user", next_state));
         Ok(())
     }
 }

@@ -194,7 +194,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         let ts = now();
         let ids = ctx.ids();
         let actions = obs.available_actions();
-        let req = TurnRequest { context: &ids, actions: &actions, turn, observation: &obs };
+        let req = TurnRequest { context: &ids, messages: ctx.messages(), actions: &actions, turn, observation: &obs };
         let reply = match policy.act(&req).await {
             Ok(r) => r,
             Err(e) => {
@@ -210,12 +210,18 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         let page = shop.page();
         let step = shop.act(&action).await;
         obs = shop.observation();
-        let out_tokens = if reply.kv_tokens > 0 { reply.kv_tokens.saturating_sub(ids.len()) } else { 0 };
+        // A served policy's tokens are the server's count; a local one's, the engine's.
+        let prompt_tokens = reply.usage.map(|u| u.prompt_tokens).unwrap_or(ids.len());
+        let out_tokens = match reply.usage {
+            Some(u) => u.completion_tokens,
+            None if reply.kv_tokens > 0 => reply.kv_tokens.saturating_sub(ids.len()),
+            None => 0,
+        };
         let output_tokens = if out_tokens > 0 { out_tokens } else { tok.encode(&reply.text)?.len() };
-        let context_tokens = ids.len() + output_tokens;
+        let context_tokens = prompt_tokens + output_tokens;
         let rec = TurnRecord {
             turn,
-            prompt_tokens: ids.len(),
+            prompt_tokens,
             context_tokens,
             kv_bytes: context_tokens * bpt,
             prefill_tokens: reply.prefill_tokens,
@@ -237,7 +243,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
             problems: problems.clone(),
         };
         ep.turns = turn;
-        ep.per_turn.push(ids.len());
+        ep.per_turn.push(prompt_tokens);
         ep.context_per_turn.push(context_tokens);
         ep.peak_context_tokens = ep.peak_context_tokens.max(context_tokens);
         ep.peak_kv_bytes = ep.peak_kv_bytes.max(rec.kv_bytes);

@@ -8,6 +8,7 @@
 //! * [`policy`]: [`Policy`] with [`LlmPolicy`] (any [`crate::engine::Engine`]) and [`ScriptedPolicy`].
 //! * [`episode`]: the loop, metrics and trace; [`Shop`] is what it needs from a store.
 //! * [`guard`]: what the agent may do on a live page (stay on the site, confirm purchases).
+//! * [`remote`]: a policy served by an OpenAI-compatible server (llama.cpp, vLLM, Ollama).
 //! * `cli` (native): `mem1 run`.
 pub mod constrain;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod expert;
 pub mod guard;
 pub mod policy;
 pub mod protocol;
+pub mod remote;
 pub mod repeat;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct TurnRequest<'a> {
     /// The whole prompt of this turn (token ids, ending with the generation prompt).
     pub context: &'a [u32],
+    /// The same prompt as chat messages (for a served policy, whose server applies its template).
+    pub messages: &'a [crate::tokenizer::Message],
     /// The page's available actions (`search[...]`, `click[x]`).
     pub actions: &'a [String],
     /// 1-based turn number.
@@ -41,6 +43,9 @@ pub struct TurnReply {
     /// What had to be repaired: `forced_action`, `forced_memory`, `max_tokens`, `action_budget`,
     /// `repetition` (a phrase about to be written a third time in a row), ...
     pub repairs: Vec<String>,
+    /// The prompt and completion tokens a server reported (a served policy); `None`: counted here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::remote::Usage>,
 }
 
 #[allow(async_fn_in_trait)]
