@@ -16,7 +16,7 @@
 import { api } from './api.js';
 import { loadMem1 } from './pkg/load.js';
 import * as store from './ui/models.js';
-import { KV_TOKENS, openModel } from './ui/policy.js';
+import { useModel } from './ui/policy.js';
 import { outcome } from './ui/run-view.js';
 
 /**
@@ -66,13 +66,17 @@ export function startHost(tabs, record) {
     const id = `${JSON.stringify(spec)}:${backend}`;
     if (loaded === id && agent.hasModel()) return;
     loaded = '';
-    send({ type: 'status', text: 'Reading the model' });
-    const m = await openModel(spec, { base: api.runtime.getURL(''), keep: false });
-    send({ type: 'status', text: `Loading ${m.label}` });
-    const info = await agent.loadModelBlob(m.blob, backend || 'auto', KV_TOKENS,
-      (/** @type {number} */ done, /** @type {number} */ total) => send({ type: 'load', done, total }), m.adapter);
+    send({ type: 'status', text: spec.source === 'remote' ? 'Asking the server for its models' : 'Reading the model' });
+    const { info, label } = await useModel(agent, spec, {
+      base: api.runtime.getURL(''),
+      keep: false,
+      backend: backend || 'auto',
+      // A served policy's trace counts tokens with the bundled model's tokenizer.
+      tokenizer: async () => (await fetch(api.runtime.getURL('models/SmolLM2-135M-Instruct.Q4_1.gguf'))).blob(),
+      progress: (frac) => send({ type: 'load', done: frac, total: 1 }),
+    });
     loaded = id;
-    send({ type: 'loaded', info, label: m.label });
+    send({ type: 'loaded', info, label });
   }
 
   /** @param {any} msg */

@@ -97,7 +97,7 @@ function onMessage(msg) {
     }
     case 'loaded':
       $('load').hidden = true;
-      $('model-name').textContent = `${msg.label} on ${msg.info.backend}`;
+      $('model-name').textContent = msg.info.arch === 'served' ? msg.label : `${msg.label} on ${msg.info.backend}`;
       $('model-name').title = JSON.stringify(msg.info);
       break;
     case 'event':

@@ -25,6 +25,9 @@
 //     the test): observed through the content script within the live-page budget (cut visibly,
 //     search box found), and one agent turn on Amazon's results page that stays on the site.
 //  5. The panel's history holds every task above, newest first, and Clear empties it.
+//  6. A policy served by llama.cpp's server (llama-cpp-python from scripts/llama-venv.sh, the base
+//     model with the shipped LoRA), chosen in the settings: one turn on the store from the panel,
+//     which names the served model and its GBNF constraint; an unreachable server is said so.
 //
 // Parts 3 and 4 use the zero-shot base model from the cache with TURNS turns of TOKENS tokens;
 // the store episode gets STORE_TURNS turns of 224 tokens (the trained policy's turns are ~100).
@@ -32,7 +35,9 @@
 //
 //   node tests/extension.mjs  (env: SESSION=fixed_0 STORE_TURNS=8 TURNS=3 TOKENS=64
 //                              CHROMIUM=/usr/bin/chromium MEM1=target/release/mem1 TIMEOUT_S=600 VERBOSE=1)
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -349,6 +354,66 @@ try {
   await apanel.waitForFunction(() => document.querySelectorAll('#history li').length === 0, null, { timeout: 10_000, polling: 250 })
     .catch(() => fail('Clear did not empty the history'));
   if ((await sw.evaluate(async () => (await chrome.storage.local.get('history')).history)) !== undefined) fail('the history is still stored after Clear');
+
+  // --- 6. a policy served by llama.cpp's server (llama-cpp-python: scripts/llama-venv.sh) ----------
+  // Chosen in the settings as a user does (the server's URL and the model's name); one turn on the
+  // store from the panel, its tokens streamed; an unreachable server is a clear error.
+  const py = path.join(root, '.cache/llama-venv/bin/python');
+  if (!fs.existsSync(py)) fail(`${py} is missing: run scripts/llama-venv.sh (scripts/test.sh does)`);
+  const port = await new Promise((ok) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = /** @type {import('node:net').AddressInfo} */ (srv.address()).port;
+      srv.close(() => ok(p));
+    });
+  });
+  const llama = spawn(py, ['-m', 'llama_cpp.server', '--model', path.join(root, '.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf'),
+    '--lora_path', path.join(root, 'models/mem1-smollm2-135m.lora.gguf'), '--model_alias', 'mem1-smollm2', '--host', '127.0.0.1',
+    '--port', String(port), '--n_ctx', '4096', '--n_threads', '2', '--verbose', 'false'], { stdio: 'ignore' });
+  try {
+    const served = `http://127.0.0.1:${port}/v1`;
+    const t = Date.now();
+    while (!(await fetch(`${served}/models`).then((r) => r.ok, () => false))) {
+      if (Date.now() - t > 120_000) fail('llama-cpp-python\'s server did not answer in 120 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    /** Chooses a server in the settings page's model picker, as a user does. @param {string} url */
+    const useServer = async (url) => {
+      await settingsPage.reload();
+      await settingsPage.waitForSelector('#model-choice option[value="remote"]', { state: 'attached' });
+      await settingsPage.selectOption('#model-choice', 'remote');
+      await settingsPage.fill('#remote-url', url);
+      await settingsPage.fill('#remote-model', 'mem1-smollm2');
+      await settingsPage.click('#remote-use');
+      await settingsPage.waitForFunction(() => /served at/.test(document.getElementById('model-status').textContent), null, { timeout: 10_000, polling: 250 });
+    };
+    await useServer(served);
+    await sw.evaluate(() => chrome.storage.local.set({ maxTurns: 1 }));
+    const stored = /** @type {any} */ (await sw.evaluate(async () => (await chrome.storage.local.get('model')).model));
+    if (stored?.source !== 'remote' || stored.url !== served) fail(`the settings did not keep the server: ${JSON.stringify(stored)}`);
+    const st2 = await openTab(`${shop.url}/${session}`);
+    const spanel = await openPanel(st2.tabId);
+    const speeds = [];
+    const tick = setInterval(() => spanel.textContent('#speed').then((x) => speeds.push(x), () => {}), 200);
+    await go(spanel, goal.instruction_text);
+    clearInterval(tick);
+    s = await shown(spanel);
+    const engineLine = await spanel.textContent('#model-name');
+    log(`  served turn: ${s.state}: ${s.turns.join(' | ')} (${engineLine}); tokens/s seen while it wrote: ${[...new Set(speeds)].slice(0, 6).join(', ')}`);
+    if (s.state !== 'ended' || s.turns.length !== 1 || !/^(search|click)\[.+\]$/.test(s.turns[0])) fail(`no turn through the server: ${JSON.stringify(s)}`);
+    if (!/served "mem1-smollm2" at .* \(llama\.cpp, constraint gbnf\)/.test(engineLine)) fail(`the panel does not name the served model and its constraint: ${engineLine}`);
+    if (!st2.visited.slice(1).some((u) => u.startsWith(shop.url))) fail('the served turn did not act in the shop tab');
+    // Streamed: the speed changed as the tokens came, not only once the turn was over.
+    if (new Set(speeds.filter((x) => x !== '–')).size < 3) fail(`no tokens were shown as they came: ${JSON.stringify(speeds)}`);
+    // Nothing listens: the panel says so.
+    await useServer(`http://127.0.0.1:${port + 1}/v1`);
+    await go(spanel, goal.instruction_text);
+    s = await shown(spanel);
+    log(`  unreachable server: ${s.state}: ${s.status}`);
+    if (s.state !== 'error' || !/cannot reach the server/.test(s.status)) fail(`an unreachable server is not said so: ${s.state} ${s.status}`);
+    real.served_turn = s.turns[0];
+  } finally {
+    llama.kill();
+  }
 
   if (errors.length) fail(`console errors:\n  ${errors.join('\n  ')}`);
   console.log(JSON.stringify({ ok: true, real, store_turns: storeTurnsTaken, store_pages: moved.length, seconds: Number(secs()) }));

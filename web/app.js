@@ -5,7 +5,7 @@ import { loadMem1 } from './pkg/load.js';
 import { $, el } from './ui/dom.js';
 import { ModelPicker } from './ui/model-picker.js';
 import * as store from './ui/models.js';
-import { KV_TOKENS, openModel } from './ui/policy.js';
+import { useModel } from './ui/policy.js';
 import { RunView } from './ui/run-view.js';
 import { describeWebGPU, probeWebGPU } from './ui/webgpu.js';
 
@@ -46,9 +46,10 @@ async function loadChoice() {
   } catch {}
   return { model: { source: 'bundled' }, backend: 'auto' };
 }
-/** @param {Choice} c */
+/** A server's API key stays in this page's memory, never in its storage. @param {Choice} c */
 async function saveChoice(c) {
-  localStorage.setItem(CHOICE_KEY, JSON.stringify(c));
+  const model = c.model.source === 'remote' ? { ...c.model, key: '' } : c.model;
+  localStorage.setItem(CHOICE_KEY, JSON.stringify({ ...c, model }));
 }
 
 // ---------------------------------------------------------------- goals
@@ -104,18 +105,19 @@ async function ensureModel() {
   if (st.modelKey === key && st.demo.hasModel()) return;
   st.modelKey = null;
   picker.progress(0, 'opening the model…');
-  const m = await openModel(spec, {
+  const t0 = performance.now();
+  const { info, label } = await useModel(st.demo, spec, {
     base: location.href,
     keep: true,
-    progress: (done, total, what) => picker.progress(total ? done / total : 0, `downloading ${what} into this browser's model store: ${(done / 1048576).toFixed(1)}${total ? ' of ' + (total / 1048576).toFixed(1) : ''} MiB`),
+    backend,
+    // A served policy's trace counts tokens with the bundled model's tokenizer, its header read
+    // over HTTP Range (not the whole file).
+    tokenizer: async () => new URL('models/SmolLM2-135M-Instruct.Q4_1.gguf', location.href).href,
+    progress: (frac, text) => picker.progress(frac, text),
   });
-  const t0 = performance.now();
-  const where = backend === 'auto' ? 'automatic backend' : backend === 'cpu' ? 'CPU backend' : 'WebGPU';
-  const info = await st.demo.loadModelBlob(m.blob, backend, KV_TOKENS,
-    (/** @type {number} */ done, /** @type {number} */ total) => picker.progress(total ? done / total : 0, `loading ${m.label} (${where}): ${Math.round((100 * done) / (total || 1))}%`),
-    m.adapter);
-  picker.progress(1, `${m.label} ready on ${info.backend} (${info.arch}, ${info.layers} layers${info.adapter ? ', LoRA ' + info.adapter : ''}, ` +
-    `KV cache ${info.ctx} tokens, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  picker.progress(1, info.arch === 'served' ? `ready: ${label} (checked in ${((performance.now() - t0) / 1000).toFixed(1)} s)`
+    : `${label} ready on ${info.backend} (${info.arch}, ${info.layers} layers${info.adapter ? ', LoRA ' + info.adapter : ''}, ` +
+      `KV cache ${info.ctx} tokens, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   st.modelKey = key;
 }
 

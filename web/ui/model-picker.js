@@ -1,7 +1,8 @@
 // Model settings, the same in the demo and in the extension: which model runs (the shipped
-// policy, the same base zero-shot, one kept in the browser's model store, or a new one from a URL
-// or a local file, downloaded into the store with progress, pause and resume, and checked by size
-// and sha256), and on which backend. The page says where the choice is kept (`load`/`save`).
+// policy, the same base zero-shot, one kept in the browser's model store, a new one from a URL or
+// a local file, downloaded into the store with progress, pause and resume, and checked by size and
+// sha256, or a model served by an OpenAI-compatible server: its URL, the model's name, an API key),
+// and on which backend. The page says where the choice is kept (`load`/`save`).
 import { $, el } from './dom.js';
 import { mib } from './format.js';
 import * as store from './models.js';
@@ -24,6 +25,13 @@ function markup() {
       el('input', { id: 'model-file', type: 'file', accept: '.gguf' }),
       el('input', { id: 'model-sha', type: 'text', placeholder: 'sha256 (optional; checked when given)', pattern: '[0-9a-fA-F]{64}' }),
       el('div', { class: 'row' }, el('button', { id: 'model-get', type: 'button' }, 'Download'), el('button', { id: 'model-pause', type: 'button', hidden: '' }, 'Pause'))),
+    el('div', { id: 'model-remote', class: 'indent', hidden: '' },
+      el('input', { id: 'remote-url', type: 'url', placeholder: 'the server\'s OpenAI-compatible base, e.g. http://127.0.0.1:8080/v1' }),
+      el('input', { id: 'remote-model', type: 'text', placeholder: 'the model\'s name (empty: the first it serves)' }),
+      el('input', { id: 'remote-key', type: 'password', placeholder: 'API key (if the server wants one)', autocomplete: 'off' }),
+      el('label', {}, 'kind ', el('select', { id: 'remote-kind' }, option('auto', 'auto (asked from the server)'), option('llamacpp', 'llama.cpp (GBNF grammar)'),
+        option('vllm', 'vLLM (regular expression)'), option('ollama', 'Ollama (replies checked)'), option('openai', 'other (replies checked)'))),
+      el('div', { class: 'row' }, el('button', { id: 'remote-use', type: 'button' }, 'Use this server'))),
     el('div', { class: 'progress' }, el('div', { id: 'progress-bar' }), el('span', { id: 'progress-text' }, 'not loaded')),
     el('details', { id: 'model-store' }, el('summary', {}, 'Models kept in this browser'), el('ul', { id: 'models' })),
   ];
@@ -44,6 +52,7 @@ export class ModelPicker {
     this.choice.addEventListener('change', () => this.changed());
     this.backendBox.addEventListener('change', () => this.changed());
     $('model-get').addEventListener('click', () => this.resolve().catch(() => {}));
+    $('remote-use').addEventListener('click', () => this.resolve().catch(() => {}));
     $('model-pause').addEventListener('click', () => this.abort?.abort());
   }
 
@@ -67,6 +76,13 @@ export class ModelPicker {
   async refresh() {
     const saved = await this.keep.load();
     const typing = ['url', 'file'].includes(this.choice.value) ? this.choice.value : null;
+    if (saved.model.source === 'remote') {
+      const m = saved.model;
+      /** @type {HTMLInputElement} */ ($('remote-url')).value = m.url;
+      /** @type {HTMLInputElement} */ ($('remote-model')).value = m.model || '';
+      /** @type {HTMLInputElement} */ ($('remote-key')).value = m.key || '';
+      /** @type {HTMLSelectElement} */ ($('remote-kind')).value = m.kind || 'auto';
+    }
     const kept = (await store.available()) ? await store.list() : [];
     const complete = kept.filter((m) => m.complete);
     const cur = saved.model.source === 'cache' ? `cache:${saved.model.key}` : saved.model.source;
@@ -75,7 +91,8 @@ export class ModelPicker {
     this.choice.replaceChildren(
       opt('bundled', BUNDLED_LABELS.bundled), opt('bundled-base', BUNDLED_LABELS['bundled-base']),
       ...(complete.length ? [el('optgroup', { label: 'kept in this browser' }, ...complete.map((m) => opt(`cache:${m.key}`, `${m.name} (${mib(m.size)})`)))] : []),
-      opt('url', 'a GGUF from a URL…'), opt('file', 'a GGUF file on this computer…'));
+      opt('url', 'a GGUF from a URL…'), opt('file', 'a GGUF file on this computer…'),
+      opt('remote', 'a model served by an OpenAI-compatible server (llama.cpp, vLLM, Ollama)…'));
     // A URL or file being typed or picked stays chosen (a paused download is resumed from it).
     this.choice.value = typing || this.choice.value || 'bundled';
     this.backendBox.value = saved.backend || 'auto';
@@ -88,6 +105,8 @@ export class ModelPicker {
   /** The URL or file inputs, when one of those is chosen. */
   showNew() {
     const v = this.choice.value;
+    $('model-remote').hidden = v !== 'remote';
+    $('backend').closest('label').hidden = v === 'remote';
     $('model-new').hidden = !['url', 'file'].includes(v);
     $('model-url').hidden = v !== 'url';
     $('model-file').hidden = v !== 'file';
@@ -107,7 +126,7 @@ export class ModelPicker {
   async changed() {
     const v = this.choice.value;
     this.showNew();
-    if (v === 'url' || v === 'file') return;
+    if (v === 'url' || v === 'file' || v === 'remote') return;
     const saved = await this.keep.load();
     await this.keep.save({ model: this.spec(v, saved), backend: this.backend() });
   }
@@ -129,6 +148,16 @@ export class ModelPicker {
    */
   async resolve() {
     const v = this.choice.value;
+    if (v === 'remote') {
+      const url = /** @type {HTMLInputElement} */ ($('remote-url')).value.trim().replace(/\/+$/, '');
+      if (!/^https?:\/\//i.test(url)) throw this.fail(new Error('give the server\'s http(s) URL (its OpenAI-compatible base, e.g. http://127.0.0.1:8080/v1)'));
+      /** @type {ModelSpec} */
+      const spec = { source: 'remote', url, model: /** @type {HTMLInputElement} */ ($('remote-model')).value.trim(),
+        key: /** @type {HTMLInputElement} */ ($('remote-key')).value.trim(), kind: /** @type {HTMLSelectElement} */ ($('remote-kind')).value };
+      await this.keep.save({ model: spec, backend: this.backend() });
+      this.progress(0, `${url}: checked when the agent starts`);
+      return spec;
+    }
     if (v !== 'url' && v !== 'file') return this.spec(v, await this.keep.load());
     const sha = /** @type {HTMLInputElement} */ ($('model-sha')).value.trim();
     if (sha && !/^[0-9a-fA-F]{64}$/.test(sha)) throw this.fail(new Error('a sha256 is 64 hexadecimal digits'));

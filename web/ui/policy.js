@@ -10,8 +10,11 @@ export const KV_TOKENS = 4096;
 
 /**
  * What to run: the shipped policy (`bundled`: the base model with the trained LoRA adapter), the
- * same base zero-shot (`bundled-base`), or a model in the store (`cache`, by key).
- * @typedef {{ source: 'bundled' | 'bundled-base' } | { source: 'cache', key: string, name?: string }} ModelSpec
+ * same base zero-shot (`bundled-base`), a model in the store (`cache`, by key), or a model served by
+ * an OpenAI-compatible server (`remote`: its base URL, the model's name, an API key, the kind of
+ * server; crate/src/agent/remote).
+ * @typedef {{ source: 'bundled' | 'bundled-base' } | { source: 'cache', key: string, name?: string }
+ *   | { source: 'remote', url: string, model?: string, key?: string, kind?: string }} ModelSpec
  * @typedef {{ file: string, size: number, sha256: string }} BundledFile
  * @typedef {{ model: BundledFile, adapter: BundledFile }} Manifest
  */
@@ -30,9 +33,11 @@ export async function manifest(base) {
   return r.json();
 }
 
-/** A one-line name for a spec, before it is loaded. @param {ModelSpec} spec */
+/** A one-line name for a spec, before it is loaded (never its key). @param {ModelSpec} spec */
 export function specName(spec) {
-  return spec.source === 'cache' ? spec.name || spec.key : BUNDLED_LABELS[spec.source] || spec.source;
+  if (spec.source === 'cache') return spec.name || spec.key;
+  if (spec.source === 'remote') return `${spec.model || 'the model'} served at ${spec.url}`;
+  return BUNDLED_LABELS[spec.source] || spec.source;
 }
 
 /**
@@ -71,4 +76,33 @@ export async function openModel(spec, { base, keep, progress = () => {}, signal 
   const sha = await store.sha256Of(adapter);
   if (sha !== m.adapter.sha256) throw new Error(`the bundled ${m.adapter.file} has sha256 ${sha}, expected ${m.adapter.sha256}`);
   return { blob, adapter, label: `${name} + LoRA ${m.adapter.file.split('/').pop()} (sha256 ${shortSha(sha)})` };
+}
+
+/**
+ * Readies `agent` (the wasm `Demo`) to run `spec` on `backend`: a model loaded into the engine
+ * (`openModel`, then `loadModelBlob` with a KV cache of KV_TOKENS), or a served policy
+ * (`useRemote`: the server is asked for its models first; the bundled model lends its tokenizer,
+ * from `tokenizer`, a Blob or a URL read with Range requests). `progress(frac, text)` tells how
+ * far it got. Resolves to the engine's info and a line naming what runs.
+ * @param {any} agent
+ * @param {ModelSpec} spec
+ * @param {{ base: string, keep: boolean, backend: string, tokenizer: () => Promise<Blob | string>,
+ *   progress: (frac: number, text: string) => void }} o
+ */
+export async function useModel(agent, spec, { base, keep, backend, tokenizer, progress }) {
+  if (spec.source === 'remote') {
+    progress(0, `asking the server at ${spec.url} for its models…`);
+    const info = await agent.useRemote({ url: spec.url, model: spec.model || null, key: spec.key || null, kind: spec.kind || null }, await tokenizer());
+    return { info, label: info.backend };
+  }
+  const m = await openModel(spec, {
+    base,
+    keep,
+    progress: (done, total, what) => progress(total ? done / total : 0, `downloading ${what} into this browser's model store: ${mib(done)}${total ? ' of ' + mib(total) : ''}`),
+  });
+  const where = backend === 'auto' ? 'automatic backend' : backend === 'cpu' ? 'CPU backend' : 'WebGPU';
+  const info = await agent.loadModelBlob(m.blob, backend, KV_TOKENS,
+    (/** @type {number} */ done, /** @type {number} */ total) => progress(total ? done / total : 0, `loading ${m.label} (${where}): ${Math.round((100 * done) / (total || 1))}%`),
+    m.adapter);
+  return { info, label: m.label };
 }

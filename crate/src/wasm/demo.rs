@@ -2,8 +2,10 @@
 //! over the shipped catalog rendered into a live document, and every goal WebShop's templates
 //! make for it (the extension's agent, [`Demo::for_live_pages`], has no store: it shops on the
 //! shopper's page, see [`super::live`]).
-use super::report::{Announced, Tap, TurnEvent, Watched};
+use super::remote::Fetch;
+use super::report::{Announced, ServedTurns, Tap, TurnEvent, Watched};
 use super::{call, from_js, js_err, to_js, Busy};
+use crate::agent::remote::{self, Endpoint, RemotePolicy, ServerKind};
 use crate::agent::{run_episode_with, Episode, EpisodeConfig, Limits, LlmPolicy, Mode, Protocol, Shop, Vocab};
 use crate::engine::{now, Engine};
 use crate::gguf::{self, ByteSource};
@@ -43,6 +45,25 @@ pub struct ModelInfo {
     pub seconds: f64,
 }
 
+/// A policy served by an OpenAI-compatible server: where, and a local tokenizer that counts the
+/// trace's tokens where the server reports none (a streamed reply of llama-cpp-python's).
+#[derive(Clone)]
+pub(crate) struct Served {
+    endpoint: Endpoint,
+    tok: Rc<Tokenizer>,
+    info: ModelInfo,
+}
+
+/// Which server to use, as `useRemote` takes it: `{url, model, key, kind}` (model: the first it
+/// serves when absent; kind: auto when absent).
+#[derive(Deserialize, Default)]
+struct RemoteSpec {
+    url: String,
+    model: Option<String>,
+    key: Option<String>,
+    kind: Option<String>,
+}
+
 /// A loaded model: tokenizer, engine and the vocabulary's bytes (for constrained actions).
 pub(crate) struct Model {
     tok: Rc<Tokenizer>,
@@ -57,6 +78,8 @@ pub(crate) struct Inner {
     store: Option<Arc<Store>>,
     goals: Vec<Goal>,
     model: RefCell<Option<Model>>,
+    /// A served policy in its place ([`Demo::use_remote`]).
+    remote: RefCell<Option<Served>>,
     /// The loaded model's GPU device (a handle that stays here while an episode holds the model).
     device: RefCell<Option<wgpu::Device>>,
     pub(crate) stop: Rc<Cell<bool>>,
@@ -164,7 +187,15 @@ impl Demo {
     }
 
     fn with(store: Option<Arc<Store>>, goals: Vec<Goal>) -> Demo {
-        let inner = Inner { store, goals, model: RefCell::new(None), device: RefCell::new(None), stop: Rc::new(Cell::new(false)), busy: Cell::new(false) };
+        let inner = Inner {
+            store,
+            goals,
+            model: RefCell::new(None),
+            remote: RefCell::new(None),
+            device: RefCell::new(None),
+            stop: Rc::new(Cell::new(false)),
+            busy: Cell::new(false),
+        };
         Demo { inner: Rc::new(inner) }
     }
 
@@ -257,10 +288,60 @@ impl Demo {
         self.inner.stop.set(true);
     }
 
-    /// Whether a model is loaded.
+    /// Plays with a policy served by an OpenAI-compatible server instead of a loaded model:
+    /// `spec` is `{url, model, key, kind}` (url: the server's OpenAI-compatible base, e.g.
+    /// `http://127.0.0.1:8080/v1`; kind: `llamacpp`, `vllm`, `ollama`, `openai`, or detected),
+    /// `tokenizer` a GGUF (a `Blob`, or the URL of one served with HTTP Range: only its header is
+    /// read) whose tokenizer counts the trace's tokens when the server does not.
+    /// Asks the server for its models first: an unreachable server, a refused key or a missing
+    /// model is a clear error. Resolves to a [`ModelInfo`] (its backend says which server and how
+    /// actions are constrained). The key is kept in this object only, never in what it returns.
+    #[wasm_bindgen(js_name = useRemote)]
+    pub fn use_remote(&self, spec: JsValue, tokenizer: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let r = async {
+                let _busy = Busy::take(&inner.busy)?;
+                let t0 = now();
+                let spec: RemoteSpec = from_js(&spec, "the server")?;
+                let kind = match spec.kind.as_deref().filter(|k| !k.is_empty() && *k != "auto") {
+                    None => None,
+                    Some(k) => Some(ServerKind::parse(k).ok_or_else(|| Error::usage(format!("unknown kind of server '{k}'")))?),
+                };
+                let mut fetch = Fetch { timeout_ms: 30_000 };
+                let key = spec.key.as_deref().filter(|k| !k.is_empty());
+                let endpoint = remote::connect(&mut fetch, &spec.url, spec.model.as_deref().filter(|m| !m.is_empty()), key, kind).await?;
+                let g = match tokenizer.as_string() {
+                    Some(url) => gguf::read_header(&mut HttpSource::open(&url).await?).await?,
+                    None => gguf::read_header(&mut BlobSource::new(tokenizer.dyn_into().map_err(|_| Error::usage("the tokenizer is neither a Blob nor a URL"))?)).await?,
+                };
+                let tok = Tokenizer::from_gguf(&g)?;
+                let constraint = RemotePolicy::new(fetch, endpoint.clone(), Protocol::webshop()).constraint();
+                let info = ModelInfo {
+                    arch: "served".into(),
+                    layers: 0,
+                    ctx_len: 0,
+                    vocab: tok.vocab_size(),
+                    d_model: 0,
+                    adapter: None,
+                    backend: format!("served {:?} at {} ({}, constraint {})", endpoint.model, endpoint.base, endpoint.kind.name(), constraint.name()),
+                    ctx: 0,
+                    seconds: now() - t0,
+                };
+                // The local model's memory is given back: one policy at a time.
+                inner.model.borrow_mut().take();
+                inner.device.borrow_mut().take();
+                *inner.remote.borrow_mut() = Some(Served { endpoint, tok: Rc::new(tok), info: info.clone() });
+                Ok::<_, Error>(info)
+            };
+            to_js(&r.await.map_err(js_err)?)
+        })
+    }
+
+    /// Whether a model is loaded (or a served policy chosen).
     #[wasm_bindgen(js_name = hasModel)]
     pub fn has_model(&self) -> bool {
-        self.inner.model.borrow().is_some()
+        self.inner.model.borrow().is_some() || self.inner.remote.borrow().is_some()
     }
 
     /// Fault injection, as WebGL's `WEBGL_lose_context`: destroys the loaded model's GPU device,
@@ -298,6 +379,7 @@ impl Inner {
         let t0 = now();
         // Free the old model's GPU buffers before allocating the new one's.
         self.model.borrow_mut().take();
+        self.remote.borrow_mut().take();
         self.device.borrow_mut().take();
         let g = gguf::read_header(src).await?;
         let tok = Tokenizer::from_gguf(&g)?;
@@ -373,6 +455,10 @@ impl Inner {
             memory_tokens: o.memory_tokens.unwrap_or(d.memory_tokens.min(max_tokens)),
             action_tokens: o.action_tokens.unwrap_or(d.action_tokens.min(max_tokens)),
         };
+        let served = self.remote.borrow().clone();
+        if let Some(served) = served {
+            return self.served_episode(shop, o, on_event, served, mode, max_turns, limits).await;
+        }
         let model = self.model.borrow_mut().take().ok_or_else(|| Error::usage("load a model first"))?;
         self.stop.set(false);
         let Model { tok, engine, vocab, ctx, info } = model;
@@ -399,5 +485,35 @@ impl Inner {
             *self.model.borrow_mut() = Some(Model { tok: tok.clone(), engine, vocab, ctx, info: info.clone() });
         }
         Ok((shop, result?, info))
+    }
+
+    /// One episode of a served policy: as [`Inner::episode`], each turn one streamed chat
+    /// completion, its tokens reported as they arrive.
+    #[allow(clippy::too_many_arguments)]
+    async fn served_episode<S: Shop>(
+        &self,
+        mut shop: Tap<S>,
+        o: &RunOptions,
+        on_event: Function,
+        served: Served,
+        mode: Mode,
+        max_turns: usize,
+        limits: Limits,
+    ) -> Result<(Tap<S>, Episode, ModelInfo)> {
+        self.stop.set(false);
+        let events = Rc::new(on_event);
+        let mut policy = RemotePolicy::new(Fetch { timeout_ms: 120_000 }, served.endpoint.clone(), Protocol::webshop());
+        policy.constrain = o.constrain.unwrap_or(true);
+        policy.max_tokens = limits.max_tokens + limits.memory_tokens + limits.action_tokens;
+        policy.seed = o.seed.unwrap_or(0);
+        policy.stream = true;
+        let mut policy = ServedTurns::new(policy, events.clone(), self.stop.clone());
+        let seen = shop.seen.clone();
+        let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode, max_turns, trace_prompts: false, trace_ids: false };
+        let result = run_episode_with(&mut policy, &served.tok, &mut shop, &cfg, |t| {
+            call(&events, &super::report::Event::Turn(TurnEvent::new(t, seen.borrow().clone())));
+        })
+        .await;
+        Ok((shop, result?, served.info))
     }
 }

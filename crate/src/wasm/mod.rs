@@ -6,12 +6,14 @@
 //!   its content script takes), and the guard's verdict on one action.
 //! * [`report`]: how an episode is reported to JavaScript as it runs (turn starts, prompt
 //!   progress, tokens, finished turns).
+//! * [`remote`]: fetch for a policy served by an OpenAI-compatible server ([`crate::agent::remote`]).
 //! * [`sha`]: SHA-256 over a stream of chunks (model downloads are checked as they are written).
 //!
 //! Values cross as typed serde structs through `serde-wasm-bindgen` (plain JavaScript objects,
 //! maps as objects); errors as `Error`s whose message is the crate's [`crate::Error`] text.
 pub mod demo;
 pub mod live;
+pub mod remote;
 pub mod report;
 pub mod sha;
 

@@ -2,6 +2,8 @@
 //! progress, each generated token and each finished turn. [`Tap`] wraps a shop to remember the
 //! page each action was taken on; [`Announced`] and [`Watched`] wrap the policy and its engine.
 use super::call;
+use super::remote::Fetch;
+use crate::agent::remote::RemotePolicy;
 use crate::agent::{LlmPolicy, Policy, Shop, TurnRecord, TurnReply, TurnRequest};
 use crate::engine::{now, Engine};
 use crate::loader::AnyEngine;
@@ -129,6 +131,46 @@ impl Policy for Announced<'_> {
     }
     fn kv_capacity(&self) -> usize {
         self.inner.kv_capacity()
+    }
+}
+
+/// Tells JavaScript when a served policy's turn starts and, as its streamed reply arrives, how
+/// many tokens it has written (an event of the stream is a token); stops between turns when asked.
+pub struct ServedTurns {
+    inner: RemotePolicy<Fetch>,
+    events: Rc<Function>,
+    stop: Rc<Cell<bool>>,
+    turn: Rc<Cell<usize>>,
+}
+
+impl ServedTurns {
+    pub fn new(mut inner: RemotePolicy<Fetch>, events: Rc<Function>, stop: Rc<Cell<bool>>) -> ServedTurns {
+        let turn = Rc::new(Cell::new(0));
+        let (ev, t, t0) = (events.clone(), turn.clone(), Cell::new(None::<f64>));
+        let mut last = 0;
+        inner.on_text = Some(Box::new(move |so_far: &str| {
+            let tokens = so_far.matches("data:").count();
+            if tokens <= 1 || tokens < last {
+                t0.set(Some(now()));
+            }
+            if tokens != last {
+                last = tokens;
+                let dt = now() - t0.get().unwrap_or_else(now);
+                call(&ev, &Event::Token { turn: t.get(), tokens, tok_s: if dt > 0.0 { tokens as f64 / dt } else { 0.0 } });
+            }
+        }));
+        ServedTurns { inner, events, stop, turn }
+    }
+}
+
+impl Policy for ServedTurns {
+    async fn act(&mut self, req: &TurnRequest<'_>) -> Result<TurnReply> {
+        if self.stop.get() {
+            return Err(Error::usage("stopped on request"));
+        }
+        self.turn.set(req.turn);
+        call(&self.events, &Event::TurnStart { turn: req.turn, prompt_tokens: req.context.len(), actions: req.actions });
+        self.inner.act(req).await
     }
 }
 
