@@ -1,18 +1,26 @@
 // Picks the next token from the logits on the GPU, so only its id crosses back to the host:
 // greedy (temperature 0) or temperature + top-k (≤ 64) + top-p with a host-drawn uniform u.
-// Candidates are ordered by (logit desc, index asc), the same order as crate::sample.
-struct Params { n: u32, top_k: u32, temperature: f32, top_p: f32, u: f32, _p0: u32, _p1: u32, _p2: u32 }
+// Candidates are ordered by (logit desc, index asc), the same order as crate::sample. With
+// `masked` set, only tokens whose bit is set in `mask` are candidates (a constrained action's
+// allowed tokens, less any the repetition guard forbids; crate::sample::sample_masked is the CPU
+// twin); when none is, the sampled id is 0xFFFFFFFF.
+struct Params { n: u32, top_k: u32, temperature: f32, top_p: f32, u: f32, masked: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> ids: array<u32>;  // ids[0] = sampled token
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;  // out[0] = sampled token (copied back)
 @group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> mask: array<u32>;     // one bit per token id
 
 const WG: u32 = 256u;
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
 var<workgroup> top_v: array<f32, 64>;
 var<workgroup> top_i: array<u32, 64>;
+
+fn allowed(i: u32) -> bool {
+    return p.masked == 0u || (mask[i >> 5u] & (1u << (i & 31u))) != 0u;
+}
 
 fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return v > bv || (v == bv && i < bi);
@@ -33,7 +41,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         for (var i = lid; i < p.n; i += WG) {
             let v = logits[i];
             let after = first || v < last_v || (v == last_v && i > last_i);
-            if (after && better(v, i, bv, bi)) { bv = v; bi = i; }
+            if (after && allowed(i) && better(v, i, bv, bi)) { bv = v; bi = i; }
         }
         best_v[lid] = bv;
         best_i[lid] = bi;
@@ -45,6 +53,12 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             }
             workgroupBarrier();
         }
+        // Fewer allowed tokens than k: the candidates end here (read uniformly, so every
+        // invocation leaves the loop together).
+        if (workgroupUniformLoad(&best_i[0]) == 0xFFFFFFFFu) {
+            k = r;
+            break;
+        }
         last_v = best_v[0];
         last_i = best_i[0];
         first = false;
@@ -52,6 +66,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if (lid != 0u) { return; }
+    if (k == 0u) {
+        ids[0] = 0xFFFFFFFFu;
+        out[0] = 0xFFFFFFFFu;
+        return;
+    }
     var pick = top_i[0];
     if (k > 1u) {
         var total = 0.0;

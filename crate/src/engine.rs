@@ -1,6 +1,6 @@
 //! What both backends offer the tokenizer/agent layers: feed tokens, read logits, sample.
 use crate::model::Config;
-use crate::sample::SamplerParams;
+use crate::sample::{SamplerParams, TokenMask};
 use crate::Result;
 
 #[allow(async_fn_in_trait)]
@@ -14,12 +14,53 @@ pub trait Engine {
     async fn prefill(&mut self, tokens: &[u32]) -> Result<()>;
     /// The current logits (copied back: for tests and the `logits` command, not the decode loop).
     async fn logits(&mut self) -> Result<Vec<f32>>;
+    /// Samples a token from the current logits among those `mask` allows (all without one);
+    /// `None` when the mask allows none.
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>>;
+    /// Feeds `token` and samples the next one among those `mask` allows: on the GPU one
+    /// submission, the mask uploaded with it, only the id read back.
+    async fn decode_masked(&mut self, token: u32, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
+        self.prefill(&[token]).await?;
+        self.sample_masked(mask, p, u).await
+    }
     /// Samples a token from the current logits.
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32>;
+    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+        self.sample_masked(None, p, u).await?.ok_or_else(nothing_to_sample)
+    }
     /// Feeds `token` and samples the next one: one GPU submission, only the id read back.
     async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
-        self.prefill(&[token]).await?;
-        self.sample(p, u).await
+        self.decode_masked(token, None, p, u).await?.ok_or_else(nothing_to_sample)
+    }
+    /// What has crossed between host and device so far (a GPU's submissions and the bytes read
+    /// back); `None` for engines without a device.
+    fn transfers(&self) -> Option<Transfers> {
+        None
+    }
+}
+
+fn nothing_to_sample() -> crate::Error {
+    crate::Error::Gpu("the sampler chose no token from unmasked logits".into())
+}
+
+/// Work handed to a GPU and bytes copied back from it, counted since the engine was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Transfers {
+    /// Command buffers submitted to the queue.
+    pub submissions: u64,
+    /// Bytes mapped back to the host.
+    pub readback_bytes: u64,
+}
+
+impl Transfers {
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: Transfers) -> Transfers {
+        Transfers {
+            submissions: self.submissions - earlier.submissions,
+            readback_bytes: self.readback_bytes - earlier.readback_bytes,
+        }
+    }
+    pub fn add(self, o: Transfers) -> Transfers {
+        Transfers { submissions: self.submissions + o.submissions, readback_bytes: self.readback_bytes + o.readback_bytes }
     }
 }
 
@@ -55,6 +96,10 @@ pub struct Timing {
     pub prefill_seconds: f64,
     pub decode_tokens: usize,
     pub decode_seconds: f64,
+    /// Tokens generated (the first, sampled from the prompt's logits, and the decoded ones).
+    pub generated_tokens: usize,
+    /// What crossed between host and GPU from the first sample on (`None` off the GPU).
+    pub transfers: Option<Transfers>,
 }
 
 impl Timing {
@@ -63,6 +108,11 @@ impl Timing {
     }
     pub fn decode_tok_s(&self) -> f64 {
         self.decode_tokens as f64 / self.decode_seconds.max(1e-9)
+    }
+    /// GPU (submissions, bytes read back) per generated token.
+    pub fn per_token(&self) -> Option<(f64, f64)> {
+        let n = self.generated_tokens.max(1) as f64;
+        self.transfers.map(|x| (x.submissions as f64 / n, x.readback_bytes as f64 / n))
     }
 }
 
@@ -84,6 +134,7 @@ pub async fn generate<E: Engine>(
         t.prefill_seconds = now() - t0;
         return Ok((out, t));
     }
+    let x0 = e.transfers();
     let mut tok = e.sample(p, rng.uniform()).await?;
     t.prefill_seconds = now() - t0;
     let t1 = now();
@@ -97,6 +148,8 @@ pub async fn generate<E: Engine>(
         t.decode_tokens += 1;
     }
     t.decode_seconds = now() - t1;
+    t.generated_tokens = out.len();
+    t.transfers = e.transfers().zip(x0).map(|(b, a)| b.since(a));
     Ok((out, t))
 }
 

@@ -1,10 +1,10 @@
 //! Picks a backend and loads a model into it.
 use crate::cpu::Cpu;
-use crate::engine::Engine;
+use crate::engine::{Engine, Transfers};
 use crate::gguf::ByteSource;
 use crate::gpu::{Device, Gpu, DEFAULT_CHUNK};
 use crate::model::Config;
-use crate::sample::SamplerParams;
+use crate::sample::{SamplerParams, TokenMask};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +96,13 @@ impl Engine for AnyEngine {
     async fn logits(&mut self) -> Result<Vec<f32>> {
         each!(self, e => e.logits().await)
     }
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
-        each!(self, e => e.sample(p, u).await)
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
+        each!(self, e => e.sample_masked(mask, p, u).await)
     }
-    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
-        each!(self, e => e.decode(token, p, u).await)
+    async fn decode_masked(&mut self, token: u32, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
+        each!(self, e => e.decode_masked(token, mask, p, u).await)
+    }
+    fn transfers(&self) -> Option<Transfers> {
+        each!(self, e => e.transfers())
     }
 }

@@ -100,6 +100,67 @@ pub fn sample(logits: &[f32], p: &SamplerParams, u: f32) -> u32 {
     top[n - 1].0
 }
 
+/// The tokens a sampler may choose, one bit per vocabulary id: a constrained action's allowed
+/// next tokens, less those the repetition guard forbids. The GPU sampler reads the same words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenMask {
+    words: Vec<u32>,
+    len: usize,
+}
+
+impl TokenMask {
+    /// No token allowed yet.
+    pub fn none(len: usize) -> TokenMask {
+        TokenMask { words: vec![0; len.div_ceil(32)], len }
+    }
+    /// Every token allowed.
+    pub fn all(len: usize) -> TokenMask {
+        let mut m = TokenMask { words: vec![u32::MAX; len.div_ceil(32)], len };
+        if len % 32 != 0 {
+            if let Some(w) = m.words.last_mut() {
+                *w = (1u32 << (len % 32)) - 1;
+            }
+        }
+        m
+    }
+    pub fn allow(&mut self, id: u32) {
+        if (id as usize) < self.len {
+            self.words[id as usize / 32] |= 1 << (id % 32);
+        }
+    }
+    pub fn forbid(&mut self, id: u32) {
+        if (id as usize) < self.len {
+            self.words[id as usize / 32] &= !(1 << (id % 32));
+        }
+    }
+    pub fn allows(&self, id: u32) -> bool {
+        (id as usize) < self.len && self.words[id as usize / 32] & (1 << (id % 32)) != 0
+    }
+    /// Vocabulary size the mask covers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+    /// The bit words, id `i` at bit `i % 32` of word `i / 32`.
+    pub fn words(&self) -> &[u32] {
+        &self.words
+    }
+}
+
+/// [`sample`] among the tokens `mask` allows (all of them without a mask); `None` when it allows
+/// none. The candidates keep the unmasked order (logit descending, lower index first).
+pub fn sample_masked(logits: &[f32], mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Option<u32> {
+    let Some(m) = mask else { return Some(sample(logits, p, u)) };
+    let allowed: Vec<u32> = (0..logits.len() as u32).filter(|&i| m.allows(i)).collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    let kept: Vec<f32> = allowed.iter().map(|&i| logits[i as usize]).collect();
+    Some(allowed[sample(&kept, p, u) as usize])
+}
+
 /// The k largest (index, logit), largest first; ties by lower index.
 pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut v: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
@@ -128,6 +189,26 @@ mod tests {
         }
         let p = SamplerParams { temperature: 1.0, top_k: 4, top_p: 0.999 };
         assert_eq!(sample(&logits, &p, 0.9), 3);
+    }
+
+    #[test]
+    fn masks_restrict_the_choice() {
+        let logits = [1.0, 9.0, 3.0, 3.0, 8.0];
+        let mut m = TokenMask::none(5);
+        assert_eq!(sample_masked(&logits, Some(&m), &SamplerParams::greedy(), 0.5), None);
+        m.allow(2);
+        m.allow(3);
+        assert_eq!(sample_masked(&logits, Some(&m), &SamplerParams::greedy(), 0.5), Some(2), "ties: the lower id");
+        let all = TokenMask::all(37);
+        assert!(all.allows(36) && !all.allows(37) && all.words()[1] == (1 << 5) - 1);
+        let mut m = TokenMask::all(5);
+        m.forbid(1);
+        assert_eq!(sample_masked(&logits, Some(&m), &SamplerParams::greedy(), 0.5), Some(4));
+        let p = SamplerParams { temperature: 1.0, top_k: 40, top_p: 1.0 };
+        for u in [0.0, 0.3, 0.99] {
+            assert_ne!(sample_masked(&logits, Some(&m), &p, u), Some(1));
+        }
+        assert_eq!(sample_masked(&logits, None, &p, 0.3), Some(sample(&logits, &p, 0.3)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use mem1::cpu::Cpu;
 use mem1::engine::Engine;
 use mem1::gpu::{self, Gpu};
 use mem1::quant::{self, GgmlType};
-use mem1::sample::{self, SamplerParams};
+use mem1::sample::{self, SamplerParams, TokenMask};
 use mem1::synthetic::{synthetic_gguf, Shape};
 
 const ALL: [GgmlType; 12] = [
@@ -133,6 +133,38 @@ fn gpu_sampler_equals_cpu_sampler() {
             assert_eq!(got, want, "{p:?} u={u}");
         }
     }
+    // Masked: a constrained step's few allowed tokens (fewer than top-k included), most of the
+    // vocabulary less a forbidden token, the best token forbidden, and nothing allowed.
+    let n = logits.len();
+    let best = sample::argmax(&logits);
+    let mut masks = Vec::new();
+    for allowed in [1usize, 3, 7, 100] {
+        let mut m = TokenMask::none(n);
+        (0..allowed).for_each(|j| m.allow(((j * 97 + 11) % n) as u32));
+        masks.push(m);
+    }
+    let mut no_best = TokenMask::all(n);
+    no_best.forbid(best);
+    masks.push(no_best);
+    masks.push(TokenMask::none(n));
+    for m in &masks {
+        for (temperature, top_k, top_p) in [(0.0, 40, 0.95), (1.0, 40, 0.95), (0.7, 5, 1.0), (1.0, 64, 1.0)] {
+            let p = SamplerParams { temperature, top_k, top_p };
+            for _ in 0..10 {
+                let u = rng.uniform();
+                let want = sample::sample_masked(&logits, Some(m), &p, u);
+                let got = pollster::block_on(g.sample_masked(Some(m), &p, u)).unwrap();
+                assert_eq!(got, want, "{p:?} u={u}, {} allowed", (0..n as u32).filter(|&i| m.allows(i)).count());
+                assert!(got.is_none_or(|t| m.allows(t)));
+            }
+        }
+    }
+    // A decode step with a mask samples among the allowed tokens in the same submission.
+    let before = g.transfers().unwrap();
+    let t = pollster::block_on(g.decode_masked(3, Some(&masks[1]), &SamplerParams::greedy(), 0.0)).unwrap().unwrap();
+    assert!(masks[1].allows(t));
+    let moved = g.transfers().unwrap().since(before);
+    assert_eq!((moved.submissions, moved.readback_bytes), (1, 4), "one submission, the id read back");
 }
 
 #[test]

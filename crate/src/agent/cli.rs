@@ -286,8 +286,9 @@ fn episodes<P: Policy>(
         let ep = pollster::block_on(run_episode_with(policy, tok, &mut env, cfg, |t| {
             if progress {
                 eprintln!(
-                    "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} ({:.1}s), {} {}{}",
+                    "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} ({:.1}s{}), {} {}{}",
                     t.turn, t.prompt_tokens, t.prefill_tokens, t.prefill_seconds, t.decode_tokens, t.decode_seconds,
+                    t.transfers.map(|x| format!(", {} submissions, {} B read back", x.submissions, x.readback_bytes)).unwrap_or_default(),
                     t.action, if t.valid { "ok" } else { "INVALID" },
                     if t.problems.is_empty() { String::new() } else { format!(" {:?}", t.problems) }
                 );
@@ -301,14 +302,16 @@ fn episodes<P: Policy>(
             "prefix_tokens": ep.prefix_tokens, "prefill_tokens": ep.prefill_tokens, "decode_tokens": ep.decode_tokens,
             "peak_kv_bytes": ep.peak_kv_bytes, "kv_capacity_bytes": ep.kv_capacity_bytes,
             "invalid_actions": ep.invalid_actions, "bad_outputs": ep.bad_outputs, "error": ep.error,
+            "submissions_per_token": ep.per_token().map(|r| r.0), "readback_bytes_per_token": ep.per_token().map(|r| r.1),
             "actions": ep.trace.iter().map(|t| t.action.as_str()).collect::<Vec<_>>(),
         });
         if json {
             println!("{line}");
         } else {
             println!(
-                "episode {i}: reward {:.3} success {} turns {} peak ctx {} per-turn {:?} {:.1}s invalid {} bad {}{}",
+                "episode {i}: reward {:.3} success {} turns {} peak ctx {} per-turn {:?} {:.1}s invalid {} bad {}{}{}",
                 ep.reward, ep.success, ep.turns, ep.peak_context_tokens, ep.per_turn, ep.seconds, ep.invalid_actions, ep.bad_outputs,
+                ep.per_token().map(|(s, b)| format!(" gpu {s:.2} submissions, {b:.1} B read back per token")).unwrap_or_default(),
                 ep.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default()
             );
         }

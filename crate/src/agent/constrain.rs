@@ -2,7 +2,7 @@
 //! (`click[x]` for the page's click targets, `search[free text]` when there is a search box, each
 //! followed by the action close tag), walked token by token over the tokenizer's vocabulary, so
 //! the model can only write an action the page accepts.
-use crate::sample::{self, SamplerParams};
+use crate::sample::TokenMask;
 use crate::tokenizer::Tokenizer;
 
 /// Each vocabulary token's bytes, computed once per tokenizer.
@@ -204,28 +204,16 @@ impl ActionSet {
             .collect()
     }
 
-    /// Picks the next token among the allowed ones: greedy, or sampled from the masked logits.
-    pub fn pick(&self, s: State, logits: &[f32], vocab: &Vocab, p: &SamplerParams, u: f32) -> Option<(u32, State)> {
-        if p.temperature <= 0.0 || p.top_k == 1 {
-            let mut best: Option<(u32, State, f32)> = None;
-            for (i, b) in vocab.bytes.iter().enumerate().take(logits.len()) {
-                let l = logits[i];
-                if best.is_some_and(|(_, _, bl)| l <= bl) {
-                    continue;
-                }
-                if let Some(n) = self.advance(s, b) {
-                    best = Some((i as u32, n, l));
-                }
+    /// The tokens allowed in state `s`, as the sampler's mask over a model's `n` logits
+    /// (uploaded as is to the GPU); ids the tokenizer lacks are never allowed.
+    pub fn mask(&self, s: State, vocab: &Vocab, n: usize) -> TokenMask {
+        let mut m = TokenMask::none(n);
+        for (i, b) in vocab.bytes.iter().enumerate().take(n) {
+            if self.advance(s, b).is_some() {
+                m.allow(i as u32);
             }
-            return best.map(|(i, n, _)| (i, n));
         }
-        let allowed = self.allowed(s, vocab);
-        if allowed.is_empty() {
-            return None;
-        }
-        let masked: Vec<f32> = allowed.iter().map(|&(i, _)| logits.get(i as usize).copied().unwrap_or(f32::MIN)).collect();
-        let k = sample::sample(&masked, p, u) as usize;
-        Some(allowed[k])
+        m
     }
 
     /// The shortest bytes that finish an action from `s` (used when the token budget runs out).

@@ -3,7 +3,7 @@
 use super::context::{Context, Mode};
 use super::policy::{Policy, TurnRequest};
 use super::protocol::Protocol;
-use crate::engine::now;
+use crate::engine::{now, Transfers};
 use crate::observe::Observation;
 use crate::shop::StepResult;
 use crate::tokenizer::Tokenizer;
@@ -82,6 +82,12 @@ pub struct TurnRecord {
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
     pub seconds: f64,
+    /// GPU submissions and bytes read back while the turn was generated (`None` off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Transfers>,
+    /// The same while its prompt was prefilled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_transfers: Option<Transfers>,
     /// The prompt text (when traced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -126,6 +132,9 @@ pub struct Episode {
     pub prefix_tokens: usize,
     pub prefill_tokens: usize,
     pub decode_tokens: usize,
+    /// GPU submissions and bytes read back while turns were generated, summed (`None` off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Transfers>,
     pub invalid_actions: usize,
     /// Turns whose raw output lacked a tag, had an empty memory or needed a repair.
     pub bad_outputs: usize,
@@ -183,6 +192,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         prefix_tokens: ctx.prefix_len(),
         prefill_tokens: 0,
         decode_tokens: 0,
+        transfers: None,
         invalid_actions: 0,
         bad_outputs: 0,
         seconds: 0.0,
@@ -230,6 +240,8 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
             prefill_seconds: reply.prefill_seconds,
             decode_seconds: reply.decode_seconds,
             seconds: now() - ts,
+            transfers: reply.transfers,
+            prompt_transfers: reply.prompt_transfers,
             prompt: cfg.trace_prompts.then(|| ctx.text()),
             prompt_ids: cfg.trace_ids.then(|| ids.clone()),
             output_ids: if cfg.trace_ids { Some(output_ids(tok, &reply.text)?) } else { None },
@@ -249,6 +261,9 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         ep.peak_kv_bytes = ep.peak_kv_bytes.max(rec.kv_bytes);
         ep.prefill_tokens += reply.prefill_tokens;
         ep.decode_tokens += reply.decode_tokens;
+        if let Some(x) = reply.transfers {
+            ep.transfers = Some(ep.transfers.unwrap_or_default().add(x));
+        }
         ep.invalid_actions += usize::from(!step.valid);
         ep.bad_outputs += usize::from(!problems.is_empty());
         on_turn(&rec);
@@ -282,11 +297,32 @@ pub struct Summary {
     pub invalid_actions: usize,
     pub bad_outputs: usize,
     pub errors: usize,
+    /// GPU submissions per generated token, forced tokens' prefills included (absent off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submissions_per_token: Option<f64>,
+    /// Bytes read back from the GPU per generated token (absent off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readback_bytes_per_token: Option<f64>,
+}
+
+impl Episode {
+    /// (submissions, bytes read back) per generated token, on the GPU.
+    pub fn per_token(&self) -> Option<(f64, f64)> {
+        per_token(self.transfers?, self.decode_tokens)
+    }
+}
+
+fn per_token(x: Transfers, tokens: usize) -> Option<(f64, f64)> {
+    let n = tokens.max(1) as f64;
+    Some((x.submissions as f64 / n, x.readback_bytes as f64 / n))
 }
 
 pub fn summarize(eps: &[Episode]) -> Summary {
     let n = eps.len().max(1) as f64;
     let ctx_all: Vec<usize> = eps.iter().flat_map(|e| e.per_turn.iter().copied()).collect();
+    let moved = eps.iter().filter_map(|e| e.transfers).reduce(Transfers::add);
+    let tokens = eps.iter().filter(|e| e.transfers.is_some()).map(|e| e.decode_tokens).sum();
+    let rates = moved.and_then(|x| per_token(x, tokens));
     Summary {
         episodes: eps.len(),
         score: 100.0 * eps.iter().map(|e| e.reward).sum::<f64>() / n,
@@ -299,5 +335,7 @@ pub fn summarize(eps: &[Episode]) -> Summary {
         invalid_actions: eps.iter().map(|e| e.invalid_actions).sum(),
         bad_outputs: eps.iter().map(|e| e.bad_outputs).sum(),
         errors: eps.iter().filter(|e| e.error.is_some()).count(),
+        submissions_per_token: rates.map(|r| r.0),
+        readback_bytes_per_token: rates.map(|r| r.1),
     }
 }

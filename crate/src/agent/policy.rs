@@ -4,8 +4,8 @@
 use super::constrain::{ActionSet, Vocab};
 use super::repeat;
 use super::protocol::Protocol;
-use crate::engine::{now, Engine};
-use crate::sample::{self, Rng, SamplerParams};
+use crate::engine::{now, Engine, Transfers};
+use crate::sample::{Rng, SamplerParams, TokenMask};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -43,6 +43,12 @@ pub struct TurnReply {
     /// What had to be repaired: `forced_action`, `forced_memory`, `max_tokens`, `action_budget`,
     /// `repetition` (a phrase about to be written a third time in a row), ...
     pub repairs: Vec<String>,
+    /// What crossed between host and GPU while the prompt was prefilled (`None` off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_transfers: Option<Transfers>,
+    /// What crossed while the turn was generated, forced tokens included (`None` off the GPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Transfers>,
     /// The prompt and completion tokens a server reported (a served policy); `None`: counted here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<super::remote::Usage>,
@@ -222,17 +228,27 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
     }
 
     /// `next`, unless writing it after `gen` would repeat a phrase a third time in a row
-    /// ([`repeat::loops`]): then the sampler's choice among the other tokens, from logits read
-    /// back for this one token (the usual path reads back only the sampled id).
+    /// ([`repeat::loops`]): then the sampler's choice among the other tokens (see [`Self::guard`]).
     async fn unloop(&mut self, gen: &[u32], next: u32, r: &mut TurnReply) -> Result<u32> {
         if !repeat::loops(gen, next, &self.vocab) {
             return Ok(next);
         }
-        let mut logits = self.engine.logits().await?;
-        let (params, u) = (self.params, self.rng.uniform());
-        let (chosen, _) = repeat::forbid(gen, &mut logits, &self.vocab, |l| Some((sample::sample(l, &params, u), ())));
-        note_repetition(r);
-        Ok(chosen.map_or(next, |(t, _)| t))
+        let mask = TokenMask::all(self.engine.config().vocab);
+        let u = self.rng.uniform();
+        Ok(self.guard(gen, Some(next), mask, u, r).await?.unwrap_or(next))
+    }
+
+    /// The repetition guard on a sampled token: while `picked` would repeat a phrase after `gen`
+    /// a third time in a row, it joins `mask`'s forbidden tokens and the sampler chooses again
+    /// from the same logits (one small submission, only the id read back); `None` when the mask
+    /// has nothing left.
+    async fn guard(&mut self, gen: &[u32], mut picked: Option<u32>, mut mask: TokenMask, u: f32, r: &mut TurnReply) -> Result<Option<u32>> {
+        while let Some(t) = picked.filter(|&t| repeat::loops(gen, t, &self.vocab)) {
+            note_repetition(r);
+            mask.forbid(t);
+            picked = self.engine.sample_masked(Some(&mask), &self.params, u).await?;
+        }
+        Ok(picked)
     }
 
     async fn sync_text(&mut self, context: &[u32], text: &[u8], r: &mut TurnReply) -> Result<()> {
@@ -256,9 +272,12 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
     async fn act(&mut self, req: &TurnRequest<'_>) -> Result<TurnReply> {
         let mut r = TurnReply::default();
         let t0 = now();
+        let x0 = self.engine.transfers();
         r.prefill_tokens = self.sync(req.context).await?;
         r.prefill_seconds = now() - t0;
         let t1 = now();
+        let x1 = self.engine.transfers();
+        r.prompt_transfers = x1.zip(x0).map(|(b, a)| b.since(a));
         let p = self.protocol.clone();
         let (aopen, aclose) = (p.action.open().into_bytes(), p.action.close().into_bytes());
         let (mopen, mclose) = (p.memory.open().into_bytes(), p.memory.close().into_bytes());
@@ -273,6 +292,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                 out.truncate(i + aclose.len());
             }
             r.decode_seconds = now() - t1;
+            r.transfers = self.engine.transfers().zip(x1).map(|(b, a)| b.since(a));
             r.text = String::from_utf8_lossy(&out).into_owned();
             r.kv_tokens = self.kv.len();
             return Ok(r);
@@ -326,26 +346,36 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
         out.extend_from_slice(&aopen);
         r.forced_tokens += self.tok.encode(&String::from_utf8_lossy(&out[free_len.min(out.len())..]))?.len();
         self.sync_text(req.context, &out, &mut r).await?;
-        // The action, token by token among the allowed continuations.
+        // The action, token by token among the allowed continuations: each step's allowed tokens
+        // go to the sampler as a mask, in the same submission as the forward pass of the token
+        // before (fed once the next step's mask is known).
         let mut st = set.start();
         let mut action = Vec::new();
-        let mut n = 0;
+        let mut pending: Option<u32> = None;
+        let n_logits = self.engine.config().vocab;
         while st != super::constrain::State::Done {
-            if n >= self.limits.action_tokens || self.room() <= 1 {
+            if action.len() >= self.limits.action_tokens || self.room() <= 1 + pending.is_some() as usize {
+                if let Some(t) = pending.take() {
+                    self.engine.prefill(&[t]).await?;
+                    self.kv.push(t);
+                }
                 let rest = set.completion(st);
                 r.forced_tokens += self.tok.encode(&String::from_utf8_lossy(&rest))?.len();
                 out.extend_from_slice(&rest);
                 r.repairs.push("action_budget".into());
                 break;
             }
-            let mut logits = self.engine.logits().await?;
+            let mask = set.mask(st, &self.vocab, n_logits);
             let u = self.rng.uniform();
-            let pick = |l: &[f32]| set.pick(st, l, &self.vocab, &self.params, u);
-            let (picked, fired) = repeat::forbid(&action, &mut logits, &self.vocab, pick);
-            if fired {
-                note_repetition(&mut r);
-            }
-            let Some((tok, next)) = picked else {
+            let picked = match pending.take() {
+                Some(t) => {
+                    self.kv.push(t);
+                    self.engine.decode_masked(t, Some(&mask), &self.params, u).await?
+                }
+                None => self.engine.sample_masked(Some(&mask), &self.params, u).await?,
+            };
+            let picked = self.guard(&action, picked, mask, u, &mut r).await?;
+            let Some((tok, next)) = picked.and_then(|t| Some((t, set.advance(st, self.vocab.get(t))?))) else {
                 let rest = set.completion(st);
                 out.extend_from_slice(&rest);
                 r.repairs.push("action_dead_end".into());
@@ -354,14 +384,13 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             out.extend_from_slice(self.vocab.get(tok));
             action.push(tok);
             st = next;
-            n += 1;
             r.decode_tokens += 1;
             if st != super::constrain::State::Done {
-                self.engine.prefill(&[tok]).await?;
-                self.kv.push(tok);
+                pending = Some(tok);
             }
         }
         r.decode_seconds = now() - t1;
+        r.transfers = self.engine.transfers().zip(x1).map(|(b, a)| b.since(a));
         r.text = String::from_utf8_lossy(&out).into_owned();
         r.kv_tokens = self.kv.len();
         Ok(r)

@@ -26,25 +26,6 @@ pub fn loops(gen: &[u32], next: u32, vocab: &Vocab) -> bool {
     })
 }
 
-/// The choice of `choose` (a token and what goes with it) once every token that [`loops`] after
-/// `gen` is forbidden: forbidden logits are set to negative infinity in place and `choose` runs
-/// again. The choice is `None` when `choose` has nothing left; the flag says whether any token
-/// was forbidden.
-pub fn forbid<T>(gen: &[u32], logits: &mut [f32], vocab: &Vocab, mut choose: impl FnMut(&[f32]) -> Option<(u32, T)>) -> (Option<(u32, T)>, bool) {
-    let mut fired = false;
-    loop {
-        let Some((t, x)) = choose(logits) else { return (None, fired) };
-        if !loops(gen, t, vocab) {
-            return (Some((t, x)), fired);
-        }
-        fired = true;
-        match logits.get_mut(t as usize) {
-            Some(l) if *l > f32::NEG_INFINITY => *l = f32::NEG_INFINITY,
-            _ => return (None, fired),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,19 +50,5 @@ mod tests {
         let v = vocab();
         assert!(!loops(&[3, 3, 3, 3], 3, &v), "digits");
         assert!(!loops(&[4, 3, 4, 3, 4], 3, &v), "a code with one letter per run");
-    }
-
-    #[test]
-    fn the_best_token_that_does_not_loop_is_chosen() {
-        let v = vocab();
-        let mut logits = vec![9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0];
-        let argmax = |l: &[f32]| Some((crate::sample::argmax(l), ()));
-        assert_eq!(forbid(&[5, 0, 0], &mut logits, &v, argmax), (Some((6, ())), true));
-        assert_eq!(logits[0], f32::NEG_INFINITY);
-        let mut logits = vec![9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0];
-        assert_eq!(forbid(&[5, 1], &mut logits, &v, argmax), (Some((0, ())), false), "no loop: the best token");
-        let mut logits = vec![9.0];
-        let v1 = Vocab { bytes: vec![b" women".to_vec()] };
-        assert_eq!(forbid(&[0, 0], &mut logits, &v1, argmax), (None, true), "nothing left to choose");
     }
 }

@@ -78,6 +78,8 @@ pub fn generate(raw: &[String]) -> Result<()> {
         serde_json::json!({
             "prefill_tokens": t.prefill_tokens, "prefill_tok_s": t.prefill_tok_s(),
             "decode_tokens": t.decode_tokens, "decode_tok_s": t.decode_tok_s(),
+            "generated_tokens": t.generated_tokens,
+            "submissions_per_token": t.per_token().map(|r| r.0), "readback_bytes_per_token": t.per_token().map(|r| r.1),
             "backend": m.engine.name(),
         })
     );

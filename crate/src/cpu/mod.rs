@@ -13,7 +13,7 @@ use crate::engine::{self, Engine};
 use crate::gguf::{self, ByteSource};
 use crate::model::{self, Config, Ops, RopeStyle};
 use crate::quant::{self, GgmlType};
-use crate::sample::{self, SamplerParams};
+use crate::sample::{self, SamplerParams, TokenMask};
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -573,11 +573,11 @@ impl Engine for Cpu {
     async fn logits(&mut self) -> Result<Vec<f32>> {
         Ok(self.logits.clone())
     }
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         if self.logits.is_empty() {
             return Err(Error::usage("sample before any prefill"));
         }
-        Ok(sample::sample(&self.logits, p, u))
+        Ok(sample::sample_masked(&self.logits, mask, p, u))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::engine::{self, Engine};
 use crate::gguf::{self, ByteSource, TensorInfo};
 use crate::model::{self, Config, Ops, RopeStyle};
 use crate::quant::{self, GgmlType};
-use crate::sample::{SamplerParams, MAX_TOP_K};
+use crate::sample::{SamplerParams, TokenMask, MAX_TOP_K};
 use crate::{Error, Result};
 use kernels::{Kernel, Pipelines};
 use std::collections::HashMap;
@@ -61,6 +61,8 @@ pub struct Device {
     lost: Arc<Mutex<Option<String>>>,
     /// Every buffer made through this `Device` (all of ours are).
     made: Tally,
+    /// Submissions and bytes read back (see [`Device::transfers`]).
+    sent: Tally,
 }
 
 impl Device {
@@ -125,7 +127,7 @@ impl Device {
             let msg = msg.trim().trim_end_matches('.');
             *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason} ({msg})") });
         });
-        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost, made: Tally::default() })
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost, made: Tally::default(), sent: Tally::default() })
     }
 
     /// The error to give once the device is gone: what happened, and what to do.
@@ -194,6 +196,18 @@ impl Device {
     /// The buffers made so far (see [`Tally`]): after loading, generation makes none.
     pub fn tally(&self) -> Tally {
         self.made.clone()
+    }
+
+    /// Submits one command buffer, counted.
+    pub fn submit(&self, cmd: wgpu::CommandBuffer) {
+        self.sent.add(0);
+        self.queue.submit([cmd]);
+    }
+
+    /// Command buffers submitted and bytes read back through this device so far.
+    pub fn transfers(&self) -> engine::Transfers {
+        let (submissions, readback_bytes) = self.sent.get();
+        engine::Transfers { submissions, readback_bytes }
     }
 
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -273,6 +287,7 @@ impl Device {
             .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
             .to_vec();
         buf.unmap();
+        self.sent.0[1].fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         self.check()?;
         Ok(data)
     }
@@ -412,6 +427,8 @@ pub struct Gpu {
     logits: Rc<wgpu::Buffer>,
     logits_read: wgpu::Buffer,
     sample_params: wgpu::Buffer,
+    /// The sampler's token mask (a bit per vocabulary id), written when a sample is masked.
+    sample_mask: wgpu::Buffer,
     sample_out: wgpu::Buffer,
     sample_read: wgpu::Buffer,
     sample_bind: wgpu::BindGroup,
@@ -467,12 +484,14 @@ impl Gpu {
         let zero = d.storage("zero", 4 * 256);
         let sample_params = d.uniform(&[0; 8]);
         let sample_out = d.storage("sampled", 4);
+        let sample_mask = d.storage("token mask", (cfg.vocab.div_ceil(32) * 4) as u64);
         let sample_read = d.readback(4);
         let logits_read = d.readback((cfg.vocab * 4) as u64);
         let mut pipes = Pipelines::new(d.matvec_tpr);
         let sample_pipe = pipes.get(&d.dev, Kernel::Sample, None);
         let placeholder = Rc::new(d.storage("logits", 4));
-        let sample_bind = d.bind(&sample_pipe, &[(0, &placeholder), (1, &ids), (2, &sample_out), (3, &sample_params)]);
+        let sample_bind =
+            d.bind(&sample_pipe, &[(0, &placeholder), (1, &ids), (2, &sample_out), (3, &sample_params), (4, &sample_mask)]);
         let mut gpu = Gpu {
             d,
             cfg: cfg.clone(),
@@ -489,6 +508,7 @@ impl Gpu {
             logits: placeholder,
             logits_read,
             sample_params,
+            sample_mask,
             sample_out,
             sample_read,
             sample_bind,
@@ -504,7 +524,7 @@ impl Gpu {
         gpu.logits = logits.buf;
         gpu.sample_bind = gpu.d.bind(
             &gpu.sample_pipe,
-            &[(0, &gpu.logits), (1, &gpu.ids), (2, &gpu.sample_out), (3, &gpu.sample_params)],
+            &[(0, &gpu.logits), (1, &gpu.ids), (2, &gpu.sample_out), (3, &gpu.sample_params), (4, &gpu.sample_mask)],
         );
         let cache = 2 * cfg.n_layers as u64 * kv_bytes;
         gpu.d
@@ -550,7 +570,7 @@ impl Gpu {
         if sample {
             self.encode_sample(&mut enc);
         }
-        self.d.queue.submit([enc.finish()]);
+        self.d.submit(enc.finish());
     }
 
     fn encode_sample(&self, enc: &mut wgpu::CommandEncoder) {
@@ -584,7 +604,7 @@ impl Gpu {
             let mut enc = self.d.dev.create_command_encoder(&Default::default());
             encode(&mut enc, std::slice::from_ref(cmd), t as u32);
             let t0 = crate::engine::now();
-            self.d.queue.submit([enc.finish()]);
+            self.d.submit(enc.finish());
             self.wait()?;
             let dt = crate::engine::now() - t0;
             match rows.iter_mut().find(|r| r.0 == name) {
@@ -609,24 +629,35 @@ impl Gpu {
         self.d.check()
     }
 
-    fn write_sampler(&self, p: &SamplerParams, u: f32) {
+    /// The sampler's settings for the next sample, and its mask if it has one (the vocabulary's
+    /// bits, a few KiB, written into the same submission).
+    fn write_sampler(&self, p: &SamplerParams, u: f32, mask: Option<&TokenMask>) -> Result<()> {
+        if let Some(m) = mask {
+            if m.len() != self.cfg.vocab {
+                return Err(Error::usage(format!("a token mask of {} ids for a vocabulary of {}", m.len(), self.cfg.vocab)));
+            }
+            self.d.queue.write_buffer(&self.sample_mask, 0, bytemuck::cast_slice(m.words()));
+        }
         let words = [
             self.cfg.vocab as u32,
             p.top_k.clamp(1, MAX_TOP_K) as u32,
             p.temperature.to_bits(),
             p.top_p.to_bits(),
             u.to_bits(),
-            0,
+            mask.is_some() as u32,
             0,
             0,
         ];
         self.d.queue.write_buffer(&self.sample_params, 0, bytemuck::cast_slice(&words));
+        Ok(())
     }
 
-    async fn read_sampled(&mut self) -> Result<u32> {
+    /// The id the sampler chose (`None`: its mask allowed no token), now also in `ids[0]`.
+    async fn read_sampled(&mut self) -> Result<Option<u32>> {
         let b = self.d.read(&self.sample_read, 4).await?;
         let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        self.on_gpu = Some(id);
+        let id = (id != u32::MAX).then_some(id);
+        self.on_gpu = id;
         Ok(id)
     }
 
@@ -856,30 +887,33 @@ impl Engine for Gpu {
         let bytes = (self.cfg.vocab * 4) as u64;
         let mut enc = self.d.dev.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&self.logits, 0, &self.logits_read, 0, bytes);
-        self.d.queue.submit([enc.finish()]);
+        self.d.submit(enc.finish());
         let b = self.d.read(&self.logits_read, bytes).await?;
         Ok(bytemuck::cast_slice(&b).to_vec())
     }
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         if !self.has_logits {
             return Err(Error::usage("sample before any prefill"));
         }
-        self.write_sampler(p, u);
+        self.write_sampler(p, u, mask)?;
         let mut enc = self.d.dev.create_command_encoder(&Default::default());
         self.encode_sample(&mut enc);
-        self.d.queue.submit([enc.finish()]);
+        self.d.submit(enc.finish());
         self.read_sampled().await
     }
-    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+    async fn decode_masked(&mut self, token: u32, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         engine::check_prefill(&[token], self.pos, self.ctx, self.cfg.vocab)?;
         if self.on_gpu != Some(token) {
             self.d.queue.write_buffer(&self.ids, 0, bytemuck::bytes_of(&token));
         }
-        self.write_sampler(p, u);
+        self.write_sampler(p, u, mask)?;
         self.run(1, true);
         self.pos += 1;
         self.has_logits = true;
         self.read_sampled().await
+    }
+    fn transfers(&self) -> Option<engine::Transfers> {
+        Some(self.d.transfers())
     }
 }
 
@@ -904,7 +938,7 @@ pub async fn dequantize(d: &Device, ty: GgmlType, data: &[u8]) -> Result<Vec<f32
         pass.dispatch_workgroups(g.min(65535), g.div_ceil(65535), 1);
     }
     enc.copy_buffer_to_buffer(&out, 0, &read, 0, (n * 4) as u64);
-    d.queue.submit([enc.finish()]);
+    d.submit(enc.finish());
     let b = d.read(&read, (n * 4) as u64).await?;
     Ok(bytemuck::cast_slice(&b).to_vec())
 }

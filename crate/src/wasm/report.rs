@@ -5,11 +5,11 @@ use super::call;
 use super::remote::Fetch;
 use crate::agent::remote::RemotePolicy;
 use crate::agent::{LlmPolicy, Policy, Shop, TurnRecord, TurnReply, TurnRequest};
-use crate::engine::{now, Engine};
+use crate::engine::{now, Engine, Transfers};
 use crate::loader::AnyEngine;
 use crate::model::Config;
 use crate::observe::Observation;
-use crate::sample::SamplerParams;
+use crate::sample::{SamplerParams, TokenMask};
 use crate::shop::StepResult;
 use crate::{Error, Result};
 use js_sys::Function;
@@ -49,6 +49,11 @@ pub struct TurnEvent<'a> {
     pub prefill_tok_s: f64,
     pub decode_tok_s: f64,
     pub seconds: f64,
+    /// GPU submissions and bytes read back per generated token this turn (absent on the CPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submissions_per_token: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readback_bytes_per_token: Option<f64>,
     pub problems: &'a [String],
     pub reward: f64,
 }
@@ -57,6 +62,7 @@ impl<'a> TurnEvent<'a> {
     pub fn new(t: &'a TurnRecord, seen: Option<(String, Observation)>) -> TurnEvent<'a> {
         let (page, obs) = seen.unwrap_or_default();
         let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        let per = |x: u64| x as f64 / t.decode_tokens.max(1) as f64;
         TurnEvent {
             turn: t.turn,
             action: &t.action,
@@ -73,6 +79,8 @@ impl<'a> TurnEvent<'a> {
             prefill_tok_s: tps(t.prefill_tokens, t.prefill_seconds),
             decode_tok_s: tps(t.decode_tokens, t.decode_seconds),
             seconds: t.seconds,
+            submissions_per_token: t.transfers.map(|x| per(x.submissions)),
+            readback_bytes_per_token: t.transfers.map(|x| per(x.readback_bytes)),
             problems: &t.problems,
             reward: t.reward,
         }
@@ -229,13 +237,14 @@ impl Engine for Watched {
             self.generated();
             return Ok(());
         }
-        // A long prompt in pieces, each waited for (a logits read-back) so the page can show real
-        // progress and a visitor's Stop takes effect between pieces; the KV cache ends the same.
+        // A long prompt in pieces, each waited for (a sampled id read back, 4 bytes) so the page
+        // can show real progress and a visitor's Stop takes effect between pieces; the KV cache
+        // and the logits end the same.
         let mut done = 0;
         for piece in tokens.chunks(PREFILL_PIECE) {
             self.check()?;
             self.inner.prefill(piece).await?;
-            self.inner.logits().await?;
+            self.inner.sample(&SamplerParams::greedy(), 0.0).await?;
             done += piece.len();
             call(&self.events, &Event::Prefill { turn: self.turn, done, tokens: tokens.len() });
         }
@@ -247,13 +256,16 @@ impl Engine for Watched {
     async fn logits(&mut self) -> Result<Vec<f32>> {
         self.inner.logits().await
     }
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
-        self.inner.sample(p, u).await
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
+        self.inner.sample_masked(mask, p, u).await
     }
-    async fn decode(&mut self, token: u32, p: &SamplerParams, u: f32) -> Result<u32> {
+    async fn decode_masked(&mut self, token: u32, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         self.check()?;
-        let t = self.inner.decode(token, p, u).await?;
+        let t = self.inner.decode_masked(token, mask, p, u).await?;
         self.generated();
         Ok(t)
+    }
+    fn transfers(&self) -> Option<Transfers> {
+        self.inner.transfers()
     }
 }

@@ -4,7 +4,7 @@
 use mem1::agent::TurnRequest;
 use mem1::engine::Engine;
 use mem1::model::{Arch, Config, RopeStyle};
-use mem1::sample::SamplerParams;
+use mem1::sample::{SamplerParams, TokenMask};
 use mem1::tokenizer::Tokenizer;
 use std::path::PathBuf;
 
@@ -108,8 +108,8 @@ impl Engine for MockEngine {
     async fn logits(&mut self) -> mem1::Result<Vec<f32>> {
         Ok(self.logits_now())
     }
-    async fn sample(&mut self, p: &SamplerParams, u: f32) -> mem1::Result<u32> {
-        Ok(mem1::sample::sample(&self.logits_now(), p, u))
+    async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> mem1::Result<Option<u32>> {
+        Ok(mem1::sample::sample_masked(&self.logits_now(), mask, p, u))
     }
 }
 
