@@ -29,6 +29,9 @@ if [ "$(uname -m)" = x86_64 ]; then
     cargo test --release --target aarch64-unknown-linux-gnu -p mem1 --lib cpu:: 2>&1
 fi
 
+echo "== GPU benchmark, smallest setting (scripts/bench-gpu.sh smoke on Vulkan/lavapipe)" >&2
+bash scripts/bench-gpu.sh smoke
+
 echo "== training pipeline (tiny end-to-end run: expert data, SFT and GRPO steps, the result in the engine)" >&2
 bash scripts/train.sh check
 

@@ -200,6 +200,13 @@ try {
     if (lost.held || !/load it again/.test(lost.status)) fail(`the lost model is still held: ${JSON.stringify(lost)}`);
     const g = await episode('gpu', { backend: 'gpu', turns: gpuTurns, tokens: gpuTokens, mode });
     if (!/on gpu/.test(g.progress)) fail(`the gpu episode did not run on WebGPU: ${g.progress}`);
+    // Every generated token one submission that reads back only its id (the constrained action's
+    // mask goes up with it): each turn's line says what crossed.
+    for (const t of g.turns) {
+      const m = /GPU: ([\d.]+) submissions and ([\d.]+) bytes read back per token/.exec(t.nums);
+      if (!m) fail(`a GPU turn does not say what crossed: ${t.nums}`);
+      else if (Number(m[1]) > 1.2 || Number(m[2]) > 16) fail(`a GPU turn took ${m[1]} submissions and ${m[2]} bytes per token: ${t.nums}`);
+    }
     times.gpu_seconds = g.runS;
   }
 

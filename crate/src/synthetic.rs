@@ -30,6 +30,15 @@ pub fn shape(name: &str) -> Option<Shape> {
     })
 }
 
+/// llama.cpp's type for a tensor whose rows do not hold whole K-quant blocks.
+fn fallback(ty: GgmlType) -> GgmlType {
+    match ty {
+        GgmlType::Q4K => GgmlType::Q5_0,
+        GgmlType::Q5K => GgmlType::Q5_1,
+        _ => GgmlType::Q8_0,
+    }
+}
+
 /// A GGUF file in memory with random weights of `name`'s shapes, matrices in `ty`.
 pub fn synthetic(name: &str, ty: GgmlType) -> Result<Vec<u8>> {
     let s = shape(name).ok_or_else(|| {
@@ -52,6 +61,12 @@ pub fn synthetic_gguf_with(s: &Shape, ty: GgmlType, ctx: usize, extra: &[(&str, 
     let mut t = |name: String, dims: Vec<u64>, ty: GgmlType| {
         seed += 1;
         let n: u64 = dims.iter().product();
+        // As llama.cpp quantizes: a K-quant needs rows of whole 256-element blocks, and a tensor
+        // whose rows are not (Qwen2.5-0.5B's 896 columns) gets the fallback type.
+        let ty = match ty {
+            GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8K if dims[0] % 256 != 0 => fallback(ty),
+            _ => ty,
+        };
         let data = if ty == GgmlType::F32 && dims.len() == 1 {
             // Norm weights near 1, biases near 0.
             let base = if name.ends_with("norm.weight") { 1.0f32 } else { 0.0 };
@@ -99,4 +114,21 @@ pub fn synthetic_gguf_with(s: &Shape, ty: GgmlType, ctx: usize, extra: &[(&str, 
     let mut meta: Vec<(&str, Value)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     meta.extend(extra.iter().cloned());
     gguf(&meta, &ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_quant_rows_that_are_not_whole_blocks_get_llama_cpps_fallback() {
+        // Qwen2.5-0.5B's shape in small: 896 is not a multiple of 256, 512 is.
+        let s = Shape { arch: "qwen2", layers: 1, d: 896, heads: 14, kv: 2, ff: 512, vocab: 64, tied: true };
+        let mut file = synthetic_gguf(&s, GgmlType::Q4K, 64);
+        let g = pollster::block_on(crate::gguf::read_header(&mut file)).unwrap();
+        let ty = |n: &str| g.tensors.iter().find(|t| t.name == n).unwrap().ty;
+        assert_eq!(ty("blk.0.attn_q.weight"), GgmlType::Q5_0, "rows of 896");
+        assert_eq!(ty("blk.0.ffn_down.weight"), GgmlType::Q4K, "rows of 512");
+        assert_eq!(ty("blk.0.attn_norm.weight"), GgmlType::F32);
+    }
 }

@@ -44,12 +44,27 @@ fn generate_streams_text_then_speeds() {
 
 #[test]
 fn bench_runs_a_synthetic_model_without_a_file() {
-    let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--backend", "gpu"]);
+    let (code, out, err) = mem1(&[
+        "bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--backend", "gpu",
+        "--turn", "--summary-tokens", "3", "--action-tokens", "3", "--copy-mib", "4",
+    ]);
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert!(j["decode_tok_s"].as_f64().unwrap() > 0.0);
     let kernels = j["kernels"].as_array().unwrap();
     assert!(kernels.iter().any(|k| k["kernel"] == "matvec/Q4_0" && k["gb_s"].as_f64().unwrap() > 0.0), "{j}");
+    // The copy kernel's bandwidth is the roofline decode is held against.
+    let f = |k: &str| j[k].as_f64().unwrap_or_else(|| panic!("no {k} in {j}"));
+    assert_eq!(f("copy_bytes"), 4.0 * 1048576.0);
+    assert!(f("copy_gb_s") > 0.0 && f("roofline_tok_s") > 0.0 && f("decode_vs_roofline") > 0.0, "{j}");
+    assert!((f("roofline_tok_s") - f("copy_gb_s") * 1e9 / f("weight_bytes_per_token")).abs() < 1e-6 * f("roofline_tok_s"));
+    // The agent turn: a masked action, one submission and one id read back per generated token
+    // (the forced tags' prefill is the one extra).
+    let t = &j["agent_turn"];
+    assert!(t["turn_seconds"].as_f64().unwrap() > 0.0 && t["action_tokens"].as_u64().unwrap() >= 1, "{t}");
+    let generated = t["summary_tokens"].as_f64().unwrap() + t["action_tokens"].as_f64().unwrap();
+    assert!(t["submissions_per_token"].as_f64().unwrap() <= (generated + 1.0) / generated, "{t}");
+    assert!(t["readback_bytes_per_token"].as_f64().unwrap() <= 4.0, "{t}");
     // The default picks the quantized CPU backend on this CPU-emulated adapter and says why.
     let (code, out, err) = mem1(&["bench", "--synthetic", "smollm2-135m", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "2"]);
     assert_eq!(code, 0, "{err}");

@@ -168,6 +168,15 @@ fn gpu_sampler_equals_cpu_sampler() {
 }
 
 #[test]
+fn copy_kernel_copies() {
+    // The bandwidth roofline of `mem1 bench` is only a figure if the kernel moves every byte.
+    let d = gpu_device();
+    let data: Vec<u8> = (0..(16 * 1000 + 4096) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    assert_eq!(gpu::bench::copy(&d, &data).unwrap(), data);
+    assert!(gpu::bench::copy(&d, &data[..15]).is_err(), "whole 16-byte units only");
+}
+
+#[test]
 fn bad_model_files_give_clear_errors() {
     let good = synthetic_gguf(&tiny("llama", GgmlType::Q8_0), GgmlType::Q8_0, 64);
     let load = |bytes: Vec<u8>| -> String {

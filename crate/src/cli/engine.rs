@@ -87,12 +87,24 @@ pub fn generate(raw: &[String]) -> Result<()> {
 }
 
 /// `mem1 bench`: prefill and decode throughput of one backend on a GGUF file or on random weights of
-/// a real model's shapes (`--synthetic`, no download needed); the best of `--repeats` runs.
+/// a real model's shapes (`--synthetic`, no download needed); the best of `--repeats` runs. On the
+/// GPU, each kernel's time and bandwidth in one decode step and the copy kernel's bandwidth as
+/// the roofline; with `--turn`, an agent turn (see [`agent_turn`]).
 pub fn bench(raw: &[String]) -> Result<()> {
-    let a = Args::parse(raw, &["model", "synthetic", "quant", "prompt-tokens", "decode-tokens", "ctx", "backend", "repeats"], &[])?;
-    let n_prompt = a.parsed("prompt-tokens", 128usize)?;
+    let a = Args::parse(
+        raw,
+        &["model", "synthetic", "quant", "prompt-tokens", "decode-tokens", "ctx", "backend", "repeats", "summary-tokens", "action-tokens", "copy-mib"],
+        &["turn"],
+    )?;
+    let turn = a.has("turn");
+    let n_prompt = a.parsed("prompt-tokens", if turn { TURN_PROMPT } else { 128usize })?;
     let n_decode = a.parsed("decode-tokens", 32usize)?;
-    let ctx = a.parsed("ctx", (n_prompt + n_decode + 1).max(1024))?;
+    let (n_summary, n_action) = (a.parsed("summary-tokens", 64usize)?, a.parsed("action-tokens", 24usize)?);
+    if n_prompt == 0 {
+        return Err(Error::usage("--prompt-tokens must be at least 1"));
+    }
+    let generated = if turn { n_summary + n_action } else { n_decode };
+    let ctx = a.parsed("ctx", (n_prompt + generated + 1).max(1024))?;
     let repeats = a.parsed("repeats", 1usize)?.max(1);
     let backend = Backend::parse(a.get("backend").unwrap_or("auto"))?;
     let t_load = engine::now();
@@ -136,13 +148,109 @@ pub fn bench(raw: &[String]) -> Result<()> {
         "decode_tokens": n_decode,
         "decode_tok_s": n_decode as f64 / best_decode,
     });
-    if let AnyEngine::Gpu(g) = &mut e {
-        if let (Some(o), serde_json::Value::Object(prof)) = (out.as_object_mut(), crate::gpu::bench::profile(g)?) {
-            o.extend(prof);
+    if turn {
+        e.truncate(0)?;
+        let t = agent_turn(&mut e, &prompt, n_summary, n_action)?;
+        if let Some(o) = out.as_object_mut() {
+            o.insert("agent_turn".into(), t);
         }
+    }
+    if let AnyEngine::Gpu(g) = &mut e {
+        gpu_figures(g, &a, &mut out, n_decode as f64 / best_decode)?;
     }
     println!("{out}");
     Ok(())
+}
+
+/// Prompt tokens of the agent-turn benchmark: the shipped policy's turns hold 900 to 1,800.
+const TURN_PROMPT: usize = 1400;
+
+/// The GPU's figures: the profiled decode step, the copy kernel's bandwidth, and decode's share of
+/// the roofline that bandwidth sets (every weight byte read once per token).
+fn gpu_figures(g: &mut crate::gpu::Gpu, a: &Args, out: &mut serde_json::Value, decode_tok_s: f64) -> Result<()> {
+    let prof = crate::gpu::bench::profile(g)?;
+    let d = g.device();
+    let mib = a.parsed("copy-mib", 256u64)?;
+    let bytes = ((mib << 20).min(d.max_binding()) / 16 * 16).max(16);
+    let copy = crate::gpu::bench::copy_bandwidth(d, bytes, 5)?;
+    let weights = prof["weight_bytes_per_token"].as_f64().unwrap_or(0.0);
+    let roofline = copy / weights.max(1.0);
+    if let (Some(o), serde_json::Value::Object(p)) = (out.as_object_mut(), prof) {
+        o.extend(p);
+        o.insert("copy_bytes".into(), bytes.into());
+        o.insert("copy_gb_s".into(), (copy / 1e9).into());
+        o.insert("roofline_tok_s".into(), roofline.into());
+        o.insert("decode_vs_roofline".into(), (decode_tok_s / roofline).into());
+    }
+    Ok(())
+}
+
+/// One agent turn's work without a tokenizer: the prompt prefilled, a summary of `n_summary` free
+/// tokens, then a search query of `n_action` tokens decoded under the action automaton's mask
+/// (over a made-up vocabulary of the model's size: the 256 bytes, then short printable strings),
+/// as `LlmPolicy` does it; seconds for the turn and what crossed to and from the GPU.
+pub fn agent_turn(e: &mut AnyEngine, prompt: &[u32], n_summary: usize, n_action: usize) -> Result<serde_json::Value> {
+    use crate::agent::constrain::{ActionSet, Vocab};
+    let n = e.config().vocab;
+    let bytes = (0..n)
+        .map(|i| match i {
+            0..=255 => vec![i as u8],
+            _ => (0..2 + i % 5).map(|j| b'a' + ((i * 7 + j * 13) % 26) as u8).collect(),
+        })
+        .collect();
+    let vocab = Vocab { bytes };
+    let set = ActionSet::new(&["search[...]".to_string(), "click[back to search]".to_string()], "</answer>");
+    let p = SamplerParams::greedy();
+    let x0 = e.transfers();
+    let t0 = engine::now();
+    pollster::block_on(e.prefill(prompt))?;
+    let mut tok = pollster::block_on(e.sample(&p, 0.0))?;
+    let t1 = engine::now();
+    let x1 = e.transfers();
+    for _ in 1..n_summary {
+        tok = pollster::block_on(e.decode(tok, &p, 0.0))?;
+    }
+    // The action: its tag and `search[` forced (one prefill, as the policy's forced tags: the
+    // sample that follows waits for it), then the query.
+    let t2 = engine::now();
+    let forced: Vec<u32> = b"<answer>search[".iter().map(|&b| b as u32).collect();
+    pollster::block_on(e.prefill(&[&[tok], forced.as_slice()].concat()))?;
+    let mut st = set.advance(set.start(), b"search[").expect("search is allowed");
+    let mut mask_s = 0.0;
+    let mut pending = None;
+    let mut action_tokens = 0;
+    for _ in 0..n_action {
+        let tm = engine::now();
+        let mask = set.mask(st, &vocab, n);
+        mask_s += engine::now() - tm;
+        let picked = match pending {
+            Some(t) => pollster::block_on(e.decode_masked(t, Some(&mask), &p, 0.0))?,
+            None => pollster::block_on(e.sample_masked(Some(&mask), &p, 0.0))?,
+        };
+        let Some(t) = picked else { break };
+        action_tokens += 1;
+        match set.advance(st, vocab.get(t)) {
+            Some(next) if next != crate::agent::constrain::State::Done => st = next,
+            _ => break,
+        }
+        pending = Some(t);
+    }
+    let t3 = engine::now();
+    let generated = n_summary + action_tokens;
+    let moved = e.transfers().zip(x1).map(|(b, a)| b.since(a));
+    Ok(serde_json::json!({
+        "prompt_tokens": prompt.len(),
+        "summary_tokens": n_summary,
+        "action_tokens": action_tokens,
+        "turn_seconds": t3 - t0,
+        "prefill_seconds": t1 - t0,
+        "summary_tok_s": n_summary as f64 / (t2 - t1).max(1e-9),
+        "action_seconds": t3 - t2,
+        "mask_seconds": mask_s,
+        "prompt_submissions": x1.zip(x0).map(|(b, a)| b.since(a).submissions),
+        "submissions_per_token": moved.map(|x| x.submissions as f64 / generated.max(1) as f64),
+        "readback_bytes_per_token": moved.map(|x| x.readback_bytes as f64 / generated.max(1) as f64),
+    }))
 }
 
 /// A float32 `.npy` (format 1.0) holding one vector.

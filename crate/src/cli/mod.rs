@@ -95,6 +95,8 @@ commands:
   logits    --model PATH [--lora ADAPTER] --prompt TEXT [--chat] [--backend auto|gpu|cpu|ref] [--top K] [--out FILE.npy]
   generate  --model PATH [--lora ADAPTER] --prompt TEXT [--chat] [--max-tokens N] [--backend auto|gpu|cpu|ref]
   bench     --model PATH | --synthetic NAME [--quant q4_k|q4_0|q8_0] [--backend auto|gpu|cpu|ref]
+            [--prompt-tokens N] [--decode-tokens N] [--repeats N] [--copy-mib N]
+            [--turn [--summary-tokens N] [--action-tokens N]]   (an agent turn: prompt, summary, masked action)
   shop      serve|replay ...   (the WebShop-faithful store)
   page      observe|check --html FILE --url URL [--action A] [--json]   (the page lab: a saved page as the agent reads and judges it)
   run       --model PATH [--lora ADAPTER] (--goals FILE.json | --sample N --seed S) [--mode mem1|full] [--max-turns T]

@@ -1,6 +1,70 @@
-//! The GPU part of `mem1 bench`: time and achieved bandwidth per kernel of one decode step.
-use super::Gpu;
-use crate::Result;
+//! The GPU part of `mem1 bench`: time and achieved bandwidth per kernel of one decode step, and
+//! the copy kernel's bandwidth as the roofline they are held against.
+use super::kernels::{Kernel, Pipelines};
+use super::{Device, Gpu};
+use crate::{Error, Result};
+
+/// The copy kernel over `data` (whole 16-byte units), once: what it wrote.
+pub fn copy(d: &Device, data: &[u8]) -> Result<Vec<u8>> {
+    let (dst, run) = copy_pass(d, data.len() as u64, Some(data))?;
+    run();
+    let read = d.readback(data.len() as u64);
+    let mut enc = d.dev.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(&dst, 0, &read, 0, data.len() as u64);
+    d.submit(enc.finish());
+    pollster::block_on(d.read(&read, data.len() as u64))
+}
+
+/// The copy kernel's bandwidth on a `bytes`-byte buffer (bytes read plus bytes written per
+/// second), best of `repeats` runs after one to warm up.
+pub fn copy_bandwidth(d: &Device, bytes: u64, repeats: usize) -> Result<f64> {
+    let (_, run) = copy_pass(d, bytes, None)?;
+    run();
+    wait(d)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let t0 = crate::engine::now();
+        run();
+        wait(d)?;
+        best = best.min(crate::engine::now() - t0);
+    }
+    Ok(2.0 * bytes as f64 / best)
+}
+
+fn wait(d: &Device) -> Result<()> {
+    d.dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+    d.check()
+}
+
+/// Buffers and a closure that submits one copy of `bytes` (a multiple of 16) from a source
+/// filled with `data` (or left as made) into the returned destination.
+fn copy_pass<'d>(d: &'d Device, bytes: u64, data: Option<&[u8]>) -> Result<(wgpu::Buffer, impl Fn() + 'd)> {
+    if bytes == 0 || bytes % 16 != 0 || bytes > d.max_binding() {
+        return Err(Error::usage(format!("a copy of {bytes} bytes: whole 16-byte units, at most {}", d.max_binding())));
+    }
+    let src = match data {
+        Some(b) => d.storage_init("copy source", b),
+        None => d.storage("copy source", bytes),
+    };
+    let dst = d.storage("copy destination", bytes);
+    let n = (bytes / 16) as u32;
+    let p = d.uniform(&[n, 0, 0, 0]);
+    let pipe = Pipelines::new(1).get(&d.dev, Kernel::Copy, None);
+    let bind = d.bind(&pipe, &[(0, &src), (2, &dst), (3, &p)]);
+    let groups = n.div_ceil(256);
+    let run = move || {
+        let mut enc = d.dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipe);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(groups.min(65535), groups.div_ceil(65535), 1);
+        }
+        d.submit(enc.finish());
+        let _keep = (&src, &p);
+    };
+    Ok((dst, run))
+}
 
 /// Per-kernel profile of one decode step, with the bandwidth the matvecs reach.
 pub fn profile(gpu: &mut Gpu) -> Result<serde_json::Value> {

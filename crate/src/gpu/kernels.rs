@@ -61,6 +61,7 @@ pub enum Kernel {
     Attention,
     Elementwise,
     Sample,
+    Copy,
 }
 
 impl Kernel {
@@ -75,6 +76,7 @@ impl Kernel {
             Kernel::Attention => shader!("attention.wgsl"),
             Kernel::Elementwise => shader!("elementwise.wgsl"),
             Kernel::Sample => shader!("sample.wgsl"),
+            Kernel::Copy => shader!("copy.wgsl"),
         }
     }
     fn quantized(self) -> bool {

@@ -237,15 +237,18 @@ impl Engine for Watched {
             self.generated();
             return Ok(());
         }
-        // A long prompt in pieces, each waited for (a sampled id read back, 4 bytes) so the page
-        // can show real progress and a visitor's Stop takes effect between pieces; the KV cache
-        // and the logits end the same.
+        // A long prompt in pieces, each but the last waited for (a sampled id read back, 4
+        // bytes; the last is waited for by the sample that follows) so the page can show real
+        // progress and a visitor's Stop takes effect between pieces; the KV cache and the logits
+        // end the same.
         let mut done = 0;
         for piece in tokens.chunks(PREFILL_PIECE) {
             self.check()?;
             self.inner.prefill(piece).await?;
-            self.inner.sample(&SamplerParams::greedy(), 0.0).await?;
             done += piece.len();
+            if done < tokens.len() {
+                self.inner.sample(&SamplerParams::greedy(), 0.0).await?;
+            }
             call(&self.events, &Event::Prefill { turn: self.turn, done, tokens: tokens.len() });
         }
         if self.tokens == 0 {
