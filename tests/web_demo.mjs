@@ -201,11 +201,18 @@ try {
     const g = await episode('gpu', { backend: 'gpu', turns: gpuTurns, tokens: gpuTokens, mode });
     if (!/on gpu/.test(g.progress)) fail(`the gpu episode did not run on WebGPU: ${g.progress}`);
     // Every generated token one submission that reads back only its id (the constrained action's
-    // mask goes up with it): each turn's line says what crossed.
+    // mask goes up with it): each turn's line says what crossed. Besides, a turn takes a few
+    // submissions that generate nothing (the forced tags' prefills, the last token of a segment
+    // cut by the token limit): this short turn (GPU_TOKENS free tokens) may show them as up to 5
+    // more; a real turn's 60–160 tokens dilute them below 1.2 per token (crate/tests/gpu_turns.rs).
     for (const t of g.turns) {
-      const m = /GPU: ([\d.]+) submissions and ([\d.]+) bytes read back per token/.exec(t.nums);
+      const m = /wrote (\d+) .*GPU: ([\d.]+) submissions and ([\d.]+) bytes read back per token/.exec(t.nums);
       if (!m) fail(`a GPU turn does not say what crossed: ${t.nums}`);
-      else if (Number(m[1]) > 1.2 || Number(m[2]) > 16) fail(`a GPU turn took ${m[1]} submissions and ${m[2]} bytes per token: ${t.nums}`);
+      else {
+        const [wrote, subs, bytes] = [Number(m[1]), Number(m[2]) * Number(m[1]), Number(m[3])];
+        console.error(`web_demo: gpu turn: ${wrote} tokens in ${subs.toFixed(0)} submissions, ${bytes} bytes read back per token`);
+        if (subs > wrote + 5.5 || bytes > 16) fail(`a GPU turn took ${m[2]} submissions and ${m[3]} bytes per token: ${t.nums}`);
+      }
     }
     times.gpu_seconds = g.runS;
   }
