@@ -52,14 +52,21 @@ pub struct Transfers {
 }
 
 impl Transfers {
-    /// What happened between `earlier` and `self`.
-    pub fn since(self, earlier: Transfers) -> Transfers {
-        Transfers {
-            submissions: self.submissions - earlier.submissions,
-            readback_bytes: self.readback_bytes - earlier.readback_bytes,
-        }
+    /// What crossed between two readings of [`Engine::transfers`] (`None` off the GPU).
+    pub fn between(earlier: Option<Transfers>, later: Option<Transfers>) -> Option<Transfers> {
+        let (a, b) = (earlier?, later?);
+        Some(Transfers { submissions: b.submissions - a.submissions, readback_bytes: b.readback_bytes - a.readback_bytes })
     }
-    pub fn add(self, o: Transfers) -> Transfers {
+    /// (submissions, bytes read back) per generated token.
+    pub fn per_token(self, tokens: usize) -> (f64, f64) {
+        let n = tokens.max(1) as f64;
+        (self.submissions as f64 / n, self.readback_bytes as f64 / n)
+    }
+}
+
+impl std::ops::Add for Transfers {
+    type Output = Transfers;
+    fn add(self, o: Transfers) -> Transfers {
         Transfers { submissions: self.submissions + o.submissions, readback_bytes: self.readback_bytes + o.readback_bytes }
     }
 }
@@ -111,8 +118,7 @@ impl Timing {
     }
     /// GPU (submissions, bytes read back) per generated token.
     pub fn per_token(&self) -> Option<(f64, f64)> {
-        let n = self.generated_tokens.max(1) as f64;
-        self.transfers.map(|x| (x.submissions as f64 / n, x.readback_bytes as f64 / n))
+        self.transfers.map(|x| x.per_token(self.generated_tokens))
     }
 }
 
@@ -149,7 +155,7 @@ pub async fn generate<E: Engine>(
     }
     t.decode_seconds = now() - t1;
     t.generated_tokens = out.len();
-    t.transfers = e.transfers().zip(x0).map(|(b, a)| b.since(a));
+    t.transfers = Transfers::between(x0, e.transfers());
     Ok((out, t))
 }
 

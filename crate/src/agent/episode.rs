@@ -262,7 +262,7 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
         ep.prefill_tokens += reply.prefill_tokens;
         ep.decode_tokens += reply.decode_tokens;
         if let Some(x) = reply.transfers {
-            ep.transfers = Some(ep.transfers.unwrap_or_default().add(x));
+            ep.transfers = Some(ep.transfers.unwrap_or_default() + x);
         }
         ep.invalid_actions += usize::from(!step.valid);
         ep.bad_outputs += usize::from(!problems.is_empty());
@@ -308,21 +308,16 @@ pub struct Summary {
 impl Episode {
     /// (submissions, bytes read back) per generated token, on the GPU.
     pub fn per_token(&self) -> Option<(f64, f64)> {
-        per_token(self.transfers?, self.decode_tokens)
+        self.transfers.map(|x| x.per_token(self.decode_tokens))
     }
-}
-
-fn per_token(x: Transfers, tokens: usize) -> Option<(f64, f64)> {
-    let n = tokens.max(1) as f64;
-    Some((x.submissions as f64 / n, x.readback_bytes as f64 / n))
 }
 
 pub fn summarize(eps: &[Episode]) -> Summary {
     let n = eps.len().max(1) as f64;
     let ctx_all: Vec<usize> = eps.iter().flat_map(|e| e.per_turn.iter().copied()).collect();
-    let moved = eps.iter().filter_map(|e| e.transfers).reduce(Transfers::add);
+    let moved = eps.iter().filter_map(|e| e.transfers).reduce(|a, b| a + b);
     let tokens = eps.iter().filter(|e| e.transfers.is_some()).map(|e| e.decode_tokens).sum();
-    let rates = moved.and_then(|x| per_token(x, tokens));
+    let rates = moved.map(|x| x.per_token(tokens));
     Summary {
         episodes: eps.len(),
         score: 100.0 * eps.iter().map(|e| e.reward).sum::<f64>() / n,

@@ -277,7 +277,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
         r.prefill_seconds = now() - t0;
         let t1 = now();
         let x1 = self.engine.transfers();
-        r.prompt_transfers = x1.zip(x0).map(|(b, a)| b.since(a));
+        r.prompt_transfers = Transfers::between(x0, x1);
         let p = self.protocol.clone();
         let (aopen, aclose) = (p.action.open().into_bytes(), p.action.close().into_bytes());
         let (mopen, mclose) = (p.memory.open().into_bytes(), p.memory.close().into_bytes());
@@ -292,7 +292,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                 out.truncate(i + aclose.len());
             }
             r.decode_seconds = now() - t1;
-            r.transfers = self.engine.transfers().zip(x1).map(|(b, a)| b.since(a));
+            r.transfers = Transfers::between(x1, self.engine.transfers());
             r.text = String::from_utf8_lossy(&out).into_owned();
             r.kv_tokens = self.kv.len();
             return Ok(r);
@@ -390,7 +390,7 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             }
         }
         r.decode_seconds = now() - t1;
-        r.transfers = self.engine.transfers().zip(x1).map(|(b, a)| b.since(a));
+        r.transfers = Transfers::between(x1, self.engine.transfers());
         r.text = String::from_utf8_lossy(&out).into_owned();
         r.kv_tokens = self.kv.len();
         Ok(r)

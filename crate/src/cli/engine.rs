@@ -4,7 +4,7 @@ use crate::gguf;
 use crate::loader::{AnyEngine, Backend};
 use crate::quant::GgmlType;
 use crate::synthetic::synthetic;
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, Transfers};
 use crate::sample::{Rng, SamplerParams};
 use crate::tokenizer::{Message, Tokenizer};
 use crate::{Error, Result};
@@ -237,7 +237,7 @@ pub fn agent_turn(e: &mut AnyEngine, prompt: &[u32], n_summary: usize, n_action:
     }
     let t3 = engine::now();
     let generated = n_summary + action_tokens;
-    let moved = e.transfers().zip(x1).map(|(b, a)| b.since(a));
+    let rates = Transfers::between(x1, e.transfers()).map(|x| x.per_token(generated));
     Ok(serde_json::json!({
         "prompt_tokens": prompt.len(),
         "summary_tokens": n_summary,
@@ -247,9 +247,9 @@ pub fn agent_turn(e: &mut AnyEngine, prompt: &[u32], n_summary: usize, n_action:
         "summary_tok_s": n_summary as f64 / (t2 - t1).max(1e-9),
         "action_seconds": t3 - t2,
         "mask_seconds": mask_s,
-        "prompt_submissions": x1.zip(x0).map(|(b, a)| b.since(a).submissions),
-        "submissions_per_token": moved.map(|x| x.submissions as f64 / generated.max(1) as f64),
-        "readback_bytes_per_token": moved.map(|x| x.readback_bytes as f64 / generated.max(1) as f64),
+        "prompt_submissions": Transfers::between(x0, x1).map(|x| x.submissions),
+        "submissions_per_token": rates.map(|r| r.0),
+        "readback_bytes_per_token": rates.map(|r| r.1),
     }))
 }
 

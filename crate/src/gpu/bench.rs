@@ -20,20 +20,15 @@ pub fn copy(d: &Device, data: &[u8]) -> Result<Vec<u8>> {
 pub fn copy_bandwidth(d: &Device, bytes: u64, repeats: usize) -> Result<f64> {
     let (_, run) = copy_pass(d, bytes, None)?;
     run();
-    wait(d)?;
+    d.wait()?;
     let mut best = f64::INFINITY;
     for _ in 0..repeats.max(1) {
         let t0 = crate::engine::now();
         run();
-        wait(d)?;
+        d.wait()?;
         best = best.min(crate::engine::now() - t0);
     }
     Ok(2.0 * bytes as f64 / best)
-}
-
-fn wait(d: &Device) -> Result<()> {
-    d.dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-    d.check()
 }
 
 /// Buffers and a closure that submits one copy of `bytes` (a multiple of 16) from a source

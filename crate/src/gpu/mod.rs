@@ -61,8 +61,9 @@ pub struct Device {
     lost: Arc<Mutex<Option<String>>>,
     /// Every buffer made through this `Device` (all of ours are).
     made: Tally,
-    /// Submissions and bytes read back (see [`Device::transfers`]).
-    sent: Tally,
+    /// Command buffers submitted and bytes read back (see [`Device::transfers`]).
+    submitted: std::sync::atomic::AtomicU64,
+    read_back: std::sync::atomic::AtomicU64,
 }
 
 impl Device {
@@ -127,7 +128,7 @@ impl Device {
             let msg = msg.trim().trim_end_matches('.');
             *why.lock().unwrap() = Some(if msg.is_empty() { reason.to_string() } else { format!("{reason} ({msg})") });
         });
-        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost, made: Tally::default(), sent: Tally::default() })
+        Ok(Device { dev, queue, info, limits, matvec_tpr, description, emulated, errors, lost, made: Tally::default(), submitted: 0.into(), read_back: 0.into() })
     }
 
     /// The error to give once the device is gone: what happened, and what to do.
@@ -200,14 +201,22 @@ impl Device {
 
     /// Submits one command buffer, counted.
     pub fn submit(&self, cmd: wgpu::CommandBuffer) {
-        self.sent.add(0);
+        self.submitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.queue.submit([cmd]);
     }
 
     /// Command buffers submitted and bytes read back through this device so far.
     pub fn transfers(&self) -> engine::Transfers {
-        let (submissions, readback_bytes) = self.sent.get();
-        engine::Transfers { submissions, readback_bytes }
+        use std::sync::atomic::Ordering::Relaxed;
+        engine::Transfers { submissions: self.submitted.load(Relaxed), readback_bytes: self.read_back.load(Relaxed) }
+    }
+
+    /// Blocks until the queue is idle (native only; the browser has no blocking wait), then
+    /// fails with any error the device reported.
+    pub fn wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()
     }
 
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -287,7 +296,7 @@ impl Device {
             .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
             .to_vec();
         buf.unmap();
-        self.sent.0[1].fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.read_back.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         self.check()?;
         Ok(data)
     }
@@ -619,14 +628,9 @@ impl Gpu {
         Ok(rows)
     }
 
-    /// Blocks until the queue is idle (native only; the browser has no blocking wait).
+    /// Blocks until the queue is idle (see [`Device::wait`]).
     pub fn wait(&self) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
-        self.d
-            .dev
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        self.d.check()
+        self.d.wait()
     }
 
     /// The sampler's settings for the next sample, and its mask if it has one (the vocabulary's

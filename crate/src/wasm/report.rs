@@ -62,7 +62,6 @@ impl<'a> TurnEvent<'a> {
     pub fn new(t: &'a TurnRecord, seen: Option<(String, Observation)>) -> TurnEvent<'a> {
         let (page, obs) = seen.unwrap_or_default();
         let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
-        let per = |x: u64| x as f64 / t.decode_tokens.max(1) as f64;
         TurnEvent {
             turn: t.turn,
             action: &t.action,
@@ -79,8 +78,8 @@ impl<'a> TurnEvent<'a> {
             prefill_tok_s: tps(t.prefill_tokens, t.prefill_seconds),
             decode_tok_s: tps(t.decode_tokens, t.decode_seconds),
             seconds: t.seconds,
-            submissions_per_token: t.transfers.map(|x| per(x.submissions)),
-            readback_bytes_per_token: t.transfers.map(|x| per(x.readback_bytes)),
+            submissions_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).0),
+            readback_bytes_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).1),
             problems: &t.problems,
             reward: t.reward,
         }
