@@ -205,6 +205,9 @@ pub struct Completion {
     pub text: String,
     pub usage: Option<Usage>,
     pub finish: Option<String>,
+    /// Streamed events that carried text: a server streams one a token, so this is the reply's
+    /// length where the server sends no usage (llama-cpp-python's server does not).
+    pub pieces: usize,
 }
 
 fn usage_of(v: &Value) -> Option<Usage> {
@@ -234,8 +237,9 @@ pub fn read_completion(body: &str) -> std::result::Result<Completion, String> {
         let v: Value = serde_json::from_str(data).map_err(|e| format!("a streamed event is not JSON ({e}): {}", data.chars().take(120).collect::<String>()))?;
         events += 1;
         if let Some(choice) = v["choices"].get(0) {
-            if let Some(t) = choice["delta"]["content"].as_str() {
+            if let Some(t) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
                 c.text.push_str(t);
+                c.pieces += 1;
             }
             if let Some(f) = choice["finish_reason"].as_str() {
                 c.finish = Some(f.to_string());
@@ -354,6 +358,8 @@ impl<T: Transport> Policy for RemotePolicy<T> {
             reply.prefill_tokens = u.prompt_tokens;
             reply.decode_tokens = u.completion_tokens;
             reply.kv_tokens = u.prompt_tokens + u.completion_tokens;
+        } else {
+            reply.decode_tokens = c.pieces;
         }
         if c.finish.as_deref() == Some("length") {
             reply.repairs.push("max_tokens".into());
@@ -373,7 +379,11 @@ mod tests {
         assert_eq!((c.text.as_str(), c.usage, c.finish.as_deref()), ("<answer>click[x]</answer>", Some(Usage { prompt_tokens: 12, completion_tokens: 5 }), Some("stop")));
         let streamed = "data: {\"choices\":[{\"delta\":{\"content\":\"<ans\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"wer>\"},\"finish_reason\":\"stop\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
         let c = read_completion(streamed).unwrap();
-        assert_eq!((c.text.as_str(), c.usage.unwrap().completion_tokens), ("<answer>", 2));
+        assert_eq!((c.text.as_str(), c.usage.unwrap().completion_tokens, c.pieces), ("<answer>", 2, 2));
+        // No usage (llama-cpp-python's server): the text-carrying events count the tokens.
+        let bare = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let c = read_completion(bare).unwrap();
+        assert_eq!((c.text.as_str(), c.usage, c.pieces), ("ab", None, 2));
         for bad in ["", "hello", "<html>502 Bad Gateway</html>", "{\"error\": \"x\"}", "data: not json\n", "{\"choices\": [{}]}"] {
             assert!(read_completion(bad).is_err(), "{bad:?}");
         }
