@@ -151,6 +151,7 @@ async function run() {
       maxTurns: Number(input('max-turns').value) || 10,
       maxTokens: Number(input('max-tokens').value) || 224,
       constrain: input('constrain').checked,
+      speculate: input('speculate').checked,
       seed: 0,
     };
     view.begin({ mode, maxTurns: opts.maxTurns });

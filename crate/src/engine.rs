@@ -23,6 +23,25 @@ pub trait Engine {
         self.prefill(&[token]).await?;
         self.sample_masked(mask, p, u).await
     }
+    /// Runs `tokens` at positions `pos()..`, as `prefill` does, and returns the greedy choice
+    /// after each of them under `masks[i]` (no mask, or none given: every token): to the bit the
+    /// token that feeding them one at a time and sampling at temperature 0 would give, which is
+    /// what speculative decoding checks its drafts against. Afterwards the logits are the last
+    /// token's. This default feeds them one at a time; see [`Engine::batched_verify`].
+    async fn verify(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        let greedy = SamplerParams::greedy();
+        let mut out = Vec::with_capacity(tokens.len());
+        for (i, &t) in tokens.iter().enumerate() {
+            self.prefill(&[t]).await?;
+            out.push(self.sample_masked(masks.get(i).copied().flatten(), &greedy, 0.0).await?);
+        }
+        Ok(out)
+    }
+    /// Whether `verify` runs its tokens in one forward pass, so that checking a draft costs about
+    /// one decode step (otherwise drafting cannot pay and the agent does not draft).
+    fn batched_verify(&self) -> bool {
+        false
+    }
     /// Samples a token from the current logits.
     async fn sample(&mut self, p: &SamplerParams, u: f32) -> Result<u32> {
         self.sample_masked(None, p, u).await?.ok_or_else(nothing_to_sample)

@@ -102,6 +102,12 @@ impl Engine for AnyEngine {
     async fn decode_masked(&mut self, token: u32, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         each!(self, e => e.decode_masked(token, mask, p, u).await)
     }
+    async fn verify(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        each!(self, e => e.verify(tokens, masks).await)
+    }
+    fn batched_verify(&self) -> bool {
+        each!(self, e => e.batched_verify())
+    }
     fn transfers(&self) -> Option<Transfers> {
         each!(self, e => e.transfers())
     }

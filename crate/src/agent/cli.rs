@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL [--remote-model NAME] [--api-key KEY] [--remote-kind K]]
           (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
-          [--max-turns T] [--no-constrain] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
+          [--max-turns T] [--no-constrain] [--no-speculate] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--top-k K] [--top-p P] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
           [--policy model|expert] [--expert visible|target|rule] [--detour P] [--trace-ids] [--exclude-eval] [--repeat G]
@@ -49,6 +49,12 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL 
                     most 64) whose probability mass reaches top-p (default 0.95); --seed seeds it.
                     A trained policy is sure of most tokens, so top-p 0.95 keeps only the best one
                     there: rollouts for reinforcement learning want --top-p 1.
+  --no-speculate    decode one token per forward pass. By default, under greedy decoding on the CPU
+                    backend, drafts are checked in one pass: in free text the tokens that followed
+                    the last few tokens' latest earlier occurrence in the context (prompt lookup),
+                    in the action the bytes every allowed action continues with (jump-forward). A
+                    draft token counts only where it is the model's own choice, so the turns are
+                    the same tokens; the summary's tokens_per_forward shows the gain.
   --repeat G        run each goal G times in a row (a group of samples for GRPO, with --temperature).
   --seed S          also seeds the random choices (--temperature, --detour): each episode's start
                     from S and the episode's place in the whole run, so --skip K --limit 1 plays
@@ -120,7 +126,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             "temperature", "top-k", "top-p", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
             "remote", "remote-model", "api-key", "remote-kind", "remote-timeout",
         ],
-        &["no-constrain", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
+        &["no-constrain", "no-speculate", "json", "no-prompts", "progress", "trace-ids", "exclude-eval"],
     )?;
     let t_start = now();
     let mode = Mode::parse(a.get("mode").unwrap_or("mem1")).ok_or_else(|| Error::usage("--mode is mem1 or full"))?;
@@ -179,6 +185,7 @@ pub fn run(raw: &[String]) -> Result<()> {
             let vocab = Arc::new(Vocab::new(&tok));
             let mut policy = LlmPolicy::new(engine, &tok, vocab, protocol, ctx);
             policy.constrain = !a.has("no-constrain");
+            policy.speculate = !a.has("no-speculate");
             policy.params = params;
             policy.limits = Limits {
                 max_tokens: a.parsed("max-tokens", 224)?,
@@ -286,8 +293,8 @@ fn episodes<P: Policy>(
         let ep = pollster::block_on(run_episode_with(policy, tok, &mut env, cfg, |t| {
             if progress {
                 eprintln!(
-                    "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} ({:.1}s{}), {} {}{}",
-                    t.turn, t.prompt_tokens, t.prefill_tokens, t.prefill_seconds, t.decode_tokens, t.decode_seconds,
+                    "episode {i} turn {}: prompt {} tok, prefill {} ({:.1}s), decode {} in {} passes ({:.1}s{}), {} {}{}",
+                    t.turn, t.prompt_tokens, t.prefill_tokens, t.prefill_seconds, t.decode_tokens, t.decode_passes, t.decode_seconds,
                     t.transfers.map(|x| format!(", {} submissions, {} B read back", x.submissions, x.readback_bytes)).unwrap_or_default(),
                     t.action, if t.valid { "ok" } else { "INVALID" },
                     if t.problems.is_empty() { String::new() } else { format!(" {:?}", t.problems) }
@@ -303,6 +310,7 @@ fn episodes<P: Policy>(
             "peak_kv_bytes": ep.peak_kv_bytes, "kv_capacity_bytes": ep.kv_capacity_bytes,
             "invalid_actions": ep.invalid_actions, "bad_outputs": ep.bad_outputs, "error": ep.error,
             "submissions_per_token": ep.per_token().map(|r| r.0), "readback_bytes_per_token": ep.per_token().map(|r| r.1),
+            "decode_passes": ep.trace.iter().map(|t| t.decode_passes).sum::<usize>(),
             "actions": ep.trace.iter().map(|t| t.action.as_str()).collect::<Vec<_>>(),
         });
         if json {

@@ -216,6 +216,28 @@ impl ActionSet {
         m
     }
 
+    /// The bytes every allowed action continues with from `s` (none where there is a choice to
+    /// make): what jump-forward decoding drafts.
+    pub fn forced(&self, mut s: State) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            match s {
+                State::Node(n) => match self.nodes[n as usize].children[..] {
+                    [(b, next)] => {
+                        out.push(b);
+                        s = self.enter(next);
+                    }
+                    _ => return out,
+                },
+                State::Tail(i) => {
+                    out.extend_from_slice(&self.tail[i as usize..]);
+                    return out;
+                }
+                State::Query { .. } | State::Done => return out,
+            }
+        }
+    }
+
     /// The shortest bytes that finish an action from `s` (used when the token budget runs out).
     pub fn completion(&self, s: State) -> Vec<u8> {
         match s {
@@ -306,6 +328,19 @@ mod tests {
         }
         let only_search = ActionSet::new(&["search[...]".to_string()], "</answer>");
         assert_eq!(only_search.completion(only_search.start()), b"search[item]</answer>");
+    }
+
+    #[test]
+    fn forced_bytes_are_what_every_action_continues_with() {
+        let s = ActionSet::new(&["click[b08j2k]".to_string(), "click[b09x]".to_string(), "search[...]".to_string()], "</answer>");
+        let at = |p: &str| s.advance(s.start(), p.as_bytes()).unwrap();
+        assert_eq!(s.forced(s.start()), b"");
+        assert_eq!(s.forced(at("c")), b"lick[b0");
+        assert_eq!(s.forced(at("click[b08")), b"j2k]</answer>");
+        assert_eq!(s.forced(at("s")), b"earch[");
+        assert_eq!(s.forced(at("search[red")), b"");
+        assert_eq!(s.forced(at("search[red]")), b"</answer>");
+        assert_eq!(s.forced(at("click[b09x]</answer>")), b"");
     }
 
     #[test]

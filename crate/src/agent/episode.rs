@@ -1,7 +1,7 @@
 //! The agent loop: observe, build the context (MEM1 or full), let the policy write a turn, parse
 //! it, act; with per-turn metrics and a trace of every prompt, output, memory and action.
 use super::context::{Context, Mode};
-use super::policy::{Policy, TurnRequest};
+use super::policy::{Drafts, Policy, TurnRequest};
 use super::protocol::Protocol;
 use crate::engine::{now, Transfers};
 use crate::observe::Observation;
@@ -82,6 +82,10 @@ pub struct TurnRecord {
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
     pub seconds: f64,
+    /// Forward passes that generated tokens: decode steps and draft checks (0 for a served policy).
+    pub decode_passes: usize,
+    /// Draft tokens checked and taken, by part of the turn.
+    pub drafts: Drafts,
     /// GPU submissions and bytes read back while the turn was generated (`None` off the GPU).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfers: Option<Transfers>,
@@ -240,6 +244,8 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
             prefill_seconds: reply.prefill_seconds,
             decode_seconds: reply.decode_seconds,
             seconds: now() - ts,
+            decode_passes: reply.decode_passes,
+            drafts: reply.drafts,
             transfers: reply.transfers,
             prompt_transfers: reply.prompt_transfers,
             prompt: cfg.trace_prompts.then(|| ctx.text()),
@@ -303,6 +309,19 @@ pub struct Summary {
     /// Bytes read back from the GPU per generated token (absent off the GPU).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readback_bytes_per_token: Option<f64>,
+    /// Seconds per turn, and its prefill (the prompt) and decode (what the model wrote) parts.
+    pub seconds_per_turn: f64,
+    pub prefill_seconds_per_turn: f64,
+    pub decode_seconds_per_turn: f64,
+    /// Generated tokens per forward pass that generated them (decode steps and draft checks):
+    /// above 1 where drafts were taken (absent for a served policy, which reports no passes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_forward: Option<f64>,
+    /// Share of draft tokens the model chose itself (absent where nothing was drafted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft_acceptance: Option<f64>,
+    /// Draft tokens checked and taken in each part of the turns.
+    pub drafts: Drafts,
 }
 
 impl Episode {
@@ -318,6 +337,12 @@ pub fn summarize(eps: &[Episode]) -> Summary {
     let moved = eps.iter().filter_map(|e| e.transfers).reduce(|a, b| a + b);
     let tokens = eps.iter().filter(|e| e.transfers.is_some()).map(|e| e.decode_tokens).sum();
     let rates = moved.map(|x| x.per_token(tokens));
+    let turns: Vec<&TurnRecord> = eps.iter().flat_map(|e| &e.trace).collect();
+    let per_turn = |f: fn(&TurnRecord) -> f64| turns.iter().map(|t| f(t)).sum::<f64>() / turns.len().max(1) as f64;
+    let total = |f: fn(&TurnRecord) -> usize| turns.iter().map(|t| f(t)).sum::<usize>();
+    let passes = total(|t| t.decode_passes);
+    let drafts = turns.iter().fold(Drafts::default(), |a, t| a + t.drafts);
+    let [drafted, taken] = drafts.total();
     Summary {
         episodes: eps.len(),
         score: 100.0 * eps.iter().map(|e| e.reward).sum::<f64>() / n,
@@ -332,5 +357,11 @@ pub fn summarize(eps: &[Episode]) -> Summary {
         errors: eps.iter().filter(|e| e.error.is_some()).count(),
         submissions_per_token: rates.map(|r| r.0),
         readback_bytes_per_token: rates.map(|r| r.1),
+        seconds_per_turn: per_turn(|t| t.seconds),
+        prefill_seconds_per_turn: per_turn(|t| t.prefill_seconds),
+        decode_seconds_per_turn: per_turn(|t| t.decode_seconds),
+        tokens_per_forward: (passes > 0).then(|| total(|t| t.decode_tokens) as f64 / passes as f64),
+        draft_acceptance: (drafted > 0).then(|| taken as f64 / drafted as f64),
+        drafts,
     }
 }

@@ -25,5 +25,5 @@ pub mod cli;
 pub use constrain::{ActionSet, Vocab};
 pub use context::{Context, Mode};
 pub use episode::{run_episode, run_episode_with, summarize, Episode, EpisodeConfig, Shop, Summary, TurnRecord};
-pub use policy::{Limits, LlmPolicy, Policy, ScriptedPolicy, TurnReply, TurnRequest};
+pub use policy::{Drafts, Limits, LlmPolicy, Policy, ScriptedPolicy, TurnReply, TurnRequest};
 pub use protocol::{Parsed, Protocol, Tag};

@@ -1,7 +1,7 @@
 //! Policies: who writes each turn. [`LlmPolicy`] runs a language model on any [`Engine`]
 //! (KV-cache reuse by common prefix, constrained action decoding); [`ScriptedPolicy`] returns
 //! fixed text, for tests that need no model.
-use super::constrain::{ActionSet, Vocab};
+use super::constrain::{ActionSet, State, Vocab};
 use super::repeat;
 use super::protocol::Protocol;
 use crate::engine::{now, Engine, Transfers};
@@ -9,6 +9,7 @@ use crate::sample::{Rng, SamplerParams, TokenMask};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What a policy is asked each turn.
@@ -52,6 +53,41 @@ pub struct TurnReply {
     /// The prompt and completion tokens a server reported (a served policy); `None`: counted here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<super::remote::Usage>,
+    /// Forward passes that generated tokens (a decode step, or the check of a draft).
+    pub decode_passes: usize,
+    /// Draft tokens checked and those the model chose itself, by where they were written (see
+    /// [`LlmPolicy::speculate`]).
+    pub drafts: Drafts,
+}
+
+/// Draft tokens checked (`[0]`) and taken (`[1]`) in each part of a turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Drafts {
+    pub think: [usize; 2],
+    pub memory: [usize; 2],
+    pub action: [usize; 2],
+}
+
+impl Drafts {
+    pub fn total(&self) -> [usize; 2] {
+        [self.think[0] + self.memory[0] + self.action[0], self.think[1] + self.memory[1] + self.action[1]]
+    }
+}
+
+impl std::ops::Add for Drafts {
+    type Output = Drafts;
+    fn add(self, o: Drafts) -> Drafts {
+        let add = |a: [usize; 2], b: [usize; 2]| [a[0] + b[0], a[1] + b[1]];
+        Drafts { think: add(self.think, o.think), memory: add(self.memory, o.memory), action: add(self.action, o.action) }
+    }
+}
+
+/// Which part of a turn a draft was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Think,
+    Memory,
+    Action,
 }
 
 #[allow(async_fn_in_trait)]
@@ -114,10 +150,44 @@ pub struct LlmPolicy<'t, E: Engine> {
     pub limits: Limits,
     /// Restrict the action to the page's available actions and force the tag structure.
     pub constrain: bool,
+    /// Draft tokens and check them in one forward pass (greedy decoding on an engine that checks
+    /// a batch at once): in free text the tokens that followed the last few tokens' latest earlier
+    /// occurrence in the context (prompt lookup: a memory block repeats much of the last one), in
+    /// the action the bytes every allowed action continues with (jump-forward). A draft token
+    /// counts only where it is the model's own greedy choice, so turns are the same tokens
+    /// either way.
+    pub speculate: bool,
+    /// Prompt-lookup draft length: grows after a draft taken whole, shrinks after a rejection.
+    draft_len: usize,
     rng: Rng,
     /// The ids in the engine's KV cache, in order (mirrors `engine.pos()`).
     kv: Vec<u32>,
     capacity: usize,
+}
+
+/// Prompt-lookup draft lengths: the first, and the bounds it adapts within.
+const DRAFT_START: usize = 4;
+const DRAFT_MIN: usize = 2;
+const DRAFT_MAX: usize = 16;
+/// Longest jump-forward draft (an action's forced rest: a product id and the close tag).
+const FORCED_MAX: usize = 24;
+
+/// Prompt lookup: after `seq` + `next`, the tokens that followed the latest earlier occurrence of
+/// its last three (else two) tokens in `seq`, at most `max`.
+fn lookup(seq: &[u32], next: u32, max: usize) -> Vec<u32> {
+    let at = |i: usize| if i < seq.len() { seq[i] } else { next };
+    let len = seq.len() + 1;
+    for n in [3] {
+        if len <= n || max == 0 {
+            continue;
+        }
+        let tail = len - n;
+        if let Some(start) = (0..tail).rev().find(|&s| (0..n).all(|j| at(s + j) == at(tail + j))) {
+            let from = start + n;
+            return (from..(from + max).min(len)).map(at).collect();
+        }
+    }
+    Vec::new()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -160,6 +230,8 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             params: SamplerParams::greedy(),
             limits: Limits::default(),
             constrain: true,
+            speculate: true,
+            draft_len: DRAFT_START,
             rng: Rng::new(0),
             capacity,
         }
@@ -199,19 +271,25 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
 
     /// Free generation from the current logits until a stop token, `budget` tokens, or one of
     /// `until` appears in the bytes. Returns the bytes and whether a stop/until ended it; the
-    /// token that completed an `until` string is not fed to the engine.
+    /// token that completed an `until` string is not left in the KV cache.
     async fn free(&mut self, bytes: &mut Vec<u8>, budget: usize, until: &[Vec<u8>], r: &mut TurnReply) -> Result<Option<usize>> {
         let mut gen = Vec::new();
         let mut next = self.engine.sample(&self.params, self.rng.uniform()).await?;
+        // Draft tokens the model chose itself, fed beyond `kv`, each with its choice after it.
+        let mut ahead: VecDeque<(u32, Option<u32>)> = VecDeque::new();
         let mut n = 0;
-        loop {
+        let ended = loop {
+            if self.speculating() && repeat::loops(&gen, next, &self.vocab) {
+                ahead.clear();
+                self.realign(r).await?;
+            }
             let tok = self.unloop(&gen, next, r).await?;
             if self.tok.stop.contains(&tok) {
-                return Ok(None);
+                break None;
             }
             if n >= budget || self.room() <= 1 {
                 r.repairs.push("max_tokens".into());
-                return Ok(None);
+                break None;
             }
             let start = bytes.len();
             bytes.extend_from_slice(self.vocab.get(tok));
@@ -220,10 +298,89 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             gen.push(tok);
             let from = start.saturating_sub(16);
             if let Some(k) = until.iter().position(|u| find(&bytes[from..], u).is_some()) {
-                return Ok(Some(k));
+                break Some(k);
             }
-            next = self.engine.decode(tok, &self.params, self.rng.uniform()).await?;
+            next = match ahead.pop_front() {
+                Some((d, c)) if d == tok => {
+                    self.kv.push(tok);
+                    c.ok_or_else(|| Error::usage("no choice after a draft token"))?
+                }
+                _ => {
+                    ahead.clear();
+                    self.engine.truncate(self.kv.len())?;
+                    let part = self.part_of(bytes);
+                    self.feed(tok, &mut ahead, budget - n, part, r).await?
+                }
+            };
+        };
+        self.engine.truncate(self.kv.len())?;
+        Ok(ended)
+    }
+
+    /// Whether drafts are checked this turn: asked for, greedy, and on an engine that checks a
+    /// draft in one pass.
+    fn speculating(&self) -> bool {
+        self.speculate && self.params.temperature == 0.0 && self.engine.batched_verify()
+    }
+
+    /// Makes the engine's logits those after `kv`'s last token again (a draft's check leaves
+    /// them at its last token): one pass, before the repetition guard samples from them.
+    async fn realign(&mut self, r: &mut TurnReply) -> Result<()> {
+        let last = *self.kv.last().ok_or_else(|| Error::usage("realign on an empty cache"))?;
+        self.engine.truncate(self.kv.len() - 1)?;
+        self.engine.prefill(&[last]).await?;
+        r.decode_passes += 1;
+        Ok(())
+    }
+
+    /// Feeds `tok` (the engine holds exactly `kv`) and returns the model's choice after it: one
+    /// decode step, or, when drafting, one pass over `tok` and a prompt-lookup draft of at most
+    /// `left` tokens, whose leading tokens the model chose itself stay fed, in `ahead`.
+    async fn feed(&mut self, tok: u32, ahead: &mut VecDeque<(u32, Option<u32>)>, left: usize, part: Part, r: &mut TurnReply) -> Result<u32> {
+        // No drafts in the reasoning: the shipped policy's <think> takes a third of its lookups'
+        // tokens (README), below what a check's extra tokens cost.
+        let draft = match self.speculating() && part != Part::Think {
+            true => lookup(&self.kv, tok, self.draft_len.min(left).min(self.room().saturating_sub(2))),
+            false => Vec::new(),
+        };
+        r.decode_passes += 1;
+        if draft.is_empty() {
+            let next = self.engine.decode(tok, &self.params, self.rng.uniform()).await?;
             self.kv.push(tok);
+            return Ok(next);
+        }
+        let fed: Vec<u32> = std::iter::once(tok).chain(draft.iter().copied()).collect();
+        let choices = self.engine.verify(&fed, &[]).await?;
+        self.kv.push(tok);
+        let kept = self.keep(&draft, &choices, ahead, part, r)?;
+        self.draft_len = if kept == draft.len() { (self.draft_len + 2).min(DRAFT_MAX) } else { (kept + 1).max(DRAFT_MIN) };
+        choices[0].ok_or_else(|| Error::usage("the model chose no token"))
+    }
+
+    /// After a check of `[token, draft…]` (`choices[i]` follows its i-th token): keeps the draft's
+    /// leading tokens that the model chose itself in `ahead` and in the cache, drops the rest from
+    /// the cache; returns how many it kept.
+    fn keep(&mut self, draft: &[u32], choices: &[Option<u32>], ahead: &mut VecDeque<(u32, Option<u32>)>, part: Part, r: &mut TurnReply) -> Result<usize> {
+        let kept = draft.iter().zip(choices).take_while(|(d, c)| Some(**d) == **c).count();
+        // Only tokens that were fed stay (a draft's last token may be checked without being fed).
+        let fed = kept.min(choices.len() - 1);
+        self.engine.truncate(self.kv.len() + fed)?;
+        ahead.extend(draft[..fed].iter().zip(&choices[1..]).map(|(&d, &c)| (d, c)));
+        let tally = match part {
+            Part::Think => &mut r.drafts.think,
+            Part::Memory => &mut r.drafts.memory,
+            Part::Action => &mut r.drafts.action,
+        };
+        tally[0] += draft.len();
+        tally[1] += kept;
+        Ok(kept)
+    }
+
+    /// The part of the turn free text is in: inside an open reasoning block, or after it.
+    fn part_of(&self, bytes: &[u8]) -> Part {
+        match &self.protocol.reasoning {
+            Some(t) if find(bytes, t.open().as_bytes()).is_some() && find(bytes, t.close().as_bytes()).is_none() => Part::Think,
+            _ => Part::Memory,
         }
     }
 
@@ -249,6 +406,39 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             picked = self.engine.sample_masked(Some(&mask), &self.params, u).await?;
         }
         Ok(picked)
+    }
+
+    /// The action's draft after `t` from state `st` (`t` already taken into it): the bytes every
+    /// allowed action continues with, as tokens (jump-forward), else a prompt lookup (a query
+    /// copies the goal's words), cut at the first token no action allows; with the mask of each
+    /// step it is checked at, the draft's last token's own step left out where it ends the action
+    /// (nothing follows it to choose). `None` when not drafting or nothing is drafted.
+    fn jump_draft(&self, set: &ActionSet, st: State, t: u32, n_logits: usize) -> Option<(Vec<u32>, Vec<TokenMask>)> {
+        if !self.speculating() {
+            return None;
+        }
+        let forced = set.forced(st);
+        let room = self.room().saturating_sub(2);
+        let guess = match forced.is_empty() {
+            false => self.tok.encode(&String::from_utf8_lossy(&forced)).ok()?.into_iter().take(FORCED_MAX.min(room)).collect(),
+            true => lookup(&self.kv, t, self.draft_len.min(room)),
+        };
+        let (mut draft, mut masks, mut s) = (Vec::new(), Vec::new(), st);
+        for d in guess {
+            let Some(next) = set.advance(s, self.vocab.get(d)) else { break };
+            masks.push(set.mask(s, &self.vocab, n_logits));
+            draft.push(d);
+            s = next;
+            if s == State::Done {
+                return Some((draft, masks));
+            }
+        }
+        if draft.is_empty() {
+            return None;
+        }
+        // Every draft token fed: the choice after the last is wanted too.
+        masks.push(set.mask(s, &self.vocab, n_logits));
+        Some((draft, masks))
     }
 
     async fn sync_text(&mut self, context: &[u32], text: &[u8], r: &mut TurnReply) -> Result<()> {
@@ -352,12 +542,15 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
         let mut st = set.start();
         let mut action = Vec::new();
         let mut pending: Option<u32> = None;
+        let mut ahead: VecDeque<(u32, Option<u32>)> = VecDeque::new();
         let n_logits = self.engine.config().vocab;
-        while st != super::constrain::State::Done {
+        while st != State::Done {
             if action.len() >= self.limits.action_tokens || self.room() <= 1 + pending.is_some() as usize {
+                self.engine.truncate(self.kv.len())?;
                 if let Some(t) = pending.take() {
                     self.engine.prefill(&[t]).await?;
                     self.kv.push(t);
+                    r.decode_passes += 1;
                 }
                 let rest = set.completion(st);
                 r.forced_tokens += self.tok.encode(&String::from_utf8_lossy(&rest))?.len();
@@ -368,12 +561,35 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             let mask = set.mask(st, &self.vocab, n_logits);
             let u = self.rng.uniform();
             let picked = match pending.take() {
-                Some(t) => {
+                Some(t) if ahead.front().is_some_and(|a| a.0 == t) => {
                     self.kv.push(t);
-                    self.engine.decode_masked(t, Some(&mask), &self.params, u).await?
+                    ahead.pop_front().unwrap().1
+                }
+                Some(t) => {
+                    ahead.clear();
+                    self.engine.truncate(self.kv.len())?;
+                    r.decode_passes += 1;
+                    match self.jump_draft(&set, st, t, n_logits) {
+                        Some((draft, masks)) => {
+                            let fed: Vec<u32> = std::iter::once(t).chain(draft[..masks.len() - 1].iter().copied()).collect();
+                            let masks: Vec<Option<&TokenMask>> = std::iter::once(&mask).chain(&masks[1..]).map(Some).collect();
+                            let choices = self.engine.verify(&fed, &masks).await?;
+                            self.kv.push(t);
+                            self.keep(&draft, &choices, &mut ahead, Part::Action, &mut r)?;
+                            choices[0]
+                        }
+                        None => {
+                            self.kv.push(t);
+                            self.engine.decode_masked(t, Some(&mask), &self.params, u).await?
+                        }
+                    }
                 }
                 None => self.engine.sample_masked(Some(&mask), &self.params, u).await?,
             };
+            if self.speculating() && picked.is_some_and(|t| repeat::loops(&action, t, &self.vocab)) {
+                ahead.clear();
+                self.realign(&mut r).await?;
+            }
             let picked = self.guard(&action, picked, mask, u, &mut r).await?;
             let Some((tok, next)) = picked.and_then(|t| Some((t, set.advance(st, self.vocab.get(t))?))) else {
                 let rest = set.completion(st);
@@ -385,10 +601,11 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
             action.push(tok);
             st = next;
             r.decode_tokens += 1;
-            if st != super::constrain::State::Done {
+            if st != State::Done {
                 pending = Some(tok);
             }
         }
+        self.engine.truncate(self.kv.len())?;
         r.decode_seconds = now() - t1;
         r.transfers = Transfers::between(x1, self.engine.transfers());
         r.text = String::from_utf8_lossy(&out).into_owned();

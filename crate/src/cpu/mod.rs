@@ -60,6 +60,9 @@ pub struct Cpu {
     pos: usize,
     step: Vec<u32>,
     logits: Vec<f32>,
+    /// The pass under way verifies a draft: every position's logits, each token through the
+    /// kernels a one-token decode uses (so its choices are decode's to the bit).
+    verifying: bool,
     /// Why the CPU runs when the GPU was wanted (set by the loader's automatic choice).
     pub fallback: Option<String>,
 }
@@ -128,6 +131,7 @@ impl Cpu {
             pos: 0,
             step: Vec::new(),
             logits: Vec::new(),
+            verifying: false,
             fallback: None,
         })
     }
@@ -207,7 +211,8 @@ impl Rows<'_> {
 /// `y = x · Wᵀ` for every matrix of `ws` (x is `[t][k]`, each y `[t][n]`), all in one parallel
 /// region: the tasks of every matrix (`ROWS` rows each) go to the pool together, so q/k/v or
 /// gate/up cost one fork-join, not three or two; x is quantized once for all of them.
-fn products(x: &[f32], t: usize, k: usize, ws: &[Rows]) -> Vec<Vec<f32>> {
+/// `one_by_one`: every token through decode's kernel (see [`block_rows`]).
+fn products(x: &[f32], t: usize, k: usize, ws: &[Rows], one_by_one: bool) -> Vec<Vec<f32>> {
     let xq = ws
         .iter()
         .any(|w| matches!(w, Rows::Blocks { .. }))
@@ -224,7 +229,7 @@ fn products(x: &[f32], t: usize, k: usize, ws: &[Rows]) -> Vec<Vec<f32>> {
     }
     let run = |(w, out): &mut (Rows, Cols)| match *w {
         Rows::F32(w) => f32_rows(x, k, w, out),
-        Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), k, ty, bytes, out),
+        Rows::Blocks { ty, bytes } => block_rows(xq.as_ref().unwrap(), k, ty, bytes, out, one_by_one),
     };
     pool::for_each_mut(&mut tasks, run);
     ys
@@ -266,13 +271,24 @@ fn f32_rows(x: &[f32], k: usize, w: &[f32], out: &mut Cols) {
 
 /// The same for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
 /// blocks where a fused kernel exists; otherwise the task unpacks its rows once, then runs every
-/// token through them, four tokens per pass over a row.
-fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols) {
+/// token through them, four tokens per pass over a row. `one_by_one` takes decode's way for any
+/// number of tokens (a draft's verification, whose choices must be decode's to the bit; the
+/// four-token kernel sums in another order).
+fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols, one_by_one: bool) {
     let (rb, t, r0, rows) = (ty.row_bytes(k), out.t, out.r0, out.rows);
-    if t < 4 && qdot::fused(ty) {
+    let single = t < 4 || one_by_one;
+    if single && qdot::fused(ty) {
         for r in 0..rows {
             let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
-            for ti in 0..t {
+            // Four tokens a pass over the row's blocks, each summed as decode sums it.
+            let mut ti = 0;
+            while ti + 4 <= t {
+                for (j, v) in qdot::row_dots(ty, row, xq, [ti, ti + 1, ti + 2, ti + 3]).into_iter().enumerate() {
+                    out.put(ti + j, r, v);
+                }
+                ti += 4;
+            }
+            for ti in ti..t {
                 out.put(ti, r, qdot::row_dot(ty, row, xq, ti));
             }
         }
@@ -286,7 +302,7 @@ fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols)
         u.fill(ty, &w[r0 * rb..(r0 + rows) * rb]);
         let mut ti = 0;
         let mut four = [[0f32; 4]; ROWS];
-        while ti + 4 <= t {
+        while !single && ti + 4 <= t {
             u.dot4_rows(xq, ti, &mut four[..rows]);
             for (r, v) in four[..rows].iter().enumerate() {
                 for (j, v) in v.iter().enumerate() {
@@ -448,7 +464,7 @@ impl Ops for Cpu {
                 Rows::Blocks { ty: *ty, bytes }
             }
         });
-        let mut ys = products(&x.data, t, k, &rows).into_iter();
+        let mut ys = products(&x.data, t, k, &rows, self.verifying).into_iter();
         std::array::from_fn(|i| {
             let (n, mut y) = (rows[i].n(k), ys.next().unwrap());
             if let Some(b) = ws[i].1 {
@@ -500,6 +516,10 @@ impl Ops for Cpu {
         let threads = pool::threads();
         let (rows, per) = if q.rows.div_ceil(TILE) >= 4 * threads {
             (TILE, c.n_heads)
+        } else if self.verifying && q.rows > 1 {
+            // A draft's check: a few tokens over a long cache, which each thread's tile of them
+            // reads once rather than once a token (the cache is as many bytes as the weights).
+            (q.rows.div_ceil(threads), c.n_heads)
         } else if q.rows * c.n_kv_heads >= 4 * threads {
             (1, group)
         } else {
@@ -546,6 +566,9 @@ impl Ops for Cpu {
     }
 
     fn last_row(&mut self, x: &Act) -> Act {
+        if self.verifying {
+            return x.clone();
+        }
         let x = x.borrow();
         act(1, x.cols, x.data[(x.rows - 1) * x.cols..].to_vec())
     }
@@ -572,6 +595,22 @@ impl Engine for Cpu {
     }
     async fn logits(&mut self) -> Result<Vec<f32>> {
         Ok(self.logits.clone())
+    }
+    async fn verify(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
+        self.step = tokens.to_vec();
+        self.verifying = true;
+        let all = self.forward();
+        self.verifying = false;
+        self.pos += tokens.len();
+        let n = all.len() / tokens.len();
+        let greedy = SamplerParams::greedy();
+        let choices = all.chunks_exact(n).enumerate().map(|(i, row)| sample::sample_masked(row, masks.get(i).copied().flatten(), &greedy, 0.0)).collect();
+        self.logits = all[all.len() - n..].to_vec();
+        Ok(choices)
+    }
+    fn batched_verify(&self) -> bool {
+        true
     }
     async fn sample_masked(&mut self, mask: Option<&TokenMask>, p: &SamplerParams, u: f32) -> Result<Option<u32>> {
         if self.logits.is_empty() {

@@ -426,16 +426,22 @@ pub fn stored(ty: GgmlType, bytes: Vec<u8>) -> (GgmlType, Vec<u8>) {
 /// blocks in registers: the decode path, where a row meets one token and unpacking it to memory
 /// first would cost more than the product. Equal to [`Unpacked::dot`] up to f32 rounding.
 pub fn row_dot(ty: GgmlType, row: &[u8], x: &QAct, t: usize) -> f32 {
-    let (xq, dx, xs) = x.row(t);
+    row_dots(ty, row, x, [t])[0]
+}
+
+/// [`row_dot`] for `N` tokens of `x` at once, the row's blocks decoded once for all of them; each
+/// token's result is [`row_dot`]'s to the bit (a draft's check must choose what decode would).
+pub fn row_dots<const N: usize>(ty: GgmlType, row: &[u8], x: &QAct, t: [usize; N]) -> [f32; N] {
+    let rows = t.map(|t| x.row(t));
     assert!(fused(ty) && row.len() == ty.row_bytes(x.k), "{ty:?} row of {} bytes", row.len());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: fused(ty) implies AVX2, FMA and F16C; the row holds x.k elements (checked above).
-    return unsafe { x86::row_dot(ty, row, xq, dx, xs) };
+    return unsafe { x86::row_dot(ty, row, rows) };
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return wasm::row_dot(ty, row, xq, dx, xs);
+    return wasm::row_dot(ty, row, rows);
     #[allow(unreachable_code)]
     {
-        let _ = (xq, dx, xs);
+        let _ = rows;
         unreachable!("no fused kernel on this target")
     }
 }
@@ -618,44 +624,45 @@ pub mod x86 {
         _mm256_fmadd_ps(_mm256_set1_ps(sd), _mm256_cvtepi32_ps(_mm256_add_epi32(p0, p1)), acc)
     }
 
-    /// [`super::row_dot`] on AVX2: every block decoded in registers, never stored.
+    /// [`super::row_dots`] on AVX2: every block decoded in registers, never stored, and run
+    /// through each of `N` tokens' activations (`x[j]` = their `(xq, dx, xs)`) in turn, each
+    /// token's sums in the order of the one-token kernel (so its result is that kernel's, bit
+    /// for bit).
     ///
     /// # Safety
-    /// AVX2, FMA and F16C must be available; `row` holds `xq.len()` elements of `ty`, `dx` and
-    /// `xs` one value per group of [`G`].
+    /// AVX2, FMA and F16C must be available; `row` holds `xq.len()` elements of `ty` for every
+    /// token, `dx` and `xs` one value per group of [`G`].
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn row_dot(
-        ty: super::GgmlType,
-        row: &[u8],
-        xq: &[i16],
-        dx: &[f32],
-        xs: &[f32],
-    ) -> f32 {
+    pub unsafe fn row_dot<const N: usize>(ty: super::GgmlType, row: &[u8], x: [(&[i16], &[f32], &[f32]); N]) -> [f32; N] {
         use super::GgmlType::*;
         // One copy of the block loop per type (the match inside it folds away).
         match ty {
-            Q4_0 => blocks(Q4_0, row, xq, dx, xs),
-            Q4_1 => blocks(Q4_1, row, xq, dx, xs),
-            Q5_0 => blocks(Q5_0, row, xq, dx, xs),
-            Q8_0 => blocks(Q8_0, row, xq, dx, xs),
-            Q4K => blocks(Q4K, row, xq, dx, xs),
-            Q6K => blocks(Q6K, row, xq, dx, xs),
+            Q4_0 => blocks(Q4_0, row, x),
+            Q4_1 => blocks(Q4_1, row, x),
+            Q5_0 => blocks(Q5_0, row, x),
+            Q8_0 => blocks(Q8_0, row, x),
+            Q4K => blocks(Q4K, row, x),
+            Q6K => blocks(Q6K, row, x),
             _ => unreachable!("{ty:?} has no fused kernel"),
         }
     }
 
     #[inline(always)]
-    unsafe fn blocks(ty: super::GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+    unsafe fn blocks<const N: usize>(ty: super::GgmlType, row: &[u8], xt: [(&[i16], &[f32], &[f32]); N]) -> [f32; N] {
         use super::GgmlType::*;
-        let (x, b0) = (xq.as_ptr(), row.as_ptr());
-        let (dx, xs) = (dx.as_ptr(), xs.as_ptr());
+        let b0 = row.as_ptr();
+        let xs0: [(*const i16, *const f32, *const f32); N] = xt.map(|(q, d, s)| (q.as_ptr(), d.as_ptr(), s.as_ptr()));
+        let k = xt[0].0.len();
         let m4 = _mm256_set1_epi8(0xF);
-        // Two accumulators, alternating by group, so consecutive multiply-adds do not wait on each other.
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut off = 0f32;
+        // Two accumulators a token, alternating by group, so consecutive multiply-adds do not wait on each other.
+        let (mut a0, mut a1) = ([_mm256_setzero_ps(); N], [_mm256_setzero_ps(); N]);
+        let mut off = [0f32; N];
         let (be, bb) = ty.block();
-        for i in 0..xq.len() / be {
-            let (b, g, x) = (b0.add(i * bb), i * be / G, x.add(i * be));
+        for i in 0..k / be {
+            let (b, g) = (b0.add(i * bb), i * be / G);
+            let x = |j: usize| xs0[j].0.add(i * be);
+            let dx = |j: usize, g: usize| *xs0[j].1.add(g);
+            let xs = |j: usize, g: usize| *xs0[j].2.add(g);
             match ty {
                 Q4_0 | Q4_1 | Q5_0 | Q8_0 => {
                     let d = half(b);
@@ -676,9 +683,11 @@ pub mod x86 {
                             (_mm256_sub_epi16(wl, bias), _mm256_sub_epi16(wh, bias))
                         }
                     };
-                    a0 = fma_group(a0, d * *dx.add(g), w, x);
-                    if ty == Q4_1 {
-                        off += half(b.add(2)) * *xs.add(g);
+                    for j in 0..N {
+                        a0[j] = fma_group(a0[j], d * dx(j, g), w, x(j));
+                        if ty == Q4_1 {
+                            off[j] += half(b.add(2)) * xs(j, g);
+                        }
                     }
                     std::mem::swap(&mut a0, &mut a1);
                 }
@@ -692,9 +701,11 @@ pub mod x86 {
                         let (sl, ml) = super::scale_min_k4(2 * c, scales);
                         let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
                         let gc = g + 2 * c;
-                        a0 = fma_group(a0, d * sl as f32 * *dx.add(gc), lo, x.add(64 * c));
-                        a1 = fma_group(a1, d * sh as f32 * *dx.add(gc + 1), hi, x.add(64 * c + 32));
-                        off -= dmin * (ml as f32 * *xs.add(gc) + mh as f32 * *xs.add(gc + 1));
+                        for j in 0..N {
+                            a0[j] = fma_group(a0[j], d * sl as f32 * dx(j, gc), lo, x(j).add(64 * c));
+                            a1[j] = fma_group(a1[j], d * sh as f32 * dx(j, gc + 1), hi, x(j).add(64 * c + 32));
+                            off[j] -= dmin * (ml as f32 * xs(j, gc) + mh as f32 * xs(j, gc + 1));
+                        }
                     }
                 }
                 Q6K => {
@@ -722,13 +733,15 @@ pub mod x86 {
                                 _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0xC0u8 as i8)), 2),
                             ),
                         ];
-                        for (j, v) in v.into_iter().enumerate() {
+                        for (jv, v) in v.into_iter().enumerate() {
                             // 32 values with an integer scale per 16, multiplied in before the dot.
                             let (w0, w1) = widen::<true>(_mm256_sub_epi8(v, m32));
-                            let sc = b.add(192 + 8 * n + 2 * j) as *const i8;
+                            let sc = b.add(192 + 8 * n + 2 * jv) as *const i8;
                             let w0 = _mm256_mullo_epi16(w0, _mm256_set1_epi16(*sc as i16));
                             let w1 = _mm256_mullo_epi16(w1, _mm256_set1_epi16(*sc.add(1) as i16));
-                            a0 = fma_group(a0, d * *dx.add(g + 4 * n + j), (w0, w1), x.add(128 * n + 32 * j));
+                            for j in 0..N {
+                                a0[j] = fma_group(a0[j], d * dx(j, g + 4 * n + jv), (w0, w1), x(j).add(128 * n + 32 * jv));
+                            }
                             std::mem::swap(&mut a0, &mut a1);
                         }
                     }
@@ -736,7 +749,7 @@ pub mod x86 {
                 _ => unreachable!("{ty:?} has no fused kernel"),
             }
         }
-        hsum(_mm256_add_ps(a0, a1)) + off
+        std::array::from_fn(|j| hsum(_mm256_add_ps(a0[j], a1[j])) + off[j])
     }
 
     /// # Safety
@@ -918,15 +931,16 @@ pub mod wasm {
         (i16x8_sub(w.0, i16x8_splat(bias)), i16x8_sub(w.1, i16x8_splat(bias)))
     }
 
-    /// simd128 form of [`super::row_dot`]: every block decoded in registers.
-    pub fn row_dot(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+    /// simd128 form of [`super::row_dots`]: every block decoded in registers, then run through
+    /// each token's activations, each token's sums in the one-token kernel's order.
+    pub fn row_dot<const N: usize>(ty: GgmlType, row: &[u8], x: [(&[i16], &[f32], &[f32]); N]) -> [f32; N] {
         use GgmlType::*;
         match ty {
-            Q4_0 => blocks32(Q4_0, row, xq, dx, xs),
-            Q4_1 => blocks32(Q4_1, row, xq, dx, xs),
-            Q8_0 => blocks32(Q8_0, row, xq, dx, xs),
-            Q4K => blocks_k(Q4K, row, xq, dx, xs),
-            Q6K => blocks_k(Q6K, row, xq, dx, xs),
+            Q4_0 => blocks32(Q4_0, row, x),
+            Q4_1 => blocks32(Q4_1, row, x),
+            Q8_0 => blocks32(Q8_0, row, x),
+            Q4K => blocks_k(Q4K, row, x),
+            Q6K => blocks_k(Q6K, row, x),
             _ => unreachable!("{ty:?} has no fused kernel"),
         }
     }
@@ -983,60 +997,70 @@ pub mod wasm {
     /// four f16 scales (and Q4_1's offsets) are converted together and multiplied by the four
     /// activation scales in one vector op; the last `n % 4` blocks go one at a time.
     #[inline(always)]
-    fn blocks32(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+    fn blocks32<const N: usize>(ty: GgmlType, row: &[u8], xt: [(&[i16], &[f32], &[f32]); N]) -> [f32; N] {
         let bb = ty.block().1;
         let nb = row.len() / bb;
-        assert!(row.len() == nb * bb && xq.len() == nb * G && dx.len() == nb && xs.len() == nb);
-        let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
-        let mut off4 = f32x4_splat(0.0);
-        let (rp, xp) = (row.as_ptr(), xq.as_ptr());
+        for (xq, dx, xs) in xt {
+            assert!(row.len() == nb * bb && xq.len() == nb * G && dx.len() == nb && xs.len() == nb);
+        }
+        let (mut a0, mut a1) = ([f32x4_splat(0.0); N], [f32x4_splat(0.0); N]);
+        let mut off4 = [f32x4_splat(0.0); N];
+        let rp = row.as_ptr();
         let mut i = 0;
         // SAFETY: every pointer below stays inside row, xq, dx and xs (lengths checked above).
         unsafe {
             while i + 4 <= nb {
                 let b = rp.add(i * bb);
-                let d4 = f32x4_mul(halves4(b, bb), v128_load(dx.as_ptr().add(i) as *const v128));
-                if ty == GgmlType::Q4_1 {
-                    let m4 = halves4(b.add(2), bb);
-                    off4 = f32x4_add(off4, f32x4_mul(m4, v128_load(xs.as_ptr().add(i) as *const v128)));
+                let h4 = halves4(b, bb);
+                let m4 = if ty == GgmlType::Q4_1 { halves4(b.add(2), bb) } else { h4 };
+                let w = [weights32(ty, b), weights32(ty, b.add(bb)), weights32(ty, b.add(2 * bb)), weights32(ty, b.add(3 * bb))];
+                for (j, (xq, dx, xs)) in xt.iter().enumerate() {
+                    let xp = xq.as_ptr();
+                    let d4 = f32x4_mul(h4, v128_load(dx.as_ptr().add(i) as *const v128));
+                    if ty == GgmlType::Q4_1 {
+                        off4[j] = f32x4_add(off4[j], f32x4_mul(m4, v128_load(xs.as_ptr().add(i) as *const v128)));
+                    }
+                    let p0 = f32x4_convert_i32x4(dot32(w[0], xp.add(i * G)));
+                    let p1 = f32x4_convert_i32x4(dot32(w[1], xp.add((i + 1) * G)));
+                    a0[j] = f32x4_add(a0[j], f32x4_mul(i32x4_shuffle::<0, 0, 0, 0>(d4, d4), p0));
+                    a1[j] = f32x4_add(a1[j], f32x4_mul(i32x4_shuffle::<1, 1, 1, 1>(d4, d4), p1));
+                    let p2 = f32x4_convert_i32x4(dot32(w[2], xp.add((i + 2) * G)));
+                    let p3 = f32x4_convert_i32x4(dot32(w[3], xp.add((i + 3) * G)));
+                    a0[j] = f32x4_add(a0[j], f32x4_mul(i32x4_shuffle::<2, 2, 2, 2>(d4, d4), p2));
+                    a1[j] = f32x4_add(a1[j], f32x4_mul(i32x4_shuffle::<3, 3, 3, 3>(d4, d4), p3));
                 }
-                let p0 = f32x4_convert_i32x4(dot32(weights32(ty, b), xp.add(i * G)));
-                let p1 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(bb)), xp.add((i + 1) * G)));
-                a0 = f32x4_add(a0, f32x4_mul(i32x4_shuffle::<0, 0, 0, 0>(d4, d4), p0));
-                a1 = f32x4_add(a1, f32x4_mul(i32x4_shuffle::<1, 1, 1, 1>(d4, d4), p1));
-                let p2 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(2 * bb)), xp.add((i + 2) * G)));
-                let p3 = f32x4_convert_i32x4(dot32(weights32(ty, b.add(3 * bb)), xp.add((i + 3) * G)));
-                a0 = f32x4_add(a0, f32x4_mul(i32x4_shuffle::<2, 2, 2, 2>(d4, d4), p2));
-                a1 = f32x4_add(a1, f32x4_mul(i32x4_shuffle::<3, 3, 3, 3>(d4, d4), p3));
                 i += 4;
             }
-            let mut off = hsum(off4);
+            let mut off = off4.map(hsum);
             while i < nb {
                 let b = &row[i * bb..(i + 1) * bb];
-                let p = f32x4_convert_i32x4(dot32(weights32(ty, b.as_ptr()), xp.add(i * G)));
-                a0 = f32x4_add(a0, f32x4_mul(f32x4_splat(half(b, 0) * dx[i]), p));
-                if ty == GgmlType::Q4_1 {
-                    off += half(b, 2) * xs[i];
+                let w = weights32(ty, b.as_ptr());
+                for (j, (xq, dx, xs)) in xt.iter().enumerate() {
+                    let p = f32x4_convert_i32x4(dot32(w, xq.as_ptr().add(i * G)));
+                    a0[j] = f32x4_add(a0[j], f32x4_mul(f32x4_splat(half(b, 0) * dx[i]), p));
+                    if ty == GgmlType::Q4_1 {
+                        off[j] += half(b, 2) * xs[i];
+                    }
                 }
                 i += 1;
             }
-            hsum(f32x4_add(a0, a1)) + off
+            std::array::from_fn(|j| hsum(f32x4_add(a0[j], a1[j])) + off[j])
         }
     }
 
     /// The row kernel of the K types (256 elements a block).
     #[inline(always)]
-    fn blocks_k(ty: GgmlType, row: &[u8], xq: &[i16], dx: &[f32], xs: &[f32]) -> f32 {
+    fn blocks_k<const N: usize>(ty: GgmlType, row: &[u8], xt: [(&[i16], &[f32], &[f32]); N]) -> [f32; N] {
         use GgmlType::*;
         let m4 = u8x16_splat(0xF);
-        let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
-        let mut off = 0f32;
+        let (mut a0, mut a1) = ([f32x4_splat(0.0); N], [f32x4_splat(0.0); N]);
+        let mut off = [0f32; N];
         let (be, bb) = ty.block();
-        for ((b, x), (dx, xs)) in row
-            .chunks_exact(bb)
-            .zip(xq.chunks_exact(be))
-            .zip(dx.chunks_exact(be / G).zip(xs.chunks_exact(be / G)))
-        {
+        for (bi, b) in row.chunks_exact(bb).enumerate() {
+            let (e0, g0) = (bi * be, bi * be / G);
+            let x = |j: usize, from: usize, to: usize| &xt[j].0[e0 + from..e0 + to];
+            let dx = |j: usize, g: usize| xt[j].1[g0 + g];
+            let xs = |j: usize, g: usize| xt[j].2[g0 + g];
             match ty {
                 Q4K => {
                     let (d, dmin) = (half(b, 0), half(b, 2));
@@ -1047,30 +1071,34 @@ pub mod wasm {
                         let (sh, mh) = super::scale_min_k4(2 * c + 1, scales);
                         let lo = [widen_u(v128_and(q0, m4)), widen_u(v128_and(q1, m4))];
                         let hi = [widen_u(u8x16_shr(q0, 4)), widen_u(u8x16_shr(q1, 4))];
-                        a0 = fma_group(a0, d * sl as f32 * dx[2 * c], lo, &x[64 * c..64 * c + 32]);
-                        a1 = fma_group(a1, d * sh as f32 * dx[2 * c + 1], hi, &x[64 * c + 32..64 * c + 64]);
-                        off -= dmin * (ml as f32 * xs[2 * c] + mh as f32 * xs[2 * c + 1]);
+                        for j in 0..N {
+                            a0[j] = fma_group(a0[j], d * sl as f32 * dx(j, 2 * c), lo, x(j, 64 * c, 64 * c + 32));
+                            a1[j] = fma_group(a1[j], d * sh as f32 * dx(j, 2 * c + 1), hi, x(j, 64 * c + 32, 64 * c + 64));
+                            off[j] -= dmin * (ml as f32 * xs(j, 2 * c) + mh as f32 * xs(j, 2 * c + 1));
+                        }
                     }
                 }
                 Q6K => {
                     let d = half(b, 208);
                     let m32 = i8x16_splat(32);
                     for n in 0..2 {
-                        for j in 0..4 {
-                            // Values 32j..32j+32 of this half-block, as two runs of 16 with an
+                        for jv in 0..4 {
+                            // Values 32jv..32jv+32 of this half-block, as two runs of 16 with an
                             // integer scale each, multiplied in before the dot.
                             let mut w = [(i16x8_splat(0), i16x8_splat(0)); 2];
                             for (h, wh) in w.iter_mut().enumerate() {
-                                let ql = load(b, 64 * n + 32 * (j & 1) + 16 * h);
+                                let ql = load(b, 64 * n + 32 * (jv & 1) + 16 * h);
                                 let qh = load(b, 128 + 32 * n + 16 * h);
-                                let lo4 = if j < 2 { v128_and(ql, m4) } else { u8x16_shr(ql, 4) };
-                                let hi2 = v128_and(u8x16_shr(qh, 2 * j as u32), u8x16_splat(3));
+                                let lo4 = if jv < 2 { v128_and(ql, m4) } else { u8x16_shr(ql, 4) };
+                                let hi2 = v128_and(u8x16_shr(qh, 2 * jv as u32), u8x16_splat(3));
                                 let v = i8x16_sub(v128_or(lo4, u8x16_shl(hi2, 4)), m32);
-                                let sc = i16x8_splat((b[192 + 8 * n + 2 * j + h] as i8) as i16);
+                                let sc = i16x8_splat((b[192 + 8 * n + 2 * jv + h] as i8) as i16);
                                 let (v0, v1) = widen_i(v);
                                 *wh = (i16x8_mul(v0, sc), i16x8_mul(v1, sc));
                             }
-                            a0 = fma_group(a0, d * dx[4 * n + j], w, &x[128 * n + 32 * j..128 * n + 32 * j + 32]);
+                            for j in 0..N {
+                                a0[j] = fma_group(a0[j], d * dx(j, 4 * n + jv), w, x(j, 128 * n + 32 * jv, 128 * n + 32 * jv + 32));
+                            }
                             std::mem::swap(&mut a0, &mut a1);
                         }
                     }
@@ -1078,9 +1106,11 @@ pub mod wasm {
                 _ => unreachable!("{ty:?} has no fused kernel"),
             }
         }
-        let a = f32x4_add(a0, a1);
-        f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a)
-            + off
+        std::array::from_fn(|j| {
+            let a = f32x4_add(a0[j], a1[j]);
+            f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a) + f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a)
+                + off[j]
+        })
     }
 
     /// simd128 form of [`super::scaled_dot`]; the caller checked the lengths.
@@ -1220,6 +1250,25 @@ mod tests {
                     "n {n}"
                 );
                 assert!((four[j] - want).abs() <= tol, "n {n} dot4");
+            }
+        }
+    }
+
+    #[test]
+    fn several_tokens_at_once_are_each_the_one_token_kernel_to_the_bit() {
+        use GgmlType::*;
+        let mut r = crate::sample::Rng::new(5);
+        for ty in [Q4_0, Q4_1, Q5_0, Q8_0, Q4K, Q6K] {
+            if !fused(ty) {
+                continue;
+            }
+            let k = 512;
+            let bytes = random_blocks(ty, k, 21);
+            let x: Vec<f32> = (0..k * 5).map(|_| r.uniform() * 4.0 - 2.0).collect();
+            let a = QAct::new(&x, k);
+            let four = row_dots(ty, &bytes, &a, [4, 1, 3, 0]);
+            for (j, t) in [4, 1, 3, 0].into_iter().enumerate() {
+                assert_eq!(four[j].to_bits(), row_dot(ty, &bytes, &a, t).to_bits(), "{ty:?} token {t}");
             }
         }
     }

@@ -99,7 +99,8 @@ struct GoalSpec {
 }
 
 /// An episode's settings, as `mem1 run`'s flags: `{mode: "mem1"|"full", maxTurns, maxTokens,
-/// memoryTokens, actionTokens, constrain, seed}`; the memory and action budgets default to
+/// memoryTokens, actionTokens, constrain, speculate, seed}` (`speculate: false` is
+/// `--no-speculate`); the memory and action budgets default to
 /// min(their default, maxTokens). On live pages also `{autoConfirm, demoStore}`: buy without
 /// asking, on the demo store at that origin only ([`crate::agent::guard::is_demo_store`]).
 #[derive(Deserialize, Default)]
@@ -111,6 +112,7 @@ pub(crate) struct RunOptions {
     memory_tokens: Option<usize>,
     action_tokens: Option<usize>,
     constrain: Option<bool>,
+    speculate: Option<bool>,
     seed: Option<u64>,
     pub(crate) auto_confirm: bool,
     pub(crate) demo_store: Option<String>,
@@ -466,6 +468,7 @@ impl Inner {
         let engine = Watched::new(engine, self.stop.clone(), events.clone());
         let mut policy = LlmPolicy::new(engine, &tok, vocab.clone(), Protocol::webshop(), ctx);
         policy.constrain = o.constrain.unwrap_or(true);
+        policy.speculate = o.speculate.unwrap_or(true);
         policy.limits = limits;
         policy.params = SamplerParams::greedy();
         policy.seed(o.seed.unwrap_or(0));

@@ -54,6 +54,10 @@ pub struct TurnEvent<'a> {
     pub submissions_per_token: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readback_bytes_per_token: Option<f64>,
+    /// Generated tokens per forward pass that generated them (above 1 where drafts were taken;
+    /// absent for a served policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_pass: Option<f64>,
     pub problems: &'a [String],
     pub reward: f64,
 }
@@ -80,6 +84,7 @@ impl<'a> TurnEvent<'a> {
             seconds: t.seconds,
             submissions_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).0),
             readback_bytes_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).1),
+            tokens_per_pass: (t.decode_passes > 0).then(|| t.decode_tokens as f64 / t.decode_passes as f64),
             problems: &t.problems,
             reward: t.reward,
         }
@@ -266,6 +271,20 @@ impl Engine for Watched {
         let t = self.inner.decode_masked(token, mask, p, u).await?;
         self.generated();
         Ok(t)
+    }
+    async fn verify(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        self.check()?;
+        let choices = self.inner.verify(tokens, masks).await?;
+        // Under greedy decoding the agent keeps the first token and each draft token the model
+        // chose itself, up to the first it did not.
+        let kept = 1 + tokens[1..].iter().zip(&choices).take_while(|(d, c)| Some(**d) == **c).count();
+        for _ in 0..kept {
+            self.generated();
+        }
+        Ok(choices)
+    }
+    fn batched_verify(&self) -> bool {
+        self.inner.batched_verify()
     }
     fn transfers(&self) -> Option<Transfers> {
         self.inner.transfers()

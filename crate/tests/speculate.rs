@@ -1,0 +1,159 @@
+//! Drafted tokens checked several in one forward pass (prompt lookup in free text, jump-forward in
+//! the action): the CPU backend's check chooses, bit for bit, what decoding one token at a time
+//! chooses, so whole episodes are the same tokens with and without drafts, in fewer passes.
+// Native: the browser runs the same kernels' bit-for-bit test among the library's tests, and the
+// shipped policy with and without drafts in tests/web_demo.mjs.
+#![cfg(not(target_arch = "wasm32"))]
+mod agent_util;
+use agent_util::{byte_tokenizer, model};
+use mem1::agent::{run_episode, summarize, Episode, EpisodeConfig, Limits, LlmPolicy, Mode, Protocol, Vocab};
+use mem1::engine::Engine;
+use mem1::gguf::{read_header, FileSource};
+use mem1::loader::{AnyEngine, Backend};
+use mem1::lora::{self, Adapter};
+use mem1::quant::GgmlType;
+use mem1::sample::{self, SamplerParams, TokenMask};
+use mem1::shop::goal::dev_goals;
+use mem1::shop::{Env, Store};
+use mem1::synthetic::{synthetic_gguf, Shape};
+use mem1::tokenizer::Tokenizer;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// The shipped policy on the CPU backend.
+fn shipped(ctx: usize) -> (Tokenizer, AnyEngine) {
+    let mut src = FileSource::open(&model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let g = pollster::block_on(read_header(&mut src)).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    let mut lsrc = FileSource::open(&repo("models/mem1-smollm2-135m.lora.gguf")).expect("the bundled adapter");
+    let adapter = pollster::block_on(Adapter::read(&mut lsrc)).unwrap();
+    let engine = pollster::block_on(lora::load(Backend::Cpu, &mut src, &g, Some(adapter), ctx, |_, _| {})).unwrap();
+    (tok, engine)
+}
+
+fn tiny(ty: GgmlType) -> (Tokenizer, AnyEngine) {
+    let tok = byte_tokenizer();
+    // 256 columns: whole K-quant blocks (Q4_K, Q6_K) in every row.
+    let shape = Shape { arch: "llama", layers: 2, d: 256, heads: 4, kv: 2, ff: 512, vocab: tok.vocab_size(), tied: true };
+    let mut file = synthetic_gguf(&shape, ty, 4096);
+    let engine = pollster::block_on(AnyEngine::load(Backend::Cpu, &mut file, 4096, |_, _| {})).unwrap();
+    (tok, engine)
+}
+
+/// Checks `tokens` after `prompt` in one pass and one at a time: the same choices (under a mask at
+/// every other position), and the same last logits to the bit.
+fn check_equals_decode(e: &mut AnyEngine, prompt: &[u32], tokens: &[u32], what: &str) {
+    assert!(e.batched_verify(), "{what}: the CPU backend checks a draft in one pass");
+    let n = e.config().vocab;
+    // Every other position allows only odd ids.
+    let mut odd = TokenMask::none(n);
+    (1..n as u32).step_by(2).for_each(|t| odd.allow(t));
+    let masks: Vec<Option<&TokenMask>> = (0..tokens.len()).map(|i| (i % 2 == 1).then_some(&odd)).collect();
+    pollster::block_on(e.prefill(prompt)).unwrap();
+    let p = e.pos();
+    let checked = pollster::block_on(e.verify(tokens, &masks)).unwrap();
+    assert_eq!(e.pos(), p + tokens.len());
+    let last = pollster::block_on(e.logits()).unwrap();
+    e.truncate(p).unwrap();
+    let greedy = SamplerParams::greedy();
+    for (i, &t) in tokens.iter().enumerate() {
+        pollster::block_on(e.prefill(&[t])).unwrap();
+        let logits = pollster::block_on(e.logits()).unwrap();
+        assert_eq!(checked[i], sample::sample_masked(&logits, masks[i], &greedy, 0.0), "{what}: choice after token {i}");
+        if i + 1 == tokens.len() {
+            assert!(logits.iter().zip(&last).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the last logits differ");
+        }
+    }
+}
+
+#[test]
+fn a_draft_check_chooses_what_decode_chooses_to_the_bit() {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q5_1] {
+        let (_, mut e) = tiny(ty);
+        let prompt: Vec<u32> = (0..40).map(|i| (i * 7 % 250) as u32).collect();
+        // 1 to 9 tokens: a short draft, and four-token runs with a remainder.
+        for k in [1, 2, 5, 9] {
+            e.truncate(0).unwrap();
+            let draft: Vec<u32> = (0..k).map(|i| (i * 13 % 250) as u32).collect();
+            check_equals_decode(&mut e, &prompt, &draft, &format!("tiny {ty:?} k={k}"));
+        }
+    }
+    let (tok, mut e) = shipped(2048);
+    let prompt = tok.encode("Find me a pair of wireless headphones under 50 dollars, in black. I search for").unwrap();
+    let draft = tok.encode(" wireless headphones black under 50 dollars</summary>").unwrap();
+    check_equals_decode(&mut e, &prompt, &draft, "SmolLM2 + LoRA");
+}
+
+fn episode(engine: AnyEngine, tok: &Tokenizer, ctx: usize, goal: usize, turns: usize, limits: Limits, speculate: bool) -> Episode {
+    let vocab = Arc::new(Vocab::new(tok));
+    let mut policy = LlmPolicy::new(engine, tok, vocab, Protocol::webshop(), ctx);
+    policy.limits = limits;
+    policy.speculate = speculate;
+    let store = Arc::new(Store::builtin(0).unwrap());
+    let mut env = Env::new(store, dev_goals().unwrap()[goal].clone()).unwrap();
+    let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: turns, trace_prompts: false, trace_ids: false };
+    let ep = pollster::block_on(run_episode(&mut policy, tok, &mut env, &cfg)).unwrap();
+    assert!(ep.error.is_none(), "{:?}", ep.error);
+    ep
+}
+
+/// The episodes wrote the same tokens turn by turn; returns (tokens per forward pass with drafts, without).
+fn same_episodes(with: &Episode, without: &Episode, what: &str) -> (f64, f64) {
+    assert_eq!(with.turns, without.turns, "{what}: turns");
+    for (a, b) in with.trace.iter().zip(&without.trace) {
+        assert_eq!(a.output, b.output, "{what} turn {}: drafts changed what was written", a.turn);
+        assert_eq!(a.decode_tokens, b.decode_tokens, "{what} turn {}", a.turn);
+        assert_eq!(b.drafts.total(), [0, 0], "{what}: drafts were checked with --no-speculate");
+    }
+    assert_eq!((with.reward, with.success), (without.reward, without.success), "{what}");
+    let (s, n) = (summarize(std::slice::from_ref(with)), summarize(std::slice::from_ref(without)));
+    let (tpf, base) = (s.tokens_per_forward.unwrap(), n.tokens_per_forward.unwrap());
+    eprintln!(
+        "{what}: {} turns, {} tokens; {tpf:.2} tokens a forward pass with drafts ({:.0} % of draft tokens taken; think {:?}, memory {:?}, action {:?} checked/taken), {base:.2} without; decode {:.2} s against {:.2} s a turn",
+        with.turns,
+        with.decode_tokens,
+        100.0 * s.draft_acceptance.unwrap_or(0.0),
+        s.drafts.think,
+        s.drafts.memory,
+        s.drafts.action,
+        s.decode_seconds_per_turn,
+        n.decode_seconds_per_turn
+    );
+    (tpf, base)
+}
+
+/// A random model over bytes: its free text never reaches the action tag, so every action is
+/// decoded under the mask, where the forced bytes (a product id's rest, the close tag) are drafts.
+#[test]
+fn tiny_model_episodes_are_the_same_with_and_without_drafts() {
+    let limits = Limits { max_tokens: 24, memory_tokens: 16, action_tokens: 24 };
+    let (tok, e) = tiny(GgmlType::Q8_0);
+    let with = episode(e, &tok, 4096, 2, 3, limits, true);
+    let (tok, e) = tiny(GgmlType::Q8_0);
+    let without = episode(e, &tok, 4096, 2, 3, limits, false);
+    let (tpf, base) = same_episodes(&with, &without, "tiny model");
+    let s = summarize(std::slice::from_ref(&with));
+    assert!(s.drafts.action[1] > 0, "no forced action bytes were taken as drafts: {:?}", s.drafts);
+    assert!(tpf > base, "{tpf} tokens a pass with drafts, {base} without");
+}
+
+/// The shipped policy's whole episode on a dev goal, greedy as shipped: the same turns in at least
+/// 1.8 tokens a forward pass (about one without).
+#[test]
+fn the_shipped_policy_writes_the_same_turns_in_fewer_passes() {
+    let (tok, e) = shipped(2048);
+    let limits = Limits { max_tokens: 224, ..Limits::default() };
+    let with = episode(e, &tok, 2048, 0, 10, limits, true);
+    let (tok, e) = shipped(2048);
+    let without = episode(e, &tok, 2048, 0, 10, limits, false);
+    assert!(with.success, "the shipped policy buys on dev goal 0");
+    let (tpf, base) = same_episodes(&with, &without, "SmolLM2 + LoRA");
+    assert!(tpf >= 1.8, "{tpf:.2} tokens a forward pass with drafts");
+    assert!(base < 1.1, "{base:.2} tokens a forward pass without drafts");
+    let s = summarize(std::slice::from_ref(&with));
+    assert!(s.drafts.memory[1] > 0 && s.drafts.action[1] > 0, "drafts taken in the memory and the action: {:?}", s.drafts);
+}
