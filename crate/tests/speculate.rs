@@ -93,6 +93,8 @@ fn episode(engine: AnyEngine, tok: &Tokenizer, ctx: usize, goal: usize, turns: u
     let mut policy = LlmPolicy::new(engine, tok, vocab, Protocol::webshop(), ctx);
     policy.limits = limits;
     policy.speculate = speculate;
+    // Every draft checked, paying or not: the same passes on every machine.
+    policy.draft_when_paying = false;
     let store = Arc::new(Store::builtin(0).unwrap());
     let mut env = Env::new(store, dev_goals().unwrap()[goal].clone()).unwrap();
     let cfg = EpisodeConfig { protocol: Protocol::webshop(), mode: Mode::Mem1, max_turns: turns, trace_prompts: false, trace_ids: false };

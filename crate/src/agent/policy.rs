@@ -90,6 +90,57 @@ enum Part {
     Action,
 }
 
+/// What drafting costs and brings on this engine, measured as turns run: a decode step's seconds,
+/// the seconds each draft token adds to a check, and the share of draft tokens taken in each part
+/// (moving averages). A draft token pays where its chance of being taken times a decode step
+/// exceeds what it adds: on the 2-core test machine natively a draft token adds about a third of
+/// a decode step, in wasm more (README).
+#[derive(Debug, Clone, Default)]
+pub struct DraftCost {
+    decode: Option<f64>,
+    extra: Option<f64>,
+    taken: [Option<f64>; 3],
+    /// Drafts passed over since the last one checked (every [`EXPLORE`]th is checked anyway, so
+    /// that a part's share is measured again).
+    skipped: usize,
+}
+
+/// Weight of a new measurement in [`DraftCost`]'s averages.
+const NEW: f64 = 0.2;
+/// Of the drafts that do not pay, one in this many is checked all the same.
+const EXPLORE: usize = 8;
+
+fn average(old: &mut Option<f64>, x: f64) {
+    *old = Some(old.map_or(x, |o| o + NEW * (x - o)));
+}
+
+impl DraftCost {
+    /// Whether to check a draft in `part` now (unmeasured: yes).
+    fn pays(&mut self, part: Part) -> bool {
+        let taken = self.taken[part as usize].unwrap_or(0.5);
+        let pays = match (self.decode, self.extra) {
+            (Some(d), Some(x)) => taken * d > x,
+            _ => true,
+        };
+        if pays {
+            return true;
+        }
+        self.skipped += 1;
+        self.skipped % EXPLORE == 0
+    }
+    fn decoded(&mut self, seconds: f64) {
+        average(&mut self.decode, seconds);
+    }
+    /// A check that fed `fed` draft tokens after the token before them took `seconds`; of the
+    /// `drafted` tokens it checked, `taken` were the model's own choices.
+    fn checked(&mut self, part: Part, seconds: f64, fed: usize, drafted: usize, taken: usize) {
+        if let (Some(d), true) = (self.decode, fed > 0) {
+            average(&mut self.extra, ((seconds - d) / fed as f64).max(0.0));
+        }
+        average(&mut self.taken[part as usize], taken as f64 / drafted.max(1) as f64);
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait Policy {
     /// Writes one assistant turn.
@@ -157,6 +208,10 @@ pub struct LlmPolicy<'t, E: Engine> {
     /// counts only where it is the model's own greedy choice, so turns are the same tokens
     /// either way.
     pub speculate: bool,
+    /// Check a draft only where it pays on this engine ([`DraftCost`]); off: wherever there is one
+    /// (the tests' way to count what drafts do, the same on every machine).
+    pub draft_when_paying: bool,
+    pub draft_cost: DraftCost,
     /// Prompt-lookup draft length: grows after a draft taken whole, shrinks after a rejection.
     draft_len: usize,
     rng: Rng,
@@ -231,6 +286,8 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             limits: Limits::default(),
             constrain: true,
             speculate: true,
+            draft_when_paying: true,
+            draft_cost: DraftCost::default(),
             draft_len: DRAFT_START,
             rng: Rng::new(0),
             capacity,
@@ -317,6 +374,11 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
         Ok(ended)
     }
 
+    /// Whether to check a draft in `part` now: always, or where it pays ([`DraftCost`]).
+    fn pays(&mut self, part: Part) -> bool {
+        !self.draft_when_paying || self.draft_cost.pays(part)
+    }
+
     /// Whether drafts are checked this turn: asked for, greedy, and on an engine that checks a
     /// draft in one pass.
     fn speculating(&self) -> bool {
@@ -343,9 +405,12 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             true => lookup(&self.kv, tok, self.draft_len.min(left).min(self.room().saturating_sub(2))),
             false => Vec::new(),
         };
+        let draft = if !draft.is_empty() && self.pays(part) { draft } else { Vec::new() };
         r.decode_passes += 1;
+        let t0 = now();
         if draft.is_empty() {
             let next = self.engine.decode(tok, &self.params, self.rng.uniform()).await?;
+            self.draft_cost.decoded(now() - t0);
             self.kv.push(tok);
             return Ok(next);
         }
@@ -353,6 +418,7 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
         let choices = self.engine.verify(&fed, &[]).await?;
         self.kv.push(tok);
         let kept = self.keep(&draft, &choices, ahead, part, r)?;
+        self.draft_cost.checked(part, now() - t0, draft.len(), draft.len(), kept);
         self.draft_len = if kept == draft.len() { (self.draft_len + 2).min(DRAFT_MAX) } else { (kept + 1).max(DRAFT_MIN) };
         choices[0].ok_or_else(|| Error::usage("the model chose no token"))
     }
@@ -569,18 +635,23 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                     ahead.clear();
                     self.engine.truncate(self.kv.len())?;
                     r.decode_passes += 1;
-                    match self.jump_draft(&set, st, t, n_logits) {
+                    let draft = self.jump_draft(&set, st, t, n_logits).filter(|_| self.pays(Part::Action));
+                    let t0 = now();
+                    match draft {
                         Some((draft, masks)) => {
                             let fed: Vec<u32> = std::iter::once(t).chain(draft[..masks.len() - 1].iter().copied()).collect();
                             let masks: Vec<Option<&TokenMask>> = std::iter::once(&mask).chain(&masks[1..]).map(Some).collect();
                             let choices = self.engine.verify(&fed, &masks).await?;
                             self.kv.push(t);
-                            self.keep(&draft, &choices, &mut ahead, Part::Action, &mut r)?;
+                            let kept = self.keep(&draft, &choices, &mut ahead, Part::Action, &mut r)?;
+                            self.draft_cost.checked(Part::Action, now() - t0, fed.len() - 1, draft.len(), kept);
                             choices[0]
                         }
                         None => {
                             self.kv.push(t);
-                            self.engine.decode_masked(t, Some(&mask), &self.params, u).await?
+                            let next = self.engine.decode_masked(t, Some(&mask), &self.params, u).await?;
+                            self.draft_cost.decoded(now() - t0);
+                            next
                         }
                     }
                 }
@@ -616,7 +687,22 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
 
 #[cfg(test)]
 mod tests {
-    use super::close_tag;
+    use super::{close_tag, DraftCost, Part, EXPLORE};
+
+    #[test]
+    fn drafts_are_checked_where_they_pay_and_measured_again_now_and_then() {
+        let mut c = DraftCost::default();
+        assert!(c.pays(Part::Memory), "unmeasured: drafts are tried");
+        c.decoded(0.010);
+        // A check of 4 draft tokens took 30 ms, 20 ms beyond a step: 5 ms a token; 3 of 4 taken.
+        c.checked(Part::Memory, 0.030, 4, 4, 3);
+        assert!(c.pays(Part::Memory), "0.75 × 10 ms > 5 ms");
+        // The action's drafts were taken at 1 in 4: 2.5 ms < 5 ms.
+        c.checked(Part::Action, 0.030, 4, 4, 1);
+        let checked = (0..2 * EXPLORE).filter(|_| c.pays(Part::Action)).count();
+        assert_eq!(checked, 2, "one in {EXPLORE} drafts that do not pay is checked");
+        assert!(c.pays(Part::Memory));
+    }
 
     #[test]
     fn cut_off_tags_are_completed_not_doubled() {

@@ -269,6 +269,11 @@ fn f32_rows(x: &[f32], k: usize, w: &[f32], out: &mut Cols) {
     }
 }
 
+/// Tokens [`block_rows`] runs through a row's blocks at once when checking a draft: their sums stay
+/// in registers (16 of 256 bits on AVX2; simd128's 128-bit ones are held in fewer registers, and
+/// more tokens would spill them).
+const LANES: usize = if cfg!(target_arch = "wasm32") { 2 } else { 4 };
+
 /// The same for `ty` blocks. Under four tokens (decode) each row is multiplied straight from its
 /// blocks where a fused kernel exists; otherwise the task unpacks its rows once, then runs every
 /// token through them, four tokens per pass over a row. `one_by_one` takes decode's way for any
@@ -280,13 +285,13 @@ fn block_rows(xq: &qdot::QAct, k: usize, ty: GgmlType, w: &[u8], out: &mut Cols,
     if single && qdot::fused(ty) {
         for r in 0..rows {
             let row = &w[(r0 + r) * rb..(r0 + r + 1) * rb];
-            // Four tokens a pass over the row's blocks, each summed as decode sums it.
+            // A few tokens a pass over the row's blocks, each summed as decode sums it.
             let mut ti = 0;
-            while ti + 4 <= t {
-                for (j, v) in qdot::row_dots(ty, row, xq, [ti, ti + 1, ti + 2, ti + 3]).into_iter().enumerate() {
+            while ti + LANES <= t {
+                for (j, v) in qdot::row_dots(ty, row, xq, std::array::from_fn::<_, LANES, _>(|j| ti + j)).into_iter().enumerate() {
                     out.put(ti + j, r, v);
                 }
-                ti += 4;
+                ti += LANES;
             }
             for ti in ti..t {
                 out.put(ti, r, qdot::row_dot(ty, row, xq, ti));
