@@ -190,9 +190,9 @@ try {
     if (same(again) !== same(a)) fail(`the episode changed when run again:\n  ${same(a)}\n  ${same(again)}`);
     /** Tokens a forward pass and decode seconds over an episode's turns, from each turn's line. */
     const passes = (e) => e.turns.map((t) => {
-      const m = /wrote (\d+) \(([\d.]+) tokens\/s\).* ([\d.]+) tokens a forward pass/.exec(t.nums);
+      const m = /wrote (\d+) \(([\d.]+) tokens\/s\).* ([\d.]+) tokens a forward pass(?: \((\d+) of (\d+) draft tokens taken\))?/.exec(t.nums);
       if (!m) fail(`a turn does not say its tokens a forward pass: ${t.nums}`);
-      return { wrote: Number(m[1]), secs: Number(m[1]) / Math.max(Number(m[2]), 1e-9), per: Number(m[3]) };
+      return { wrote: Number(m[1]), secs: Number(m[1]) / Math.max(Number(m[2]), 1e-9), per: Number(m[3]), taken: Number(m[4] || 0), drafted: Number(m[5] || 0) };
     });
     const sum = (xs, f) => xs.reduce((s, x) => s + f(x), 0);
     const [d, p] = [passes(again), passes(plain)];
@@ -200,7 +200,13 @@ try {
     const [dDec, pDec] = [sum(d, (x) => x.secs) / d.length, sum(p, (x) => x.secs) / p.length];
     console.error(`web_demo: drafts: the same ${a.turns.length} turns in ${dPer.toFixed(2)} tokens a forward pass against ${pPer.toFixed(2)}; ` +
       `decode ${dDec.toFixed(2)} s a turn against ${pDec.toFixed(2)} s (${(pDec / dDec).toFixed(2)}×); episode ${again.runS.toFixed(1)} s against ${plain.runS.toFixed(1)} s`);
-    if (/on cpu/.test(a.progress) && !(dPer > 1.15 && pPer < 1.1)) fail(`drafts did not cut the forward passes: ${dPer} tokens a pass with, ${pPer} without`);
+    // How many drafts are checked depends on what they cost on this machine (DraftCost); that some
+    // were, and taken, does not: a page's first drafts are always checked.
+    const [drafted, taken] = [sum(d, (x) => x.drafted), sum(d, (x) => x.taken)];
+    console.error(`web_demo: drafts: ${taken} of ${drafted} draft tokens taken`);
+    if (/on cpu/.test(a.progress) && !(taken > 0 && dPer > pPer && sum(p, (x) => x.drafted) === 0)) {
+      fail(`no draft was taken with drafts on, or one was checked with them off: ${taken} of ${drafted} taken, ${dPer} tokens a pass with, ${pPer} without`);
+    }
     Object.assign(times, { drafts_seconds: again.runS, no_drafts_seconds: plain.runS, tokens_per_forward: Number(dPer.toFixed(2)), decode_speedup: Number((pDec / dDec).toFixed(2)) });
   }
   fs.mkdirSync(out, { recursive: true });

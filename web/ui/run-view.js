@@ -18,7 +18,7 @@ import { fmt } from './format.js';
  *   context_tokens: number, prefill_tokens: number, decode_tokens: number, prefill_tok_s: number,
  *   decode_tok_s: number, seconds: number, problems: string[], reward: number,
  *   submissions_per_token?: number, readback_bytes_per_token?: number,
- *   tokens_per_pass?: number }} TurnEvent
+ *   tokens_per_pass?: number, drafted?: number, taken?: number }} TurnEvent
  * @typedef {{ mode: string, context_per_turn: number[] }} RecordedRun
  * @typedef {{ command: string, policy?: string, model?: string, backend: string, date: string, commit?: string,
  *   goal: string, runs: RecordedRun[] }} Baseline
@@ -143,7 +143,8 @@ export class RunView {
       el('div', { class: 'nums' },
         `on ${/^https?:/.test(ev.page) ? ev.page : `the ${ev.page} page`} · ${ev.prompt_tokens} tokens in the prompt · ${ev.context_tokens} in context · ` +
         `read ${ev.prefill_tokens} (${fmt(ev.prefill_tok_s, 0)} tokens/s) · wrote ${ev.decode_tokens} (${fmt(ev.decode_tok_s, 1)} tokens/s) · ${fmt(ev.seconds)} s` +
-        (ev.tokens_per_pass === undefined ? '' : ` · ${fmt(ev.tokens_per_pass, 2)} tokens a forward pass`) +
+        (ev.tokens_per_pass === undefined ? '' : ` · ${fmt(ev.tokens_per_pass, 2)} tokens a forward pass` +
+          (ev.drafted ? ` (${ev.taken} of ${ev.drafted} draft tokens taken)` : '')) +
         (ev.submissions_per_token === undefined ? '' :
           ` · GPU: ${fmt(ev.submissions_per_token, 2)} submissions and ${fmt(ev.readback_bytes_per_token ?? 0, 1)} bytes read back per token`) +
         (ev.problems.length ? ` · repaired: ${ev.problems.join(', ')}` : '')),

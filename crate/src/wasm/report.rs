@@ -58,6 +58,9 @@ pub struct TurnEvent<'a> {
     /// absent for a served policy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_pass: Option<f64>,
+    /// Draft tokens checked this turn, and those taken.
+    pub drafted: usize,
+    pub taken: usize,
     pub problems: &'a [String],
     pub reward: f64,
 }
@@ -85,6 +88,8 @@ impl<'a> TurnEvent<'a> {
             submissions_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).0),
             readback_bytes_per_token: t.transfers.map(|x| x.per_token(t.decode_tokens).1),
             tokens_per_pass: (t.decode_passes > 0).then(|| t.decode_tokens as f64 / t.decode_passes as f64),
+            drafted: t.drafts.total()[0],
+            taken: t.drafts.total()[1],
             problems: &t.problems,
             reward: t.reward,
         }
