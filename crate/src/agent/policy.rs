@@ -476,10 +476,10 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
 
     /// The action's draft after `t` from state `st` (`t` already taken into it): the bytes every
     /// allowed action continues with, as tokens (jump-forward), else a prompt lookup (a query
-    /// copies the goal's words), cut at the first token no action allows; with the mask of each
-    /// step it is checked at, the draft's last token's own step left out where it ends the action
-    /// (nothing follows it to choose). `None` when not drafting or nothing is drafted.
-    fn jump_draft(&self, set: &ActionSet, st: State, t: u32, n_logits: usize) -> Option<(Vec<u32>, Vec<TokenMask>)> {
+    /// copies the goal's words), cut at the first token no action allows; with the mask the choice
+    /// after each fed draft token is made under (the caller holds the one after `t`). `None` when
+    /// not drafting, nothing is drafted, or drafting does not pay.
+    fn jump_draft(&mut self, set: &ActionSet, st: State, t: u32, n_logits: usize) -> Option<(Vec<u32>, Vec<TokenMask>)> {
         if !self.speculating() {
             return None;
         }
@@ -489,22 +489,23 @@ impl<'t, E: Engine> LlmPolicy<'t, E> {
             false => self.tok.encode(&String::from_utf8_lossy(&forced)).ok()?.into_iter().take(FORCED_MAX.min(room)).collect(),
             true => lookup(&self.kv, t, self.draft_len.min(room)),
         };
-        let (mut draft, mut masks, mut s) = (Vec::new(), Vec::new(), st);
+        // The draft's tokens, each an allowed step, and the states after those that are fed (all
+        // but one that ends the action: nothing follows it to choose).
+        let (mut draft, mut states, mut s) = (Vec::new(), Vec::new(), st);
         for d in guess {
             let Some(next) = set.advance(s, self.vocab.get(d)) else { break };
-            masks.push(set.mask(s, &self.vocab, n_logits));
             draft.push(d);
             s = next;
             if s == State::Done {
-                return Some((draft, masks));
+                break;
             }
+            states.push(s);
         }
-        if draft.is_empty() {
+        // Asked only now, of a real draft; its masks (a pass over the vocabulary each) only then.
+        if draft.is_empty() || !self.pays(Part::Action) {
             return None;
         }
-        // Every draft token fed: the choice after the last is wanted too.
-        masks.push(set.mask(s, &self.vocab, n_logits));
-        Some((draft, masks))
+        Some((draft, states.iter().map(|&s| set.mask(s, &self.vocab, n_logits)).collect()))
     }
 
     async fn sync_text(&mut self, context: &[u32], text: &[u8], r: &mut TurnReply) -> Result<()> {
@@ -635,12 +636,12 @@ impl<E: Engine> Policy for LlmPolicy<'_, E> {
                     ahead.clear();
                     self.engine.truncate(self.kv.len())?;
                     r.decode_passes += 1;
-                    let draft = self.jump_draft(&set, st, t, n_logits).filter(|_| self.pays(Part::Action));
+                    let draft = self.jump_draft(&set, st, t, n_logits);
                     let t0 = now();
                     match draft {
                         Some((draft, masks)) => {
-                            let fed: Vec<u32> = std::iter::once(t).chain(draft[..masks.len() - 1].iter().copied()).collect();
-                            let masks: Vec<Option<&TokenMask>> = std::iter::once(&mask).chain(&masks[1..]).map(Some).collect();
+                            let fed: Vec<u32> = std::iter::once(t).chain(draft[..masks.len()].iter().copied()).collect();
+                            let masks: Vec<Option<&TokenMask>> = std::iter::once(&mask).chain(&masks).map(Some).collect();
                             let choices = self.engine.verify(&fed, &masks).await?;
                             self.kv.push(t);
                             let kept = self.keep(&draft, &choices, &mut ahead, Part::Action, &mut r)?;
