@@ -10,12 +10,14 @@ use mem1::agent::constrain::{State, MAX_QUERY};
 use mem1::agent::expert::{Choice, Expert};
 use mem1::agent::{run_episode, summarize, ActionSet, Episode, EpisodeConfig, Policy, Protocol, TurnReply, TurnRequest};
 use mem1::shop::goal::{dev_goals, sample_goals, EVAL_SAMPLE};
-use mem1::shop::{Env, Goal, Store};
+use mem1::shop::task::compose;
+use mem1::shop::{Env, Goal, Store, Task};
 use std::process::Command;
 use std::sync::Arc;
 
 fn episodes(goals: &[Goal], choice: Choice, detour: f64, seed: u64) -> Vec<Episode> {
-    episodes_and_actions(goals, choice, detour, seed).0
+    let tasks: Vec<Task> = goals.iter().cloned().map(Task::from).collect();
+    episodes_and_actions(&tasks, choice, detour, seed).0
 }
 
 /// The expert, recording the available actions the loop hands it each turn (what a model's
@@ -33,18 +35,18 @@ impl Policy for Recording {
 }
 
 /// The episodes, and per episode the available actions of each turn.
-fn episodes_and_actions(goals: &[Goal], choice: Choice, detour: f64, seed: u64) -> (Vec<Episode>, Vec<Vec<Vec<String>>>) {
+fn episodes_and_actions(tasks: &[Task], choice: Choice, detour: f64, seed: u64) -> (Vec<Episode>, Vec<Vec<Vec<String>>>) {
     let store = Arc::new(Store::builtin(0).unwrap());
     let tok = byte_tokenizer();
     let mut rec = Recording { expert: Expert::new(store.clone(), Protocol::webshop(), seed), actions: Vec::new() };
     rec.expert.choice = choice;
     rec.expert.detour = detour;
-    let cfg = EpisodeConfig { trace_ids: true, ..Default::default() };
-    goals
+    tasks
         .iter()
-        .map(|g| {
-            rec.expert.reset(g);
-            let mut env = Env::new(store.clone(), g.clone()).unwrap();
+        .map(|t| {
+            let cfg = EpisodeConfig { trace_ids: true, max_turns: 10 * t.items(), ..Default::default() };
+            rec.expert.reset(t);
+            let mut env = Env::new(store.clone(), t.clone()).unwrap();
             let e = pollster::block_on(run_episode(&mut rec, &tok, &mut env, &cfg)).unwrap();
             (e, std::mem::take(&mut rec.actions))
         })
@@ -187,7 +189,8 @@ fn the_visible_experts_actions_are_ones_a_constrained_model_can_write() {
     // can never write; at inference the query was cut before its option words.
     let store = Store::builtin(0).unwrap();
     let goals = sample_goals(&store.catalog, &store.prices, 300, 21).unwrap();
-    let (eps, avail) = episodes_and_actions(&goals, Choice::Visible, 0.0, 6);
+    let tasks: Vec<Task> = goals.into_iter().map(Task::from).collect();
+    let (eps, avail) = episodes_and_actions(&tasks, Choice::Visible, 0.0, 6);
     let close = Protocol::webshop().action.close();
     let (mut longest, mut actions) = (0, 0);
     for (e, avail) in eps.iter().zip(&avail) {
@@ -317,4 +320,50 @@ fn part_of_a_run_plays_its_episodes_as_the_whole_run() {
     let actions = |v: &serde_json::Value| v["actions"].as_array().unwrap().clone();
     assert!(whole.chunks(2).all(|g| g[0]["instruction"] == g[1]["instruction"]));
     assert!(whole.chunks(2).any(|g| actions(&g[0]) != actions(&g[1])), "every group's samples are the same");
+}
+
+/// Shopping lists: the visible expert shops each item as it shops a goal, puts it in the cart,
+/// goes back to search for the next and checks out when all are in; its summary carries the
+/// cart and which item is next, and every action is one the page's grammar accepts.
+#[test]
+fn the_visible_expert_shops_a_list_into_the_cart() {
+    let store = Store::builtin(0).unwrap();
+    let goals = sample_goals(&store.catalog, &store.prices, 48, 31).unwrap();
+    let single = summarize(&episodes(&goals, Choice::Visible, 0.0, 8));
+    let (lists, left) = compose(goals, 4).unwrap();
+    assert_eq!((lists.len(), left), (12, 0));
+    let (eps, avail) = episodes_and_actions(&lists, Choice::Visible, 0.0, 8);
+    let s = summarize(&eps);
+    eprintln!("visible expert: 1 item {:.1} ({:.1} turns); lists of 4: {:.1} a item ({:.1} turns)", single.score, single.mean_turns, s.score, s.mean_turns);
+    assert_eq!(s.invalid_actions, 0);
+    assert!((s.mean_items - 4.0).abs() < 1e-9);
+    // Every list is checked out, and an item scores about what the same goal scores alone (the
+    // same steps, in the same store).
+    assert!(eps.iter().all(|e| e.done && e.item_rewards.len() == 4), "a list was not checked out");
+    assert!((s.score - single.score).abs() < 1.0, "lists {:.1} against {:.1} one at a time", s.score, single.score);
+    let close = Protocol::webshop().action.close();
+    for (e, avail) in eps.iter().zip(&avail) {
+        let acts: Vec<&str> = e.trace.iter().map(|t| t.action.as_str()).collect();
+        assert_eq!(acts.iter().filter(|a| **a == "click[add to cart]").count(), 4, "{acts:?}");
+        assert_eq!(acts.last(), Some(&"click[checkout]"), "{acts:?}");
+        assert!(!acts.contains(&"click[buy now]"), "{acts:?}");
+        for (t, avail) in e.trace.iter().zip(avail) {
+            let set = ActionSet::new(avail, &close);
+            assert!(set.advance(set.start(), format!("{}{close}", t.action).as_bytes()).is_some_and(|s| s == State::Done), "{avail:?} rejects {}", t.action);
+        }
+        // The summary after the k-th Add to Cart lists k items and names the next one.
+        let mut added = 0;
+        for t in &e.trace {
+            if t.action == "click[add to cart]" {
+                added += 1;
+                assert!(t.memory.contains(&format!("cart: 1 B0")), "{}", t.memory);
+                assert_eq!(t.memory.matches(" B0").count(), added, "{}", t.memory);
+                if added < 4 {
+                    assert!(t.memory.contains(&format!("now item {} of 4. nothing searched yet", added + 1)), "{}", t.memory);
+                } else {
+                    assert!(t.memory.ends_with("all 4 items in the cart"), "{}", t.memory);
+                }
+            }
+        }
+    }
 }

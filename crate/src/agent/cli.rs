@@ -8,15 +8,16 @@ use super::protocol::Protocol;
 use super::remote::{self, native::Http, RemotePolicy, ServerKind};
 use crate::cli::Args;
 use crate::engine::now;
-use crate::shop::goal::{dev_goals, parse_goals, sample_goals, EVAL_SAMPLE};
-use crate::shop::{Env, Goal, Store};
+use crate::shop::goal::{dev_goals, sample_goals, EVAL_SAMPLE};
+use crate::shop::task::{compose, parse_tasks, MAX_ITEMS};
+use crate::shop::{Env, Store, Task};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::io::Write;
 use std::sync::Arc;
 
 pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL [--remote-model NAME] [--api-key KEY] [--remote-kind K]]
-          (--goals FILE.json|dev | --sample N --seed S) [--mode mem1|full]
+          (--goals FILE.json|dev | --sample N --seed S) [--items N] [--mode mem1|full]
           [--max-turns T] [--no-constrain] [--no-speculate] [--backend auto|gpu|cpu|ref] [--json] [--limit N] [--skip N]
           [--max-tokens N] [--ctx TOKENS] [--temperature X] [--top-k K] [--top-p P] [--trace FILE.jsonl] [--store-seed S]
           [--progress] [--no-prompts] [--memory-tokens N] [--action-tokens N] [--tokenizer FILE.json]
@@ -40,6 +41,13 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL 
                     knows the goal's product (the upper bound; --detour P: chance of a recoverable
                     wrong step); rule: WebShop's rule baseline (instruction as query, first
                     result, Buy Now).
+  --items N         shopping lists of N goals each (default 1: WebShop goals): N consecutive dev
+                    goals, --sample K draws K lists (K·N goals), a --goals file's plain goals are
+                    grouped N at a time (its entries that are lists of goals are lists already).
+                    A list is shopped into the store's cart (Add to Cart) and ends at Checkout;
+                    each goal scores its WebShop reward against the cart's items under the best
+                    one-to-one assignment, an item beyond N costs 0.1, and the score is the mean
+                    item reward. --max-turns defaults to 10 per item.
   --trace-ids       the trace also holds each turn's prompt and output token ids (SFT data).
   --exclude-eval    drop goals on the products of the dev goals and of the evaluation sample
                     (--sample 200 --seed 0), and repeated goals: training data never sees them.
@@ -60,33 +68,50 @@ pub const USAGE: &str = "mem1 run [--model PATH] [--lora ADAPTER] [--remote URL 
                     from S and the episode's place in the whole run, so --skip K --limit 1 plays
                     episode K as the whole run does.";
 
-fn goals(a: &Args, store: &Store) -> Result<Vec<Goal>> {
-    let mut goals = match (a.get("goals"), a.get("sample")) {
+/// The run's tasks: `--items N` composes N goals into each shopping list (from the dev goals,
+/// `--sample`, or a goal file's plain goals; a file's own lists stay as they are), before
+/// `--skip`, `--limit` and `--repeat`, which count tasks.
+fn tasks(a: &Args, store: &Store) -> Result<Vec<Task>> {
+    let items: usize = a.parsed("items", 1)?;
+    if items == 0 || items > MAX_ITEMS {
+        return Err(Error::usage(format!("--items is 1 to {MAX_ITEMS}")));
+    }
+    let mut entries = match (a.get("goals"), a.get("sample")) {
         (Some(_), Some(_)) => return Err(Error::usage("give --goals or --sample, not both")),
-        (Some("dev") | None, None) => dev_goals()?,
-        (Some(path), None) => parse_goals(&std::fs::read(path)?)?,
+        (Some("dev") | None, None) => dev_goals()?.into_iter().map(Task::from).collect(),
+        (Some(path), None) => parse_tasks(&std::fs::read(path)?)?,
         (None, Some(n)) => {
             let n: usize = n.parse().map_err(|_| Error::usage("--sample needs a number"))?;
-            sample_goals(&store.catalog, &store.prices, n, a.parsed("seed", 0)?)?
+            let goals = sample_goals(&store.catalog, &store.prices, n.saturating_mul(items), a.parsed("seed", 0)?)?;
+            goals.into_iter().map(Task::from).collect()
         }
     };
     if a.has("exclude-eval") {
         let mut held: std::collections::HashSet<String> = dev_goals()?.into_iter().map(|g| g.asin).collect();
         held.extend(sample_goals(&store.catalog, &store.prices, EVAL_SAMPLE.0, EVAL_SAMPLE.1)?.into_iter().map(|g| g.asin));
         let mut seen = std::collections::HashSet::new();
-        goals.retain(|g| !held.contains(&g.asin) && seen.insert(g.instruction_text.clone()));
+        entries.retain(|t: &Task| t.goals.iter().all(|g| !held.contains(&g.asin) && seen.insert(g.instruction_text.clone())));
+    }
+    let mut tasks = entries;
+    if items > 1 {
+        let (lists, singles): (Vec<Task>, Vec<Task>) = tasks.into_iter().partition(Task::is_list);
+        let (composed, left) = compose(singles.into_iter().flat_map(|t| t.goals).collect(), items)?;
+        if left > 0 {
+            eprintln!("mem1 run: {left} goal(s) left over after lists of {items} are not played");
+        }
+        tasks = lists.into_iter().chain(composed).collect();
     }
     let skip: usize = a.parsed("skip", 0)?;
-    goals.drain(..skip.min(goals.len()));
+    tasks.drain(..skip.min(tasks.len()));
     if let Some(l) = a.get("limit") {
         let l: usize = l.parse().map_err(|_| Error::usage("--limit needs a number"))?;
-        goals.truncate(l);
+        tasks.truncate(l);
     }
     let repeat: usize = a.parsed("repeat", 1)?;
     if repeat == 0 {
         return Err(Error::usage("--repeat needs at least 1"));
     }
-    Ok(goals.into_iter().flat_map(|g| std::iter::repeat_n(g, repeat)).collect())
+    Ok(tasks.into_iter().flat_map(|t| std::iter::repeat_n(t, repeat)).collect())
 }
 
 /// The model `mem1 run` uses without `--model` (fetched by `scripts/fetch-models.sh`).
@@ -122,7 +147,7 @@ pub fn run(raw: &[String]) -> Result<()> {
     let a = Args::parse(
         &raw,
         &[
-            "model", "lora", "goals", "sample", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
+            "model", "lora", "goals", "sample", "items", "seed", "mode", "max-turns", "backend", "limit", "skip", "max-tokens", "ctx",
             "temperature", "top-k", "top-p", "trace", "store-seed", "tokenizer", "memory-tokens", "action-tokens", "policy", "expert", "detour", "repeat",
             "remote", "remote-model", "api-key", "remote-kind", "remote-timeout",
         ],
@@ -131,12 +156,14 @@ pub fn run(raw: &[String]) -> Result<()> {
     let t_start = now();
     let mode = Mode::parse(a.get("mode").unwrap_or("mem1")).ok_or_else(|| Error::usage("--mode is mem1 or full"))?;
     let store = Arc::new(Store::builtin(a.parsed("store-seed", 0)?)?);
-    let goals = goals(&a, &store)?;
+    let goals = tasks(&a, &store)?;
     let protocol = Protocol::webshop();
+    // A list needs about as many turns per item as a goal does.
+    let most_items = goals.iter().map(Task::items).max().unwrap_or(1);
     let cfg = EpisodeConfig {
         protocol: protocol.clone(),
         mode,
-        max_turns: a.parsed("max-turns", 10)?,
+        max_turns: a.parsed("max-turns", 10 * most_items)?,
         trace_prompts: !a.has("no-prompts"),
         trace_ids: a.has("trace-ids"),
     };
@@ -175,8 +202,9 @@ pub fn run(raw: &[String]) -> Result<()> {
             episodes(&a, &mut policy, &tok, &store, goals, &cfg, &run, t_start, |p, _, seed| p.seed = seed)
         }
         "model" => {
-            // MEM1 needs room for one turn; the full-history baseline for the whole episode.
-            let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 } else { 16384 })?;
+            // MEM1 needs room for one turn (a list's instruction grows with its items); the
+            // full-history baseline for the whole episode.
+            let ctx: usize = a.parsed("ctx", if mode == Mode::Mem1 { 2048 + 128 * (most_items - 1) } else { 16384 })?;
             let params = crate::cli::sampler_params(&a)?;
             let name = PolicyName::of(&a)?;
             eprintln!("mem1 run: policy {}", name.line);
@@ -263,11 +291,11 @@ fn episodes<P: Policy>(
     policy: &mut P,
     tok: &Tokenizer,
     store: &Arc<Store>,
-    goals: Vec<Goal>,
+    goals: Vec<Task>,
     cfg: &EpisodeConfig,
     run: &Run,
     t_start: f64,
-    mut before: impl FnMut(&mut P, &Goal, u64),
+    mut before: impl FnMut(&mut P, &Task, u64),
 ) -> Result<()> {
     let json = a.has("json");
     let mode = cfg.mode;
@@ -277,8 +305,9 @@ fn episodes<P: Policy>(
     };
     if !json {
         eprintln!(
-            "mem1 run: {} goals, mode {}, backend {}, constrain {}, loaded in {:.1}s",
-            goals.len(), mode.name(), run.backend, run.constrain, run.load_seconds
+            "mem1 run: {} {}, mode {}, backend {}, constrain {}, max turns {}, loaded in {:.1}s",
+            goals.len(), if cfg.max_turns > 10 || goals.iter().any(Task::is_list) { "tasks (shopping lists)" } else { "goals" },
+            mode.name(), run.backend, run.constrain, cfg.max_turns, run.load_seconds
         );
     }
     let mut eps: Vec<Episode> = Vec::new();
@@ -287,7 +316,8 @@ fn episodes<P: Policy>(
     let (seed, first) = (a.parsed::<u64>("seed", 0)?, a.parsed::<usize>("skip", 0)? * a.parsed::<usize>("repeat", 1)?);
     for (i, goal) in goals.into_iter().enumerate() {
         before(policy, &goal, seed ^ ((first + i) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let asin = goal.asin.clone();
+        let asin: Vec<String> = goal.goals.iter().map(|g| g.asin.clone()).collect();
+        let asin = if asin.len() == 1 { serde_json::json!(asin[0]) } else { serde_json::json!(asin) };
         let mut env = Env::new(store.clone(), goal)?;
         let progress = a.has("progress");
         let ep = pollster::block_on(run_episode_with(policy, tok, &mut env, cfg, |t| {
@@ -303,6 +333,7 @@ fn episodes<P: Policy>(
         }))?;
         let line = serde_json::json!({
             "episode": i, "asin": asin, "instruction": ep.instruction, "reward": ep.reward, "success": ep.success, "turns": ep.turns,
+            "items": ep.items, "item_rewards": ep.item_rewards,
             "peak_context_tokens": ep.peak_context_tokens, "per_turn": ep.per_turn, "context_per_turn": ep.context_per_turn,
             "seconds": ep.seconds,
             "mode": mode.name(), "constrain": run.constrain, "done": ep.done,
@@ -317,8 +348,10 @@ fn episodes<P: Policy>(
             println!("{line}");
         } else {
             println!(
-                "episode {i}: reward {:.3} success {} turns {} peak ctx {} per-turn {:?} {:.1}s invalid {} bad {}{}{}",
-                ep.reward, ep.success, ep.turns, ep.peak_context_tokens, ep.per_turn, ep.seconds, ep.invalid_actions, ep.bad_outputs,
+                "episode {i}: reward {:.3}{} success {} turns {} peak ctx {} per-turn {:?} {:.1}s invalid {} bad {}{}{}",
+                ep.reward,
+                if ep.items > 1 { format!(" items {:?}", ep.item_rewards.iter().map(|r| (r * 1000.0).round() / 1000.0).collect::<Vec<_>>()) } else { String::new() },
+                ep.success, ep.turns, ep.peak_context_tokens, ep.per_turn, ep.seconds, ep.invalid_actions, ep.bad_outputs,
                 ep.per_token().map(|(s, b)| format!(" gpu {s:.2} submissions, {b:.1} B read back per token")).unwrap_or_default(),
                 ep.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default()
             );

@@ -16,10 +16,18 @@ use serde::Serialize;
 #[allow(async_fn_in_trait)]
 pub trait Shop {
     fn instruction(&self) -> String;
+    /// Goals the task asks for: more than one for a shopping list.
+    fn items(&self) -> usize {
+        1
+    }
     fn observation(&self) -> Observation;
     /// Takes an action; a live page (the extension) answers when the page has settled.
     async fn act(&mut self, action: &str) -> StepResult;
     fn reward(&self) -> f64;
+    /// Each item's reward (a shopping list's goals; one goal's reward otherwise).
+    fn item_rewards(&self) -> Vec<f64> {
+        vec![self.reward()]
+    }
     fn is_done(&self) -> bool;
     /// A short name of the current page kind, for the trace.
     fn page(&self) -> String {
@@ -29,7 +37,10 @@ pub trait Shop {
 
 impl Shop for crate::shop::Env {
     fn instruction(&self) -> String {
-        self.goal().instruction_text.clone()
+        self.task().instruction_text.clone()
+    }
+    fn items(&self) -> usize {
+        self.task().items()
     }
     fn observation(&self) -> Observation {
         self.observe().clone()
@@ -39,6 +50,9 @@ impl Shop for crate::shop::Env {
     }
     fn reward(&self) -> f64 {
         crate::shop::Env::reward(self)
+    }
+    fn item_rewards(&self) -> Vec<f64> {
+        crate::shop::Env::item_rewards(self)
     }
     fn is_done(&self) -> bool {
         crate::shop::Env::is_done(self)
@@ -120,6 +134,9 @@ pub struct Episode {
     pub instruction: String,
     pub mode: Mode,
     pub reward: f64,
+    /// Items the task asks for (1 for a WebShop goal) and each one's reward.
+    pub items: usize,
+    pub item_rewards: Vec<f64>,
     pub success: bool,
     pub done: bool,
     pub turns: usize,
@@ -148,9 +165,17 @@ pub struct Episode {
     pub trace: Vec<TurnRecord>,
 }
 
-/// The page as the protocol shows it.
-fn state_of(p: &Protocol, turns_left: usize, obs: &Observation) -> String {
-    p.state_text(turns_left, &obs.text, &obs.available_actions())
+/// The page as the protocol shows it. A list's instruction, long and already in the task text,
+/// is not repeated from the page (the store's pages show it, as WebShop's do); one goal's page is
+/// shown whole, as the shipped policy was trained.
+fn state_of(p: &Protocol, turns_left: usize, obs: &Observation, list: Option<&str>) -> String {
+    match list {
+        Some(instruction) => {
+            let page = obs.text.replace(&format!("Instruction: [SEP] {instruction}"), "Instruction: [SEP] (the shopping list above)");
+            p.state_text(turns_left, &page, &obs.available_actions())
+        }
+        None => p.state_text(turns_left, &obs.text, &obs.available_actions()),
+    }
 }
 
 /// A turn's output as training targets: its tokens, then the end-of-turn token.
@@ -177,14 +202,18 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
     mut on_turn: impl FnMut(&TurnRecord),
 ) -> Result<Episode> {
     let t0 = now();
-    let p = &cfg.protocol;
+    let p = &cfg.protocol.for_items(shop.items());
     let obs = shop.observation();
-    let mut ctx = Context::new(tok, p.clone(), cfg.mode, &shop.instruction(), &state_of(p, cfg.max_turns, &obs))?;
+    let instruction = shop.instruction();
+    let list = (shop.items() > 1).then_some(instruction.as_str());
+    let mut ctx = Context::new(tok, p.clone(), cfg.mode, &instruction, &state_of(p, cfg.max_turns, &obs, list))?;
     let bpt = policy.kv_bytes_per_token();
     let mut ep = Episode {
         instruction: shop.instruction(),
         mode: cfg.mode,
         reward: 0.0,
+        items: 1,
+        item_rewards: Vec::new(),
         success: false,
         done: false,
         turns: 0,
@@ -279,10 +308,12 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
             break;
         }
         if turn < cfg.max_turns {
-            ctx.push_turn(&reply.text, &memory, &action, &state_of(p, cfg.max_turns - turn, &obs))?;
+            ctx.push_turn(&reply.text, &memory, &action, &state_of(p, cfg.max_turns - turn, &obs, list))?;
         }
     }
     ep.reward = shop.reward();
+    ep.item_rewards = shop.item_rewards();
+    ep.items = ep.item_rewards.len();
     ep.success = ep.done && ep.reward >= 1.0 - 1e-9;
     ep.seconds = now() - t0;
     Ok(ep)
@@ -292,8 +323,10 @@ pub async fn run_episode_with<P: Policy, S: Shop>(
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub episodes: usize,
-    /// Mean reward × 100 (WebShop's score).
+    /// Mean reward of an item × 100 (WebShop's score; over every item of every list).
     pub score: f64,
+    /// Items per task, on average (1: WebShop goals).
+    pub mean_items: f64,
     pub success_rate: f64,
     pub mean_turns: f64,
     pub mean_context_tokens: f64,
@@ -343,9 +376,11 @@ pub fn summarize(eps: &[Episode]) -> Summary {
     let passes = total(|t| t.decode_passes);
     let drafts = turns.iter().fold(Drafts::default(), |a, t| a + t.drafts);
     let [drafted, taken] = drafts.total();
+    let items: usize = eps.iter().map(|e| e.item_rewards.len()).sum();
     Summary {
         episodes: eps.len(),
-        score: 100.0 * eps.iter().map(|e| e.reward).sum::<f64>() / n,
+        score: 100.0 * eps.iter().flat_map(|e| &e.item_rewards).sum::<f64>() / items.max(1) as f64,
+        mean_items: items as f64 / n,
         success_rate: eps.iter().filter(|e| e.success).count() as f64 / n,
         mean_turns: eps.iter().map(|e| e.turns as f64).sum::<f64>() / n,
         mean_context_tokens: ctx_all.iter().sum::<usize>() as f64 / ctx_all.len().max(1) as f64,

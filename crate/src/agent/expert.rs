@@ -21,7 +21,7 @@ use super::policy::{Policy, TurnReply, TurnRequest};
 use super::protocol::Protocol;
 use crate::observe::{ClickKind, Observation};
 use crate::shop::goal::Rng;
-use crate::shop::{Goal, Store};
+use crate::shop::{Goal, Store, Task};
 use crate::Result;
 use std::sync::Arc;
 
@@ -75,11 +75,24 @@ struct Notes {
     set: Vec<String>,
     left: Vec<String>,
     rejected: Vec<String>,
+    /// A shopping list's progress: the item being shopped (from 1) and how many there are.
+    item: Option<(usize, usize)>,
+    /// Products put in the cart, in list order.
+    cart: Vec<String>,
 }
 
 impl Notes {
     fn render(&self) -> String {
         let mut parts = Vec::new();
+        if let Some((k, n)) = self.item {
+            let cart: Vec<String> = self.cart.iter().enumerate().map(|(i, a)| format!("{} {a}", i + 1)).collect();
+            parts.push(format!("cart: {}", if cart.is_empty() { "empty".to_string() } else { cart.join(", ") }));
+            if k > n {
+                parts.push(format!("all {n} items in the cart"));
+                return parts.join(". ");
+            }
+            parts.push(format!("now item {k} of {n}"));
+        }
         if self.searched.is_empty() {
             parts.push("nothing searched yet".to_string());
         } else {
@@ -174,7 +187,9 @@ enum Detour {
 pub struct Expert {
     store: Arc<Store>,
     protocol: Protocol,
-    goal: Option<Goal>,
+    task: Option<Task>,
+    /// The list's goal being shopped (0 for a single goal).
+    current: usize,
     rng: Rng,
     pub choice: Choice,
     /// Chance per episode (of [`Choice::Target`]) of one recoverable wrong step.
@@ -196,7 +211,8 @@ impl Expert {
         Expert {
             store,
             protocol,
-            goal: None,
+            task: None,
+            current: 0,
             rng: Rng::new(seed),
             choice: Choice::Visible,
             detour: 0.25,
@@ -214,10 +230,11 @@ impl Expert {
         self.rng = Rng::new(seed);
     }
 
-    /// Starts an episode for `goal`.
-    pub fn reset(&mut self, goal: &Goal) {
-        self.goal = Some(goal.clone());
-        self.notes = Notes::default();
+    /// Starts an episode for `task` (a goal or a shopping list).
+    pub fn reset(&mut self, task: &Task) {
+        self.task = Some(task.clone());
+        self.current = 0;
+        self.notes = Notes { item: task.is_list().then_some((1, task.items())), ..Notes::default() };
         self.detour_planned = (self.choice == Choice::Target && self.rng.next_f64() < self.detour).then(|| if self.rng.next_f64() < 0.5 { Detour::WeakQuery } else { Detour::WorseItem });
         self.detour_taken = false;
         self.page = 1;
@@ -225,8 +242,37 @@ impl Expert {
         self.decoy = None;
     }
 
+    fn task(&self) -> &Task {
+        self.task.as_ref().expect("Expert::reset before the first turn")
+    }
+
+    /// The goal being shopped (a list's current item).
     fn goal(&self) -> &Goal {
-        self.goal.as_ref().expect("Expert::reset before the first turn")
+        let t = self.task();
+        &t.goals[self.current.min(t.goals.len() - 1)]
+    }
+
+    /// After an item went into the cart: the next item, with fresh notes for it.
+    fn next_item(&mut self, asin: String) {
+        let n = self.task().items();
+        self.current += 1;
+        let mut cart = std::mem::take(&mut self.notes.cart);
+        cart.push(asin);
+        self.notes = Notes { item: Some((self.current + 1, n)), cart, ..Notes::default() };
+        self.page = 1;
+        self.item = None;
+        self.decoy = None;
+    }
+
+    /// A list's cart page: back to search for the next item, or Checkout when all are in.
+    fn cart_turn(&mut self) -> String {
+        let n = self.task().items();
+        if self.current < n {
+            let think = format!("The cart holds {} of the {n} items; item {} is next, so I go back to search.", self.current, self.current + 1);
+            self.turn(&think, "click[back to search]")
+        } else {
+            self.turn(&format!("All {n} items are in the cart; I check out."), "click[checkout]")
+        }
     }
 
     /// The product's option values the goal asks for, as (option name, value on the page).
@@ -437,6 +483,10 @@ impl Expert {
             }
             // The same words as an option turn, so on a later item turn the think copies
             // "options left: none" from the last summary as it copies any other list.
+            None if self.task().is_list() && obs.find_clickable("add to cart").is_some() => {
+                self.next_item(asin);
+                self.turn("Options left: none. I add it to the cart.", "click[add to cart]")
+            }
             None => self.turn("Options left: none. I buy it.", "click[buy now]"),
         }
     }
@@ -447,7 +497,9 @@ impl Policy for Expert {
         let obs = req.observation;
         let is = |k: &str| obs.find_clickable(k).is_some();
         let has_products = obs.clickables.iter().any(|c| matches!(c.kind, ClickKind::Link { product: true }));
-        let text = if is("buy now") {
+        let text = if is("checkout") && self.task().is_list() {
+            self.cart_turn()
+        } else if is("buy now") {
             self.item_turn(obs)
         } else if has_products {
             self.results_turn(obs)

@@ -47,6 +47,10 @@ pub struct Protocol {
     pub search_placeholder: String,
     /// The page text is cut to this many characters (pages of real shops can be huge).
     pub max_observation_chars: usize,
+    /// The first user message for a shopping list (`{instruction}` is the list); `None`: as
+    /// for one goal.
+    #[serde(default)]
+    pub list_task: Option<String>,
 }
 
 impl Protocol {
@@ -63,6 +67,17 @@ In <answer> write one action.\n\
 An action is search[...] with your own search words (only when the page has a search box), or click[...] with a target from the available actions. \
 Search, open a matching product, click its options, then click[buy now] to finish.\n\n"
                 .into(),
+            list_task: Some(
+                "Buy the products of this shopping list in the web store, one for each numbered item:\n{instruction}\n\n\
+Each turn you see the current page inside <state>...</state>. Answer in exactly this format:\n\
+<think>...</think><summary>...</summary><answer>...</answer>\n\
+In <think> reason briefly about the page. In <summary> write your memory: what is in the cart, which item you shop now, what you \
+searched and clicked, and what you found. Only your latest <summary> is kept; earlier turns are erased, so put everything you still \
+need into it. In <answer> write one action.\n\
+An action is search[...] with your own search words (only when the page has a search box), or click[...] with a target from the available actions. \
+For each item: search, open a matching product, click its options, then click[add to cart]. When every item is in the cart, click[checkout].\n\n"
+                    .into(),
+            ),
             reasoning: Some(Tag::new("think")),
             memory: Tag::new("summary"),
             action: Tag::new("answer"),
@@ -88,6 +103,15 @@ Search, open a matching product, click its options, then click[buy now] to finis
             actions_label: String::new(),
             search_placeholder: String::new(),
             max_observation_chars: 4000,
+            list_task: None,
+        }
+    }
+
+    /// The protocol for a task of `items` goals: a list's own wording where it has one.
+    pub fn for_items(&self, items: usize) -> Protocol {
+        match &self.list_task {
+            Some(t) if items > 1 => Protocol { task: t.clone(), ..self.clone() },
+            _ => self.clone(),
         }
     }
 

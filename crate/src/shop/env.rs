@@ -10,6 +10,7 @@ use super::goal::{product_prices, Goal, Rng};
 use super::pages::{self, Links, Options, SubPage};
 use super::reward::{get_reward, RewardInfo};
 use super::search::{page_slice, SearchIndex};
+use super::task::{score_cart, CartItem, CartScore, Task, MAX_CART};
 use crate::observe::{ClickKind, Observation};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -57,6 +58,10 @@ pub enum View {
     Item { asin: String, keywords: String, page: usize, options: Options },
     Sub { asin: String, keywords: String, page: usize, sub: SubPage, options: Options },
     Done { asin: String, options: Options, reward: f64, info: RewardInfo },
+    /// A list session's cart (its items are the session's).
+    Cart,
+    /// A checked-out list: what was bought and how it scored.
+    Receipt { items: Vec<CartItem>, score: CartScore },
 }
 
 impl View {
@@ -67,16 +72,25 @@ impl View {
             View::Results { .. } => "results",
             View::Item { .. } => "item",
             View::Sub { .. } => "sub",
-            View::Done { .. } => "done",
+            View::Done { .. } | View::Receipt { .. } => "done",
+            View::Cart => "cart",
         }
     }
 }
 
-/// Renders a view's HTML. `results` are the search results for the view's keywords.
-pub fn render(store: &Store, session: &str, goal: &Goal, view: &View, results: &[usize]) -> Result<String> {
-    let l = Links { session };
-    let instr = goal.instruction_text.as_str();
+/// Renders a view's HTML. `results` are the search results for the view's keywords, `cart` the
+/// session's cart.
+pub fn render(store: &Store, session: &str, task: &Task, view: &View, results: &[usize], cart: &[CartItem]) -> Result<String> {
+    let l = Links { session, list: task.is_list() };
+    let instr = task.instruction_text.as_str();
     let product = |asin: &str| store.product(asin).ok_or_else(|| Error::Shop(format!("unknown product {asin:?}")));
+    fn lines<'a>(store: &'a Store, items: &'a [CartItem]) -> Result<Vec<pages::CartLine<'a>>> {
+        let line = |c: &'a CartItem| {
+            let product = store.product(&c.asin).ok_or_else(|| Error::Shop(format!("unknown product {:?}", c.asin)))?;
+            Ok(pages::CartLine { product, options: &c.options })
+        };
+        items.iter().map(line).collect()
+    }
     Ok(match view {
         View::Search => pages::search_page(&l, instr),
         View::Results { keywords, page } => {
@@ -90,6 +104,8 @@ pub fn render(store: &Store, session: &str, goal: &Goal, view: &View, results: &
             pages::sub_page(&l, instr, product(asin)?, keywords, *page, *sub, options)
         }
         View::Done { asin, options, reward, info } => pages::done_page(asin, options, *reward, info),
+        View::Cart => pages::cart_page(&l, instr, &lines(store, cart)?),
+        View::Receipt { items, score } => pages::receipt_page(&lines(store, items)?, score.reward, &score.item_rewards, &score.assigned, score.extra),
     })
 }
 
@@ -103,10 +119,13 @@ pub struct StepResult {
     pub reason: Option<String>,
 }
 
-/// One session: a goal, the page it is on, and WebShop's session variables.
+/// One session: a task, the page it is on, WebShop's session variables and (for a list) the cart.
 pub struct Env {
     store: Arc<Store>,
-    goal: Goal,
+    task: Task,
+    cart: Vec<CartItem>,
+    /// A checked-out list's score.
+    score: Option<CartScore>,
     session: String,
     view: View,
     keywords: Option<String>,
@@ -124,26 +143,28 @@ pub struct Env {
 }
 
 impl Env {
-    /// Starts a session on the search page.
-    pub fn new(store: Arc<Store>, goal: Goal) -> Result<Env> {
-        Env::with_session(store, goal, "fixed_0")
+    /// Starts a session on the search page (for a goal or a [`Task`]).
+    pub fn new(store: Arc<Store>, task: impl Into<Task>) -> Result<Env> {
+        Env::with_session(store, task, "fixed_0")
     }
 
-    pub fn with_session(store: Arc<Store>, goal: Goal, session: &str) -> Result<Env> {
-        Env::make(store, goal, session, |_| ())
+    pub fn with_session(store: Arc<Store>, task: impl Into<Task>, session: &str) -> Result<Env> {
+        Env::make(store, task.into(), session, |_| ())
     }
 
     /// A session whose pages are rendered into `doc` (e.g. an iframe's document) and observed
     /// from its live DOM.
     #[cfg(target_arch = "wasm32")]
-    pub fn in_document(store: Arc<Store>, goal: Goal, doc: web_sys::Document) -> Result<Env> {
-        Env::make(store, goal, "fixed_0", move |e| e.dom = Some(doc))
+    pub fn in_document(store: Arc<Store>, task: impl Into<Task>, doc: web_sys::Document) -> Result<Env> {
+        Env::make(store, task.into(), "fixed_0", move |e| e.dom = Some(doc))
     }
 
-    fn make(store: Arc<Store>, goal: Goal, session: &str, setup: impl FnOnce(&mut Env)) -> Result<Env> {
+    fn make(store: Arc<Store>, task: Task, session: &str, setup: impl FnOnce(&mut Env)) -> Result<Env> {
         let mut env = Env {
             store,
-            goal,
+            task,
+            cart: Vec::new(),
+            score: None,
             session: session.to_string(),
             view: View::Search,
             keywords: None,
@@ -170,13 +191,15 @@ impl Env {
         self.asin = None;
         self.options.clear();
         self.results.clear();
+        self.cart.clear();
+        self.score = None;
         self.done = false;
         self.reward = 0.0;
         self.go(View::Search)
     }
 
     fn go(&mut self, view: View) -> Result<()> {
-        self.html = render(&self.store, &self.session, &self.goal, &view, &self.results)?;
+        self.html = render(&self.store, &self.session, &self.task, &view, &self.results, &self.cart)?;
         self.view = view;
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -193,8 +216,12 @@ impl Env {
         Ok(())
     }
 
-    pub fn goal(&self) -> &Goal {
-        &self.goal
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+    /// The cart (empty in a single-goal session).
+    pub fn cart(&self) -> &[CartItem] {
+        &self.cart
     }
     pub fn view(&self) -> &View {
         &self.view
@@ -209,19 +236,29 @@ impl Env {
     pub fn is_done(&self) -> bool {
         self.done
     }
-    /// The final reward (0 until Buy Now).
+    /// The final reward (0 until Buy Now or Checkout).
     pub fn reward(&self) -> f64 {
         self.reward
     }
+    /// Each goal's reward: a list's from its checked-out cart, a single goal's its reward.
+    pub fn item_rewards(&self) -> Vec<f64> {
+        match &self.score {
+            Some(s) => s.item_rewards.clone(),
+            None if self.task.is_list() => vec![0.0; self.task.items()],
+            None => vec![self.reward],
+        }
+    }
     /// The URL of the current page on the store's server.
     pub fn url(&self) -> String {
-        let l = Links { session: &self.session };
+        let l = Links { session: &self.session, list: self.task.is_list() };
         match &self.view {
             View::Search => l.index(),
             View::Results { keywords, page } => l.results(keywords, *page),
             View::Item { asin, keywords, page, options } => l.item(asin, keywords, *page, options),
             View::Sub { asin, keywords, page, sub, options } => l.sub(asin, keywords, *page, *sub, options),
             View::Done { asin, options, .. } => l.done(asin, options),
+            View::Cart => l.cart(),
+            View::Receipt { .. } => l.checkout(),
         }
     }
 
@@ -280,10 +317,30 @@ impl Env {
 
     fn click(&mut self, name: &str, kind: &ClickKind) -> Result<()> {
         let kw = self.keywords.clone().unwrap_or_default();
+        let list = self.task.is_list();
         match (name, &self.view) {
+            // In a list, Buy Now buys this item with what the cart holds.
+            ("buy now", _) if list => {
+                self.add_to_cart()?;
+                self.checkout()
+            }
+            ("add to cart", View::Item { .. }) if list => {
+                self.add_to_cart()?;
+                self.go(View::Cart)
+            }
+            ("view cart", _) if list => self.go(View::Cart),
+            ("checkout", View::Cart) if list && !self.cart.is_empty() => self.checkout(),
+            (n, View::Cart) if n.starts_with("remove ") => {
+                let i: usize = n["remove ".len()..].trim().parse().map_err(|_| Error::Shop(format!("{n:?} names no cart item")))?;
+                if i == 0 || i > self.cart.len() {
+                    return Err(Error::Shop(format!("the cart has no item {i}")));
+                }
+                self.cart.remove(i - 1);
+                self.go(View::Cart)
+            }
             ("buy now", _) => {
                 let asin = self.asin.clone().ok_or_else(|| Error::Shop("no product chosen".into()))?;
-                let (reward, info) = self.store.reward(&self.goal, &asin, &self.options)?;
+                let (reward, info) = self.store.reward(&self.task.goals[0], &asin, &self.options)?;
                 self.done = true;
                 self.reward = reward;
                 let options = self.options.clone();
@@ -330,6 +387,26 @@ impl Env {
                 self.item_page()
             }
         }
+    }
+
+    /// Puts the open item, with the options chosen, into the cart.
+    fn add_to_cart(&mut self) -> Result<()> {
+        let asin = self.asin.clone().ok_or_else(|| Error::Shop("no product chosen".into()))?;
+        if self.cart.len() >= MAX_CART {
+            return Err(Error::Shop(format!("the cart is full ({MAX_CART} items)")));
+        }
+        self.cart.push(CartItem { asin, options: self.options.clone() });
+        Ok(())
+    }
+
+    /// Buys the cart: the list's score ends the episode.
+    fn checkout(&mut self) -> Result<()> {
+        let score = score_cart(&self.store, &self.task, &self.cart)?;
+        self.done = true;
+        self.reward = score.reward;
+        self.score = Some(score.clone());
+        let items = std::mem::take(&mut self.cart);
+        self.go(View::Receipt { items, score })
     }
 
     fn item_page(&mut self) -> Result<()> {

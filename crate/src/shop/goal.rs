@@ -80,18 +80,16 @@ pub fn parse_goals(json: &[u8]) -> Result<Vec<Goal>> {
         o @ serde_json::Value::Object(_) => vec![o],
         _ => return Err(Error::Shop("goal file must hold a goal object or a list of goals".into())),
     };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let goal: Goal =
-                serde_json::from_value(g).map_err(|e| Error::Shop(format!("goal #{i}: {e}")))?;
-            if goal.asin.is_empty() {
-                return Err(Error::Shop(format!("goal #{i}: empty asin")));
-            }
-            Ok(goal)
-        })
-        .collect()
+    items.into_iter().enumerate().map(|(i, g)| parse_goal(&format!("goal #{i}"), g)).collect()
+}
+
+/// One goal object; errors are prefixed with `what` (where it is in its file).
+pub fn parse_goal(what: &str, v: serde_json::Value) -> Result<Goal> {
+    let goal: Goal = serde_json::from_value(v).map_err(|e| Error::Shop(format!("{what}: {e}")))?;
+    if goal.asin.is_empty() {
+        return Err(Error::Shop(format!("{what}: empty asin")));
+    }
+    Ok(goal)
 }
 
 /// The 20 development goals shipped with the project.

@@ -74,9 +74,11 @@ pub fn options_json(options: &Options) -> String {
     m
 }
 
-/// URL builders for one session.
+/// URL builders for one session. A shopping-list session (`list`) also links its cart; a
+/// single-goal session's pages are WebShop's, byte for byte.
 pub struct Links<'a> {
     pub session: &'a str,
+    pub list: bool,
 }
 
 impl Links<'_> {
@@ -111,6 +113,19 @@ impl Links<'_> {
     pub fn done(&self, asin: &str, options: &Options) -> String {
         format!("/done/{}/{}/{}", encode(self.session), encode(asin), encode(&options_json(options)))
     }
+    pub fn cart(&self) -> String {
+        format!("/cart/{}", encode(self.session))
+    }
+    pub fn cart_add(&self, asin: &str, options: &Options) -> String {
+        format!("/cart_add/{}/{}/{}", encode(self.session), encode(asin), encode(&options_json(options)))
+    }
+    /// Removes the cart's item `index` (counted from 1, as the page numbers them).
+    pub fn cart_remove(&self, index: usize) -> String {
+        format!("/cart_remove/{}/{index}", encode(self.session))
+    }
+    pub fn checkout(&self) -> String {
+        format!("/checkout/{}", encode(self.session))
+    }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:0}.container{max-width:1100px;margin:auto;padding:16px}\
@@ -144,18 +159,29 @@ fn button_form(action: &str, class: &str, label: &str) -> String {
 
 fn back_to_search(l: &Links) -> String {
     format!(
-        "      <div class=\"row top-buffer\">\n        {}\n      </div>\n",
-        button_form(&l.index(), "btn-success", "Back to Search")
+        "      <div class=\"row top-buffer\">\n        {}{}\n      </div>\n",
+        button_form(&l.index(), "btn-success", "Back to Search"),
+        view_cart(l)
     )
+}
+
+/// The View Cart button of a list session's pages ("" in a single-goal session).
+fn view_cart(l: &Links) -> String {
+    if l.list {
+        format!("\n        {}", button_form(&l.cart(), "btn-primary", "View Cart"))
+    } else {
+        String::new()
+    }
 }
 
 /// The search page: instruction and search box.
 pub fn search_page(l: &Links, instruction: &str) -> String {
     format!(
-        "{}  <body>\n    <div class=\"container\" style=\"margin-top: 8%;\">\n      <div class=\"col-md-6 col-md-offset-3\">\n        <div class=\"row\">\n          <div id=\"logo\" class=\"text-center\">\n            <h2>WebShop</h2>\n          </div>\n          <div id=\"instruction-text\" class=\"text-center\">\n            <h4>Instruction: <br>{}</h4>\n          </div>\n          <form role=\"search\" id=\"form-buscar\" method=\"get\" action=\"{}\">\n            <div class=\"input-group\">\n              <input id=\"search_input\" class=\"form-control\" type=\"text\" name=\"search_query\" placeholder=\"Search...\" required/>\n              <span class=\"input-group-btn\">\n                <button class=\"btn btn-success\" type=\"submit\"><i class=\"glyphicon glyphicon-search\" aria-hidden=\"true\"></i>Search</button>\n              </span>\n            </div>\n          </form>\n        </div>\n      </div>\n    </div>\n  </body>\n</html>\n",
+        "{}  <body>\n    <div class=\"container\" style=\"margin-top: 8%;\">\n      <div class=\"col-md-6 col-md-offset-3\">\n        <div class=\"row\">\n          <div id=\"logo\" class=\"text-center\">\n            <h2>WebShop</h2>\n          </div>\n          <div id=\"instruction-text\" class=\"text-center\">\n            <h4>Instruction: <br>{}</h4>\n          </div>\n          <form role=\"search\" id=\"form-buscar\" method=\"get\" action=\"{}\">\n            <div class=\"input-group\">\n              <input id=\"search_input\" class=\"form-control\" type=\"text\" name=\"search_query\" placeholder=\"Search...\" required/>\n              <span class=\"input-group-btn\">\n                <button class=\"btn btn-success\" type=\"submit\"><i class=\"glyphicon glyphicon-search\" aria-hidden=\"true\"></i>Search</button>\n              </span>\n            </div>\n          </form>{}\n        </div>\n      </div>\n    </div>\n  </body>\n</html>\n",
         head("WebShop"),
         esc(instruction),
-        esc(&l.search_form())
+        esc(&l.search_form()),
+        view_cart(l)
     )
 }
 
@@ -261,8 +287,83 @@ pub fn item_page(
     }
     h.push_str(&format!(
         "          </div>\n        </div>\n        <div class=\"col-sm-2\">\n          <div class=\"row top-buffer\">\n            {}\n          </div>\n        </div>\n      </div>\n    </div>\n  </body>\n</html>\n",
-        button_form(&l.done(&p.asin, options), "btn-lg purchase", "Buy Now")
+        add_to_cart(l, p, options) + &button_form(&l.done(&p.asin, options), "btn-lg purchase", "Buy Now")
     ));
+    h
+}
+
+/// A list session's Add to Cart button, before Buy Now ("" in a single-goal session).
+fn add_to_cart(l: &Links, p: &Product, options: &Options) -> String {
+    if l.list {
+        format!("{}\n            ", button_form(&l.cart_add(&p.asin, options), "btn-success", "Add to Cart"))
+    } else {
+        String::new()
+    }
+}
+
+/// A product in the cart, as the cart and receipt pages show it.
+pub struct CartLine<'a> {
+    pub product: &'a Product,
+    pub options: &'a Options,
+}
+
+fn cart_line(h: &mut String, i: usize, line: &CartLine) {
+    let opts: Vec<String> = line.options.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    h.push_str(&format!(
+        "        <div class=\"col-lg-12 mx-auto list-group-item cart-item\">\n          <h4 class=\"product-asin\">{i}. {}</h4>\n          <h4 class=\"product-title\">{}</h4>\n          <h5 class=\"product-price\">{}</h5>\n          <p class=\"cart-options\">{}</p>\n",
+        esc(&line.product.asin),
+        esc(&line.product.title),
+        esc(&line.product.price_text),
+        esc(&if opts.is_empty() { "no options".to_string() } else { opts.join(", ") })
+    ));
+}
+
+/// A list session's cart: each item with its options and a Remove button, then Checkout.
+pub fn cart_page(l: &Links, instruction: &str, lines: &[CartLine]) -> String {
+    let mut h = head("WebShop - Cart");
+    h.push_str("  <body>\n    <div class=\"container py-5\">\n");
+    h.push_str(&instruction_block(instruction));
+    h.push_str(&format!(
+        "      <div class=\"row top-buffer\">\n        {}\n      </div>\n",
+        button_form(&l.index(), "btn-success", "Back to Search")
+    ));
+    h.push_str(&format!("      <div class=\"row top-buffer\" id=\"cart\">\n        <h3>Cart ({} item{})</h3>\n", lines.len(), if lines.len() == 1 { "" } else { "s" }));
+    if lines.is_empty() {
+        h.push_str("        <p>Your cart is empty.</p>\n");
+    }
+    for (i, line) in lines.iter().enumerate() {
+        cart_line(&mut h, i + 1, line);
+        h.push_str(&format!("          {}\n        </div>\n", button_form(&l.cart_remove(i + 1), "btn-primary", &format!("Remove {}", i + 1))));
+    }
+    if !lines.is_empty() {
+        h.push_str(&format!("        <div class=\"row top-buffer\">\n          {}\n        </div>\n", button_form(&l.checkout(), "btn-lg purchase", "Checkout")));
+    }
+    h.push_str("      </div>\n    </div>\n  </body>\n</html>\n");
+    h
+}
+
+/// The receipt of a checked-out list: the score, each goal's reward and the item it went to.
+pub fn receipt_page(lines: &[CartLine], reward: f64, item_rewards: &[f64], assigned: &[Option<usize>], extra: usize) -> String {
+    let mut h = head("WebShop - Done");
+    h.push_str("  <body>\n    <div class=\"container\" style=\"margin-top: 8%;\">\n      <div id=\"thankyou\" class=\"text-center\">\n        <h1>Thank you for shopping with us!</h1>\n      </div>\n      <div id=\"stats\" class=\"text-center\">\n");
+    h.push_str(&format!("        <h3 id=\"reward\">Your score (min 0.0, max 1.0)<pre>{}</pre></h3>\n", py_float(reward)));
+    h.push_str("        <table id=\"item-rewards\">\n");
+    for (g, (r, a)) in item_rewards.iter().zip(assigned).enumerate() {
+        let what = match a {
+            Some(i) => format!("cart item {}", i + 1),
+            None => "nothing bought".to_string(),
+        };
+        h.push_str(&format!("          <tr><th>item {}</th><td>{}</td><td>{}</td></tr>\n", g + 1, py_float(*r), esc(&what)));
+    }
+    if extra > 0 {
+        h.push_str(&format!("          <tr><th>extra items</th><td>{extra}</td><td></td></tr>\n"));
+    }
+    h.push_str("        </table>\n      </div>\n      <div id=\"purchased\">\n");
+    for (i, line) in lines.iter().enumerate() {
+        cart_line(&mut h, i + 1, line);
+        h.push_str("        </div>\n");
+    }
+    h.push_str("      </div>\n    </div>\n  </body>\n</html>\n");
     h
 }
 
@@ -357,7 +458,7 @@ pub fn error_page(session: Option<&str>, message: &str) -> String {
     h.push_str("  <body>\n    <div class=\"container py-5\">\n      <h1>Error</h1>\n");
     h.push_str(&format!("      <p class=\"error\" id=\"error\">{}</p>\n", esc(message)));
     if let Some(s) = session {
-        h.push_str(&back_to_search(&Links { session: s }));
+        h.push_str(&back_to_search(&Links { session: s, list: false }));
     }
     h.push_str("    </div>\n  </body>\n</html>\n");
     h

@@ -4,18 +4,28 @@
 //! (redirects to the results), `/search_results/{session}/{keywords}/{page}`,
 //! `/item_page/{session}/{asin}/{keywords}/{page}/{options-json}`,
 //! `/item_sub_page/{session}/{asin}/{keywords}/{page}/{Description|Features|Reviews|Attributes}/{options-json}`,
-//! `/done/{session}/{asin}/{options-json}`, and `/api/goal/{session}` (the session's goal as JSON).
-//! A session id picks the goal: `fixed_N` is goal N of the seeded goal list, `dev_N` dev goal N,
-//! any other id (letters, digits, `_`, `-`, up to 64) a goal drawn by weight from a hash of the
-//! id. Pages are rendered from the URL alone, so the server keeps no per-session state and bad
-//! input only ever yields an error page.
+//! `/done/{session}/{asin}/{options-json}`, and `/api/goal/{session}` (the session's goal as JSON;
+//! a list's goals as a JSON list). A session id picks the task: `fixed_N` is goal N of the seeded
+//! goal list, `dev_N` dev goal N, `listN_K` the shopping list of the N goals `fixed_{K·N}`…,
+//! `devlistN_K` the same over the dev goals, any other id (letters, digits, `_`, `-`, up to 64) a
+//! goal drawn by weight from a hash of the id.
+//!
+//! A list session also has a cart: `/cart/{session}`, `/cart_add/{session}/{asin}/{options-json}`,
+//! `/cart_remove/{session}/{index}` (both redirect to the cart) and `/checkout/{session}` (the
+//! receipt; it empties the cart). The carts are the server's only per-session state (at most
+//! [`MAX_CARTS`]); every other page is rendered from its URL alone, and bad input only ever
+//! yields an error page.
 use super::env::{render, Store, View};
+use super::task::{score_cart, CartItem, Task, MAX_CART, MAX_ITEMS};
 use super::goal::{dev_goals, generate_goals, sample_weighted, Goal, Rng};
 use super::pages::{self, Options, SubPage};
 use super::url::{decode, encode, parse_query};
 use crate::{Error, Result};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+/// Most list sessions with a cart at once.
+pub const MAX_CARTS: usize = 4096;
 /// Longest URL accepted.
 pub const MAX_URL: usize = 8192;
 /// Longest search query accepted (characters).
@@ -27,6 +37,8 @@ pub struct App {
     pub goals: Vec<Goal>,
     pub dev: Vec<Goal>,
     pub seed: u64,
+    /// Each list session's cart.
+    carts: Mutex<HashMap<String, Vec<CartItem>>>,
 }
 
 /// An HTTP response.
@@ -67,10 +79,26 @@ impl App {
             let j = rng.below(i + 1);
             goals.swap(i, j);
         }
-        Ok(App { store, goals, dev: dev_goals()?, seed })
+        Ok(App { store, goals, dev: dev_goals()?, seed, carts: Mutex::new(HashMap::new()) })
     }
 
-    /// The goal of a session id.
+    /// The task of a session id: a list for `listN_K` and `devlistN_K`, else one goal.
+    pub fn task_for(&self, session: &str) -> Result<Task> {
+        for (prefix, list) in [("devlist", &self.dev), ("list", &self.goals)] {
+            // Another id that merely starts with the prefix draws a goal like any other.
+            let Some((n, k)) = session.strip_prefix(prefix).and_then(|r| r.split_once('_')) else { continue };
+            let (Ok(n), Ok(k)) = (n.parse::<usize>(), k.parse::<usize>()) else { continue };
+            if !(2..=MAX_ITEMS).contains(&n) {
+                return Err(Error::Shop(format!("unknown session {session:?}: a list has 2 to {MAX_ITEMS} items")));
+            }
+            let goals = k.checked_mul(n).and_then(|at| list.get(at..at.checked_add(n)?));
+            let goals = goals.ok_or_else(|| Error::Shop(format!("unknown session {session:?}: only {} lists of {n}", list.len() / n)))?;
+            return Task::list(goals.to_vec());
+        }
+        self.goal_for(session).map(|g| Task::from(g.clone()))
+    }
+
+    /// The goal of a single-goal session id.
     pub fn goal_for(&self, session: &str) -> Result<&Goal> {
         if !valid_session(session) {
             return Err(Error::Shop("unknown session: ids are 1-64 letters, digits, '_' or '-'".into()));
@@ -121,14 +149,15 @@ impl App {
         let (kind, rest) = match d[0] {
             "search" | "search_results" | "item_page" | "item_sub_page" | "done" => (d[0], &d[1..]),
             "api" if d.len() == 3 && d[1] == "goal" => {
-                let g = self.goal_for(d[2]).map_err(|e| not_found(e.to_string()))?;
-                return Ok(Reply { status: 200, content_type: "application/json", body: g.to_json().to_string(), location: None });
+                let t = self.task_for(d[2]).map_err(|e| not_found(e.to_string()))?;
+                return Ok(Reply { status: 200, content_type: "application/json", body: t.to_json().to_string(), location: None });
             }
+            "cart" | "cart_add" | "cart_remove" | "checkout" => (d[0], &d[1..]),
             _ if d.len() == 1 => ("index", d),
             _ => return Err(not_found(format!("no such page: /{}", d.join("/")))),
         };
         let session = *rest.first().ok_or_else(|| (400, None, "missing session id".to_string()))?;
-        let goal = self.goal_for(session).map_err(|e| not_found(e.to_string()))?;
+        let task = self.task_for(session).map_err(|e| not_found(e.to_string()))?;
         let s = Some(session.to_string());
         let bad = |m: &str| (400u16, s.clone(), m.to_string());
         let page_of = |p: &str| p.parse::<usize>().map_err(|_| bad("page must be a positive number"));
@@ -174,12 +203,35 @@ impl App {
                 sub: SubPage::from_name(rest[4]).ok_or_else(|| bad("no such sub-page"))?,
                 options: options_of(rest[5])?,
             },
+            // In a list, Buy Now buys this item with what the cart holds.
+            ("done", 3) if task.is_list() => {
+                let item = CartItem { asin: asin_of(rest[1])?, options: options_of(rest[2])? };
+                self.add_to_cart(session, item).map_err(|e| bad(&e))?;
+                self.checkout(session, &task).map_err(|e| bad(&e))?
+            }
             ("done", 3) => {
                 let asin = asin_of(rest[1])?;
                 let options = options_of(rest[2])?;
-                let (reward, info) = self.store.reward(goal, &asin, &options).map_err(|e| bad(&e.to_string()))?;
+                let (reward, info) = self.store.reward(&task.goals[0], &asin, &options).map_err(|e| bad(&e.to_string()))?;
                 View::Done { asin, options, reward, info }
             }
+            ("cart" | "cart_add" | "cart_remove" | "checkout", _) if !task.is_list() => {
+                return Err(not_found(format!("session {session:?} is one goal, bought with Buy Now: it has no cart")));
+            }
+            ("cart", 1) => View::Cart,
+            ("cart_add", 3) => {
+                let item = CartItem { asin: asin_of(rest[1])?, options: options_of(rest[2])? };
+                self.add_to_cart(session, item).map_err(|e| bad(&e))?;
+                return Ok(Reply::redirect(format!("/cart/{}", encode(session))));
+            }
+            ("cart_remove", 2) => {
+                let i = page_of(rest[1])?;
+                let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+                let cart = carts.get_mut(session).filter(|c| (1..=c.len()).contains(&i)).ok_or_else(|| bad("the cart has no such item"))?;
+                cart.remove(i - 1);
+                return Ok(Reply::redirect(format!("/cart/{}", encode(session))));
+            }
+            ("checkout", 1) => self.checkout(session, &task).map_err(|e| bad(&e))?,
             _ => return Err(not_found(format!("no such page: /{}", d.join("/")))),
         };
         let results = match &view {
@@ -198,7 +250,31 @@ impl App {
                 return Err(bad("page out of range"));
             }
         }
-        render(&self.store, session, goal, &view, &results).map(Reply::html).map_err(|e| bad(&e.to_string()))
+        let cart = self.carts.lock().unwrap_or_else(|p| p.into_inner()).get(session).cloned().unwrap_or_default();
+        render(&self.store, session, &task, &view, &results, &cart).map(Reply::html).map_err(|e| bad(&e.to_string()))
+    }
+
+    fn add_to_cart(&self, session: &str, item: CartItem) -> std::result::Result<(), String> {
+        let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
+        if !carts.contains_key(session) && carts.len() >= MAX_CARTS {
+            return Err(format!("the store holds {MAX_CARTS} carts already: check one out first"));
+        }
+        let cart = carts.entry(session.to_string()).or_default();
+        if cart.len() >= MAX_CART {
+            return Err(format!("the cart is full ({MAX_CART} items)"));
+        }
+        cart.push(item);
+        Ok(())
+    }
+
+    /// Buys the session's cart (emptying it) and scores it against the list.
+    fn checkout(&self, session: &str, task: &Task) -> std::result::Result<View, String> {
+        let items = self.carts.lock().unwrap_or_else(|p| p.into_inner()).remove(session).unwrap_or_default();
+        if items.is_empty() {
+            return Err("the cart is empty: add items before checking out".into());
+        }
+        let score = score_cart(&self.store, task, &items).map_err(|e| e.to_string())?;
+        Ok(View::Receipt { items, score })
     }
 }
 
@@ -221,7 +297,11 @@ fn landing(goals: &[Goal], dev: &[Goal]) -> String {
     for (i, g) in dev.iter().enumerate().take(20) {
         h.push_str(&format!("<li><a href=\"/dev_{i}\">dev_{i}</a>: {}</li>", pages::esc(&g.instruction_text)));
     }
-    h.push_str(&format!("</ul><p>{} generated goals: /fixed_0 ... /fixed_{}</p></body></html>", goals.len(), goals.len().saturating_sub(1)));
+    h.push_str(&format!(
+        "</ul><p>{} generated goals: /fixed_0 ... /fixed_{}</p><p>Shopping lists of N items with a cart: /list2_0, /list4_0 ... (/listN_K: goals fixed_(K·N) to fixed_(K·N+N-1)), /devlist2_0 ...</p></body></html>",
+        goals.len(),
+        goals.len().saturating_sub(1)
+    ));
     h
 }
 
