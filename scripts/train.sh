@@ -5,7 +5,8 @@
 # on a GPU machine). Outputs go to .cache/train/ (ignored).
 #
 #   bash scripts/train.sh setup      the Python environment only
-#   bash scripts/train.sh data       expert episodes (training goals only: --exclude-eval)
+#   bash scripts/train.sh data       expert episodes (training goals only: --exclude-eval), single
+#                                    goals and shopping lists of ITEMS ("1 2 4") items
 #   bash scripts/train.sh sft        fine-tune BASE on them: a LoRA adapter of rank LORA_RANK (16)
 #                                    -> .cache/train/sft.lora.gguf (LORA_RANK=0: the whole model
 #                                    -> .cache/train/sft.gguf)
@@ -63,8 +64,16 @@ setup() {
 }
 
 data() { # goals seed file
-  "$mem1" run --policy expert --model "$BASE" --sample "$1" --seed "$2" --exclude-eval \
-    --trace "$3" --trace-ids --no-prompts --json | tail -1
+  # Single goals and shopping lists: each list length in ITEMS ("1 2 4") gets an equal share of
+  # the goals drawn (so a list of 4 is a quarter as many tasks), each with its own seed.
+  local mix=(${ITEMS:-1 2 4}) parts=() n
+  for n in "${mix[@]}"; do
+    "$mem1" run --policy expert --model "$BASE" --sample $(( $1 / ${#mix[@]} / n )) --items "$n" --seed $(( $2 + 1000 * (n - 1) )) \
+      --exclude-eval --trace "$3.items$n" --trace-ids --no-prompts --json | tail -1
+    parts+=("$3.items$n")
+  done
+  cat "${parts[@]}" > "$3"
+  rm -f "${parts[@]}"
 }
 
 evaluate() { # policy (adapter or model)
@@ -156,7 +165,10 @@ check() {
   setup
   local t; t=$(mktemp -d); trap 'rm -rf "$t"' RETURN
   echo "train check: expert episodes" >&2
-  data 40 1 "$t/expert.jsonl" >/dev/null
+  data 120 1 "$t/expert.jsonl" >/dev/null
+  "$py" -c 'import json, sys; items = [json.loads(l)["items"] for l in open(sys.argv[1])]
+assert 1 in items and max(items) > 1, f"the expert data holds no shopping list: {items}"
+print(f"train check: {len(items)} expert episodes, {sum(i > 1 for i in items)} of them shopping lists", file=sys.stderr)' "$t/expert.jsonl"
   echo "train check: 4 SFT steps of a LoRA adapter on $BASE, 1 more continuing it, 1 of the whole model" >&2
   "$py" train/mem1_train.py sft --base "$BASE" --data "$t/expert.jsonl" --out "$t/sft.lora.gguf" --lora-rank 8 \
     --steps 4 --lr 1e-3 --eval-turns 4 --eval-every 4 --max-len 1024 > "$t/sft.json"

@@ -9,9 +9,10 @@
 // turn); where that ran on the CPU with several cores (the threaded build), the same episode in a
 // page on the one-thread build, which must come out the same; and one on WebGPU (GPU_TURNS,
 // GPU_TOKENS; GPU_TURNS=0 skips it: on SwiftShader a prompt is read at ~1.4 tokens/s, so it is
-// kept to one short turn).
+// kept to one short turn). Besides, a shopping list of two template goals (LIST) runs to its
+// checkout in a page of its own.
 //
-//   node tests/web_demo.mjs   (env: TURNS=3 TOKENS=32 GPU_TURNS=1 GPU_TOKENS=8 MODE=mem1 GOAL=0
+//   node tests/web_demo.mjs   (env: TURNS=3 TOKENS=32 GPU_TURNS=1 GPU_TOKENS=8 MODE=mem1 GOAL=0 LIST=0,5000
 //                              CHROMIUM=/usr/bin/chromium TIMEOUT_S=900 DIST=web/dist VERBOSE=1)
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -30,6 +31,7 @@ const gpuTurns = process.env.GPU_TURNS ?? '1';
 const gpuTokens = process.env.GPU_TOKENS || '8';
 const mode = process.env.MODE || 'mem1';
 const goalIndex = process.env.GOAL || '0';
+const listGoals = process.env.LIST || '0,5000';
 const timeoutMs = Number(process.env.TIMEOUT_S || 900) * 1000;
 
 function fail(msg) {
@@ -211,6 +213,27 @@ try {
   }
   fs.mkdirSync(out, { recursive: true });
   await page.screenshot({ path: path.join(out, 'web_demo.png') });
+
+  // 1d. A shopping list (?list=I,J pins one): its goals numbered in one instruction, the store's
+  //     pages with a cart, 10 turns an item by default, and the episode ends at the cart's
+  //     checkout (or Buy Now, which buys the cart with the item) with each item's reward shown.
+  {
+    const listPage = await open(`&list=${listGoals}`);
+    const shown = await listPage.evaluate(() => ({
+      instr: document.querySelector('#goal-text .instr')?.textContent || '',
+      maxTurns: /** @type {HTMLInputElement} */ (document.getElementById('max-turns')).value,
+      cart: [.../** @type {HTMLIFrameElement} */ (document.getElementById('store')).contentDocument.querySelectorAll('button')].some((b) => b.textContent === 'View Cart'),
+    }));
+    if (!shown.instr.startsWith('Buy 2 items: 1) ') || !shown.instr.includes('; 2) ')) fail(`the shopping list is not shown: ${shown.instr}`);
+    if (shown.maxTurns !== '20') fail(`a list of 2 should get 20 turns, not ${shown.maxTurns}`);
+    if (!shown.cart) fail('the store page of a list session has no View Cart button');
+    const l = await episode('list', { backend: 'auto', turns: '20', tokens, mode }, listPage);
+    const m = /checked out (\d+) item\(s\); each list item's reward: 1: ([\d.]+), 2: ([\d.]+)/.exec(l.result || '');
+    if (!m || !/the mean of 2 items/.test(l.result || '')) fail(`the list's result does not show its cart and each item's reward: ${l.result}`);
+    else console.error(`web_demo: list of 2: ${l.turns.length} turns, ${m[1]} item(s) checked out, item rewards ${m[2]} and ${m[3]}`);
+    times.list_seconds = l.runS;
+    await listPage.close();
+  }
 
   // 2. The WebGPU path itself (SwiftShader here: ~1.4 prompt tokens/s, so one short turn).
   if (Number(gpuTurns) > 0) {

@@ -14,9 +14,11 @@ import { describeWebGPU, probeWebGPU } from './ui/webgpu.js';
 const st = {
   /** @type {any} the wasm `Demo` */
   demo: null,
-  /** @type {{ index: number } | { text: string }} */
+  /** @type {{ index: number } | { indices: number[] } | { text: string }} */
   goal: { index: 0 },
   goalIndex: 0,
+  /** @type {number[]} the shopping list's template goals */
+  listIndices: [],
   goalKey: '',
   /** @type {string | null} what the engine holds: spec and backend */
   modelKey: null,
@@ -53,8 +55,12 @@ async function saveChoice(c) {
 }
 
 // ---------------------------------------------------------------- goals
+const goalKind = () => /** @type {HTMLInputElement} */ (document.querySelector('input[name=goal-kind]:checked')).value;
+const listItems = () => Number(/** @type {HTMLSelectElement} */ ($('list-items')).value);
+
 function showGoal() {
-  const typed = /** @type {HTMLInputElement} */ (document.querySelector('input[name=goal-kind]:checked')).value === 'typed';
+  const kind = goalKind();
+  const typed = kind === 'typed';
   $('goal-input').hidden = !typed;
   $('goal-text').hidden = typed;
   input('random-goal').disabled = typed || st.running;
@@ -63,6 +69,16 @@ function showGoal() {
     const text = input('goal-input').value.trim();
     st.goal = { text };
     key = 'typed:' + text;
+  } else if (kind === 'list') {
+    if (st.listIndices.length !== listItems()) st.listIndices = st.demo.randomList(Math.floor(Math.random() * 2 ** 32), listItems()).indices;
+    st.goal = { indices: st.listIndices };
+    key = 'list:' + st.listIndices.join(',');
+    const l = st.demo.list(st.listIndices);
+    $('goal-text').replaceChildren(
+      el('div', { class: 'instr' }, l.instruction_text),
+      el('div', { class: 'meta' }, `${l.items.length} template goals (#${l.indices.join(', #')}) · targets ${l.items.map((/** @type {any} */ g) => g.asin).join(', ')} · ` +
+        'each item scored against the cart, averaged'),
+    );
   } else {
     st.goal = { index: st.goalIndex };
     key = 'template:' + st.goalIndex;
@@ -90,8 +106,16 @@ function showGoal() {
 }
 
 function randomGoal() {
-  const g = st.demo.randomGoal(Math.floor(Math.random() * 2 ** 32));
-  st.goalIndex = g.index;
+  const seed = Math.floor(Math.random() * 2 ** 32);
+  if (goalKind() === 'list') st.listIndices = st.demo.randomList(seed, listItems()).indices;
+  else st.goalIndex = st.demo.randomGoal(seed).index;
+  showGoal();
+}
+
+/** A list needs about as many turns per item as a goal does (`mem1 run --items`). */
+function goalKindChanged() {
+  input('max-turns').value = String(goalKind() === 'list' ? 10 * listItems() : 10);
+  view.maxTurns = Number(input('max-turns').value);
   showGoal();
 }
 
@@ -207,7 +231,11 @@ async function main() {
     b.className = `banner ${gpu.level}`;
     b.hidden = false;
   }
-  document.querySelectorAll('input[name=goal-kind]').forEach((r) => r.addEventListener('change', showGoal));
+  document.querySelectorAll('input[name=goal-kind]').forEach((r) => r.addEventListener('change', goalKindChanged));
+  $('list-items').addEventListener('change', () => {
+    /** @type {HTMLInputElement} */ (document.querySelector('input[name=goal-kind][value=list]')).checked = true;
+    goalKindChanged();
+  });
   $('goal-input').addEventListener('change', showGoal);
   $('random-goal').addEventListener('click', randomGoal);
   $('max-turns').addEventListener('change', () => {
@@ -219,9 +247,18 @@ async function main() {
     st.demo.stop();
     status('stopping at the next token…');
   });
-  // ?goal=N pins a template goal (reproducible links and tests); otherwise a random one.
+  // ?goal=N pins a template goal, ?list=I,J,… a shopping list of them (reproducible links and
+  // tests); otherwise a random goal.
   const pinned = new URLSearchParams(location.search).get('goal');
-  if (pinned !== null && /^\d+$/.test(pinned) && Number(pinned) < st.demo.goalCount()) {
+  const list = new URLSearchParams(location.search).get('list');
+  if (list !== null && /^\d+(,\d+)+$/.test(list)) {
+    st.listIndices = list.split(',').map(Number);
+    const items = /** @type {HTMLSelectElement} */ ($('list-items'));
+    if (![...items.options].some((o) => o.value === String(st.listIndices.length))) items.add(new Option(String(st.listIndices.length)));
+    items.value = String(st.listIndices.length);
+    /** @type {HTMLInputElement} */ (document.querySelector('input[name=goal-kind][value=list]')).checked = true;
+    goalKindChanged();
+  } else if (pinned !== null && /^\d+$/.test(pinned) && Number(pinned) < st.demo.goalCount()) {
     st.goalIndex = Number(pinned);
     showGoal();
   } else randomGoal();

@@ -177,6 +177,15 @@ export class RunView {
       const opts = r.purchased.options.map((/** @type {string[]} */ o) => o.join(': ')).join(', ') || 'no options';
       kids.push(el('div', { class: 'meta' }, `bought ${r.purchased.asin} “${r.purchased.title}” with ${opts}`));
     }
+    if (r.cart) {
+      const rewards = ep.item_rewards || [];
+      kids.push(el('div', { class: 'meta' }, `checked out ${r.cart.length} item(s); each list item's reward: ` +
+        rewards.map((/** @type {number} */ x, /** @type {number} */ i) => `${i + 1}: ${fmt(x, 2)}`).join(', ')));
+      for (const c of r.cart) {
+        const opts = c.options.map((/** @type {string[]} */ o) => o.join(': ')).join(', ') || 'no options';
+        kids.push(el('div', { class: 'meta' }, `bought ${c.asin} “${c.title}” with ${opts}`));
+      }
+    }
     if (r.reward_info) {
       const rows = Object.entries(r.reward_info).map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', {}, typeof v === 'number' ? fmt(v, 3) : String(v))));
       kids.push(el('table', { class: 'breakdown' }, el('caption', {}, 'reward breakdown (WebShop: type factor × matched attributes, options and price)'), ...rows));
@@ -203,7 +212,7 @@ export function outcome(r) {
     const how = failed ? `Ended by an error: ${r.error}` : r.stopped ? `Stopped after ${ep.turns} turn(s).`
       : !ep.done ? `Turn limit (${ep.turns}) reached without buying: reward ${fmt(ep.reward, 2)}.`
       : !r.scored ? 'Bought. A typed goal has no target product, so the purchase is not scored.'
-      : `Reward ${fmt(r.reward, 3)} ${ep.success ? '(success)' : '(partial)'}.`;
+      : `Reward ${fmt(r.reward, 3)} ${ep.success ? '(success)' : '(partial)'}${(ep.items || 1) > 1 ? `, the mean of ${ep.items} items` : ''}.`;
     return { state: failed ? 'error' : ep.done ? 'done' : 'ended', how };
   }
   const how = r.purchased ? 'Purchased (confirmed by you).' : r.declined ? 'You declined the purchase; nothing was bought.'

@@ -17,17 +17,13 @@ use serde::Serialize;
 pub trait Shop {
     fn instruction(&self) -> String;
     /// Goals the task asks for: more than one for a shopping list.
-    fn items(&self) -> usize {
-        1
-    }
+    fn items(&self) -> usize;
     fn observation(&self) -> Observation;
     /// Takes an action; a live page (the extension) answers when the page has settled.
     async fn act(&mut self, action: &str) -> StepResult;
     fn reward(&self) -> f64;
     /// Each item's reward (a shopping list's goals; one goal's reward otherwise).
-    fn item_rewards(&self) -> Vec<f64> {
-        vec![self.reward()]
-    }
+    fn item_rewards(&self) -> Vec<f64>;
     fn is_done(&self) -> bool;
     /// A short name of the current page kind, for the trace.
     fn page(&self) -> String {

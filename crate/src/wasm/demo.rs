@@ -13,7 +13,8 @@ use crate::loader::{AnyEngine, Backend};
 use crate::lora::{self, Adapter};
 use crate::sample::SamplerParams;
 use crate::shop::goal::{generate_goals, sample_weighted, Rng};
-use crate::shop::{Env, Goal, Store, View};
+use crate::shop::task::MAX_ITEMS;
+use crate::shop::{Env, Goal, Store, Task, View};
 use crate::tokenizer::Tokenizer;
 use crate::web::{BlobSource, HttpSource};
 use crate::{Error, Result};
@@ -91,10 +92,12 @@ pub struct Demo {
     pub(crate) inner: Rc<Inner>,
 }
 
-/// Which goal to run: `{index}` (a template goal) or `{text}` (typed; no target product).
+/// Which goal to run: `{index}` (a template goal), `{indices}` (a shopping list of template
+/// goals) or `{text}` (typed; no target product).
 #[derive(Deserialize, Default)]
 struct GoalSpec {
     index: Option<usize>,
+    indices: Option<Vec<usize>>,
     text: Option<String>,
 }
 
@@ -148,12 +151,27 @@ fn typed_goal(text: &str) -> Goal {
     }
 }
 
-/// What was bought on the store's done page.
+/// What was bought on the store's done page (or one item of a checked-out cart).
 #[derive(Serialize)]
 struct Purchase<'a> {
     asin: &'a str,
     title: String,
     options: &'a [(String, String)],
+}
+
+impl<'a> Purchase<'a> {
+    fn of(store: &Store, asin: &'a str, options: &'a [(String, String)]) -> Purchase<'a> {
+        Purchase { asin, title: store.product(asin).map(|p| p.title.clone()).unwrap_or_default(), options }
+    }
+}
+
+/// A shopping list as the page shows it: its instruction, its goals and their `indices`.
+#[derive(Serialize)]
+struct ListView {
+    instruction_text: String,
+    indices: Vec<usize>,
+    items: Vec<Value>,
+    scored: bool,
 }
 
 /// An episode on the store, as `run` resolves it.
@@ -166,6 +184,8 @@ struct StoreResult<'a> {
     scored: bool,
     reward_info: Option<Value>,
     purchased: Option<Purchase<'a>>,
+    /// A shopping list's checked-out cart, and each item's reward (`episode.item_rewards`).
+    cart: Option<Vec<Purchase<'a>>>,
     stopped: bool,
     error: Option<&'a str>,
     model: &'a ModelInfo,
@@ -215,6 +235,38 @@ impl Demo {
         }
         let i = sample_weighted(&self.inner.goals, &mut Rng::new(seed as u64));
         to_js(&goal_view(Some(i), &self.inner.goals[i]))
+    }
+
+    /// A shopping list of `items` goals drawn as [`Demo::random_goal`] draws one (distinct
+    /// products): `{instruction_text, indices, items, scored}`; `null` without a store.
+    #[wasm_bindgen(js_name = randomList)]
+    pub fn random_list(&self, seed: f64, items: usize) -> JsResult {
+        if self.inner.goals.is_empty() {
+            return Ok(JsValue::NULL);
+        }
+        if !(2..=MAX_ITEMS).contains(&items) {
+            return Err(js_err(format!("a shopping list has 2 to {MAX_ITEMS} items, not {items}")));
+        }
+        let mut rng = Rng::new(seed as u64);
+        let mut indices: Vec<usize> = Vec::with_capacity(items);
+        // Distinct products: a list that asks twice for one product reads as a mistake.
+        for _ in 0..items * 20 {
+            let i = sample_weighted(&self.inner.goals, &mut rng);
+            if !indices.iter().any(|&j| self.inner.goals[j].asin == self.inner.goals[i].asin) {
+                indices.push(i);
+            }
+            if indices.len() == items {
+                break;
+            }
+        }
+        self.list(indices)
+    }
+
+    /// The shopping list of goals `indices` (as `randomList` gives them).
+    pub fn list(&self, indices: Vec<usize>) -> JsResult {
+        let task = self.inner.list_task(&indices).map_err(js_err)?;
+        let items = indices.iter().zip(&task.goals).map(|(&i, g)| serde_json::to_value(goal_view(Some(i), g)).unwrap_or_default()).collect();
+        to_js(&ListView { instruction_text: task.instruction_text, indices, items, scored: true })
     }
 
     /// Goal `index` (as in `randomGoal`), or an error when out of range.
@@ -364,16 +416,27 @@ impl Inner {
         self.store.as_ref().ok_or_else(|| Error::usage("this agent has no built-in store (it shops on live pages)"))
     }
 
-    fn pick_goal(&self, goal: &JsValue) -> Result<Goal> {
+    fn pick_goal(&self, goal: &JsValue) -> Result<Task> {
         let spec: GoalSpec = from_js(goal, "goal")?;
         if let Some(t) = spec.text {
             if t.trim().is_empty() {
                 return Err(Error::usage("the typed goal is empty"));
             }
-            return Ok(typed_goal(&t));
+            return Ok(typed_goal(&t).into());
         }
-        let i = spec.index.ok_or_else(|| Error::usage("goal: give {index} or {text}"))?;
-        self.goals.get(i).cloned().ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
+        if let Some(indices) = spec.indices {
+            return self.list_task(&indices);
+        }
+        let i = spec.index.ok_or_else(|| Error::usage("goal: give {index}, {indices} or {text}"))?;
+        self.goals.get(i).cloned().map(Task::from).ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
+    }
+
+    fn list_task(&self, indices: &[usize]) -> Result<Task> {
+        let goals = indices
+            .iter()
+            .map(|&i| self.goals.get(i).cloned().ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len()))))
+            .collect::<Result<Vec<Goal>>>()?;
+        Task::list(goals)
     }
 
     async fn load<S: ByteSource>(&self, src: &mut S, backend: &str, ctx: usize, progress: Function, adapter: Option<Adapter>) -> Result<ModelInfo> {
@@ -417,22 +480,21 @@ impl Inner {
 
     async fn run(&self, doc: web_sys::Document, goal: &JsValue, opts: &JsValue, on_event: Function) -> Result<JsResult> {
         let _busy = Busy::take(&self.busy)?;
-        let goal = self.pick_goal(goal)?;
+        let task = self.pick_goal(goal)?;
         let store = self.store()?;
-        let env = Env::in_document(store.clone(), goal.clone(), doc)?;
+        let env = Env::in_document(store.clone(), task.clone(), doc)?;
         let (shop, ep, info) = self.episode(Tap::new(env), &from_js(opts, "options")?, on_event).await?;
         let stopped = self.stop.replace(false);
-        let scored = !goal.asin.is_empty();
-        let (reward_info, purchased) = match shop.inner.view() {
-            View::Done { asin, options, info, .. } => {
-                let title = store.product(asin).map(|p| p.title.clone()).unwrap_or_default();
-                (scored.then(|| info.to_json()), Some(Purchase { asin, title, options }))
-            }
-            _ => (None, None),
+        let scored = task.goals.iter().all(|g| !g.asin.is_empty());
+        let (reward_info, purchased, cart) = match shop.inner.view() {
+            View::Done { asin, options, info, .. } => (scored.then(|| info.to_json()), Some(Purchase::of(store, asin, options)), None),
+            View::Receipt { items, .. } => (None, None, Some(items.iter().map(|c| Purchase::of(store, &c.asin, &c.options)).collect())),
+            _ => (None, None, None),
         };
         Ok(to_js(&StoreResult {
             episode: &ep,
-            goal: goal_view(None, &goal),
+            goal: goal_view(None, &task.goals[0]),
+            cart,
             reward: scored.then_some(ep.reward),
             scored,
             reward_info,

@@ -254,8 +254,15 @@ impl Shop for LivePage {
             }
         }
     }
+    fn items(&self) -> usize {
+        1
+    }
     fn reward(&self) -> f64 {
         0.0
+    }
+    /// A live shop scores nothing.
+    fn item_rewards(&self) -> Vec<f64> {
+        vec![0.0]
     }
     /// Bought, declined, or stopped by an error (off the site, the tab gone).
     fn is_done(&self) -> bool {

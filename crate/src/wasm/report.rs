@@ -120,8 +120,14 @@ impl<S: Shop> Shop for Tap<S> {
         *self.seen.borrow_mut() = Some((self.inner.page(), self.inner.observation()));
         self.inner.act(action).await
     }
+    fn items(&self) -> usize {
+        self.inner.items()
+    }
     fn reward(&self) -> f64 {
         self.inner.reward()
+    }
+    fn item_rewards(&self) -> Vec<f64> {
+        self.inner.item_rewards()
     }
     fn is_done(&self) -> bool {
         self.inner.is_done()

@@ -62,8 +62,14 @@ impl Shop for NoBuy {
         }
         self.0.act(action).await
     }
+    fn items(&self) -> usize {
+        self.0.items()
+    }
     fn reward(&self) -> f64 {
         self.0.reward()
+    }
+    fn item_rewards(&self) -> Vec<f64> {
+        self.0.item_rewards()
     }
     fn is_done(&self) -> bool {
         self.0.is_done()
