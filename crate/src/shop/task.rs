@@ -36,10 +36,9 @@ impl Task {
             0 => Err(Error::Shop("a shopping list needs at least one goal".into())),
             1 => Ok(Task::from(goals.into_iter().next().unwrap_or_else(|| unreachable!()))),
             n if n > MAX_ITEMS => Err(Error::Shop(format!("a shopping list holds at most {MAX_ITEMS} items, not {n}"))),
-            n => {
-                let items: Vec<String> =
-                    goals.iter().enumerate().map(|(i, g)| format!("{}) {}", i + 1, g.instruction_text.trim().trim_end_matches('.'))).collect();
-                Ok(Task { instruction_text: format!("Buy {n} items: {}.", items.join("; ")), goals })
+            _ => {
+                let items: Vec<&str> = goals.iter().map(|g| g.instruction_text.as_str()).collect();
+                Ok(Task { instruction_text: list_instruction(&items), goals })
             }
         }
     }
@@ -61,6 +60,44 @@ impl Task {
             gs => gs.iter().map(Goal::to_json).collect(),
         }
     }
+}
+
+/// A list's instruction: its items numbered in one line (`Buy 2 items: 1) …; 2) ….`).
+pub fn list_instruction(items: &[&str]) -> String {
+    let numbered: Vec<String> = items.iter().enumerate().map(|(i, t)| format!("{}) {}", i + 1, t.trim().trim_end_matches(['.', ';']))).collect();
+    format!("Buy {} items: {}.", items.len(), numbered.join("; "))
+}
+
+/// The items of a shopping list a shopper typed: one a line (a leading `1)`, `1.`, `-` or `*`
+/// dropped), or `1) … 2) …` numbered on one line. `None` for a single request.
+pub fn typed_list(text: &str) -> Option<Vec<String>> {
+    let strip = |l: &str| -> String {
+        let l = l.trim();
+        let digits = l.len() - l.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let rest = if digits > 0 && l[digits..].starts_with([')', '.']) { &l[digits + 1..] } else { l.trim_start_matches(['-', '*', '•']) };
+        rest.trim().trim_end_matches([';', ',']).trim().to_string()
+    };
+    let lines: Vec<String> = text.lines().map(strip).filter(|l| !l.is_empty()).collect();
+    if lines.len() > 1 {
+        return Some(lines);
+    }
+    // One line: "1) a; 2) b" (after an optional lead-in such as "Buy 2 items:").
+    let mut items = Vec::new();
+    let mut rest = text.trim();
+    for k in 1.. {
+        let mark = format!("{k})");
+        let Some(at) = rest.find(&mark) else { break };
+        if let Some(last) = items.last_mut() {
+            *last = strip(&rest[..at]);
+        }
+        rest = &rest[at + mark.len()..];
+        items.push(String::new());
+    }
+    if let Some(last) = items.last_mut() {
+        *last = strip(rest.trim_end_matches('.'));
+    }
+    items.retain(|i| !i.is_empty());
+    (items.len() > 1).then_some(items)
 }
 
 /// Groups `goals` into lists of `n` consecutive goals. A last, shorter group is left out (so every
@@ -280,5 +317,18 @@ mod tests {
         assert!(Task::list(Vec::new()).is_err());
         assert!(Task::list(vec![dev[0].clone(); MAX_ITEMS + 1]).is_err());
         assert!(compose(dev, 0).is_err());
+    }
+
+    #[test]
+    fn a_typed_list_is_its_lines_or_its_numbers() {
+        let want = Some(vec!["a phone case".to_string(), "a 65 w charger".to_string(), "two usb-c cables".to_string()]);
+        assert_eq!(typed_list("a phone case\na 65 w charger\n\ntwo usb-c cables\n"), want);
+        assert_eq!(typed_list("1) a phone case\n2. a 65 w charger\n- two usb-c cables"), want);
+        assert_eq!(typed_list("Buy 3 items: 1) a phone case; 2) a 65 w charger; 3) two usb-c cables."), want);
+        assert_eq!(typed_list("i need a 65 w charger, and price lower than 30.00 dollars"), None);
+        assert_eq!(typed_list("a charger with 2) ports"), None);
+        let t = Task::list(dev_goals().unwrap()[..3].to_vec()).unwrap();
+        assert_eq!(typed_list(&t.instruction_text).map(|v| v.len()), Some(3));
+        assert_eq!(list_instruction(&["a phone case", "a charger."]), "Buy 2 items: 1) a phone case; 2) a charger.");
     }
 }

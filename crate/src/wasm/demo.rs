@@ -110,7 +110,7 @@ struct GoalSpec {
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct RunOptions {
     mode: Option<String>,
-    max_turns: Option<usize>,
+    pub(crate) max_turns: Option<usize>,
     max_tokens: Option<usize>,
     memory_tokens: Option<usize>,
     action_tokens: Option<usize>,

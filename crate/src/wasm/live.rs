@@ -16,6 +16,7 @@ use super::{call, from_js, js_err, js_text, to_js, Busy};
 use crate::agent::guard::{self, Command, Decision};
 use crate::agent::{Episode, Shop};
 use crate::observe::{Observation, LIVE_BUDGET};
+use crate::shop::task::{list_instruction, typed_list};
 use crate::shop::StepResult;
 use crate::{Error, Result};
 use js_sys::{Function, Promise};
@@ -76,8 +77,10 @@ impl Demo {
     /// `confirm({action, target, url, reason})` asks the shopper before a purchase and resolves to
     /// true or false. `opts` and `on_event` as in [`Demo::run`], and `opts.autoConfirm` with
     /// `opts.demoStore` (an origin) buys without asking on that demo store only; elsewhere it is
-    /// ignored and an `{type: "note", text}` event says so. Resolves to `{episode, purchased,
-    /// declined, stopped, url, error, model}`.
+    /// ignored and an `{type: "note", text}` event says so. A `task` of several lines (or `1) …
+    /// 2) …`) is a shopping list: numbered as the store's lists are, shopped into the shop's own
+    /// cart, with `opts.maxTurns` for each item. Resolves to `{episode, purchased, declined,
+    /// stopped, url, error, model}`.
     #[wasm_bindgen(js_name = runLive)]
     pub fn run_live(&self, task: String, page: JsValue, opts: JsValue, perform: Function, confirm: Function, on_event: Function) -> Promise {
         let inner = self.inner.clone();
@@ -87,9 +90,11 @@ impl Demo {
                 if task.trim().is_empty() {
                     return Err(Error::usage("say what to buy"));
                 }
-                let opts: RunOptions = from_js(&opts, "options")?;
+                let mut opts: RunOptions = from_js(&opts, "options")?;
                 let auto = if opts.auto_confirm { Some(opts.demo_store.clone().unwrap_or_default()) } else { None };
                 let live = LivePage::new(task.trim(), from_js(&page, "page snapshot")?, perform, confirm, on_event.clone(), auto)?;
+                // The turn budget is an item's: a list gets it for each of its items.
+                opts.max_turns = Some(opts.max_turns.unwrap_or(10) * live.items);
                 inner.episode(Tap::new(live), &opts, on_event).await
             };
             let (shop, ep, info) = r.await.map_err(js_err)?;
@@ -136,6 +141,8 @@ impl Demo {
 /// A page in the shopper's tab.
 struct LivePage {
     task: String,
+    /// Items of a typed shopping list (1: one request).
+    pub(crate) items: usize,
     obs: Observation,
     url: String,
     /// Where the episode started; it never acts anywhere else.
@@ -154,8 +161,15 @@ impl LivePage {
     fn new(task: &str, page: Snapshot, perform: Function, confirm: Function, events: Function, auto_confirm: Option<String>) -> Result<LivePage> {
         let (obs, url) = Self::read(page)?;
         let origin = guard::origin(&url);
+        // A typed shopping list is numbered as the store's lists are, and shopped into the
+        // shop's own cart (its checkout is a purchase like any other: the guard asks first).
+        let items = typed_list(task);
         Ok(LivePage {
-            task: task.to_string(),
+            items: items.as_ref().map_or(1, Vec::len),
+            task: match &items {
+                Some(items) => list_instruction(&items.iter().map(String::as_str).collect::<Vec<_>>()),
+                None => task.to_string(),
+            },
             obs,
             url,
             origin,
@@ -255,14 +269,14 @@ impl Shop for LivePage {
         }
     }
     fn items(&self) -> usize {
-        1
+        self.items
     }
     fn reward(&self) -> f64 {
         0.0
     }
     /// A live shop scores nothing.
     fn item_rewards(&self) -> Vec<f64> {
-        vec![0.0]
+        vec![0.0; self.items]
     }
     /// Bought, declined, or stopped by an error (off the site, the tab gone).
     fn is_done(&self) -> bool {
