@@ -155,7 +155,7 @@ mod native {
         for (i, goal) in dev_goals().unwrap().into_iter().take(3).enumerate() {
             let mut env = Env::new(store.clone(), goal).unwrap();
             write(&dir, &format!("g{i}-search"), env.html().as_bytes());
-            let words: Vec<&str> = env.goal().instruction_text.split_whitespace().take(4).collect();
+            let words: Vec<&str> = env.task().instruction_text.split_whitespace().take(4).collect();
             env.step(&format!("search[{}]", words.join(" ")));
             write(&dir, &format!("g{i}-results"), env.html().as_bytes());
             let first = env.observe().clickables.iter().find(|c| c.key.starts_with('b') && c.key.len() == 10).map(|c| c.key.clone());
