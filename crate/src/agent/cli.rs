@@ -306,7 +306,7 @@ fn episodes<P: Policy>(
     if !json {
         eprintln!(
             "mem1 run: {} {}, mode {}, backend {}, constrain {}, max turns {}, loaded in {:.1}s",
-            goals.len(), if cfg.max_turns > 10 || goals.iter().any(Task::is_list) { "tasks (shopping lists)" } else { "goals" },
+            goals.len(), if goals.iter().any(Task::is_list) { "tasks (shopping lists)" } else { "goals" },
             mode.name(), run.backend, run.constrain, cfg.max_turns, run.load_seconds
         );
     }

@@ -10,7 +10,7 @@ use super::goal::{product_prices, Goal, Rng};
 use super::pages::{self, Links, Options, SubPage};
 use super::reward::{get_reward, RewardInfo};
 use super::search::{page_slice, SearchIndex};
-use super::task::{score_cart, CartItem, CartScore, Task, MAX_CART};
+use super::task::{score_cart, Cart, CartItem, CartScore, Task};
 use crate::observe::{ClickKind, Observation};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -123,7 +123,7 @@ pub struct StepResult {
 pub struct Env {
     store: Arc<Store>,
     task: Task,
-    cart: Vec<CartItem>,
+    cart: Cart,
     /// A checked-out list's score.
     score: Option<CartScore>,
     session: String,
@@ -163,7 +163,7 @@ impl Env {
         let mut env = Env {
             store,
             task,
-            cart: Vec::new(),
+            cart: Cart::default(),
             score: None,
             session: session.to_string(),
             view: View::Search,
@@ -191,7 +191,7 @@ impl Env {
         self.asin = None;
         self.options.clear();
         self.results.clear();
-        self.cart.clear();
+        self.cart = Cart::default();
         self.score = None;
         self.done = false;
         self.reward = 0.0;
@@ -199,7 +199,7 @@ impl Env {
     }
 
     fn go(&mut self, view: View) -> Result<()> {
-        self.html = render(&self.store, &self.session, &self.task, &view, &self.results, &self.cart)?;
+        self.html = render(&self.store, &self.session, &self.task, &view, &self.results, self.cart.items())?;
         self.view = view;
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -221,7 +221,7 @@ impl Env {
     }
     /// The cart (empty in a single-goal session).
     pub fn cart(&self) -> &[CartItem] {
-        &self.cart
+        self.cart.items()
     }
     pub fn view(&self) -> &View {
         &self.view
@@ -329,13 +329,10 @@ impl Env {
                 self.go(View::Cart)
             }
             ("view cart", _) if list => self.go(View::Cart),
-            ("checkout", View::Cart) if list && !self.cart.is_empty() => self.checkout(),
+            ("checkout", View::Cart) if list && !self.cart.items().is_empty() => self.checkout(),
             (n, View::Cart) if n.starts_with("remove ") => {
                 let i: usize = n["remove ".len()..].trim().parse().map_err(|_| Error::Shop(format!("{n:?} names no cart item")))?;
-                if i == 0 || i > self.cart.len() {
-                    return Err(Error::Shop(format!("the cart has no item {i}")));
-                }
-                self.cart.remove(i - 1);
+                self.cart.remove(i)?;
                 self.go(View::Cart)
             }
             ("buy now", _) => {
@@ -392,20 +389,16 @@ impl Env {
     /// Puts the open item, with the options chosen, into the cart.
     fn add_to_cart(&mut self) -> Result<()> {
         let asin = self.asin.clone().ok_or_else(|| Error::Shop("no product chosen".into()))?;
-        if self.cart.len() >= MAX_CART {
-            return Err(Error::Shop(format!("the cart is full ({MAX_CART} items)")));
-        }
-        self.cart.push(CartItem { asin, options: self.options.clone() });
-        Ok(())
+        self.cart.add(CartItem { asin, options: self.options.clone() })
     }
 
     /// Buys the cart: the list's score ends the episode.
     fn checkout(&mut self) -> Result<()> {
-        let score = score_cart(&self.store, &self.task, &self.cart)?;
+        let score = score_cart(&self.store, &self.task, self.cart.items())?;
         self.done = true;
         self.reward = score.reward;
         self.score = Some(score.clone());
-        let items = std::mem::take(&mut self.cart);
+        let items = self.cart.take();
         self.go(View::Receipt { items, score })
     }
 

@@ -73,14 +73,19 @@ impl Goal {
 
 /// Parses goals in the `dev_goals.json` schema: a list of goals or one goal object.
 pub fn parse_goals(json: &[u8]) -> Result<Vec<Goal>> {
+    let items = file_entries(json, "a goal object or a list of goals")?;
+    items.into_iter().enumerate().map(|(i, g)| parse_goal(&format!("goal #{i}"), g)).collect()
+}
+
+/// A goal file's entries: its list's, or its one object; `holds` says what it must hold.
+pub fn file_entries(json: &[u8], holds: &str) -> Result<Vec<serde_json::Value>> {
     let v: serde_json::Value =
         serde_json::from_slice(json).map_err(|e| Error::Shop(format!("goal file is not JSON: {e}")))?;
-    let items = match v {
-        serde_json::Value::Array(a) => a,
-        o @ serde_json::Value::Object(_) => vec![o],
-        _ => return Err(Error::Shop("goal file must hold a goal object or a list of goals".into())),
-    };
-    items.into_iter().enumerate().map(|(i, g)| parse_goal(&format!("goal #{i}"), g)).collect()
+    match v {
+        serde_json::Value::Array(a) => Ok(a),
+        o @ serde_json::Value::Object(_) => Ok(vec![o]),
+        _ => Err(Error::Shop(format!("goal file must hold {holds}"))),
+    }
 }
 
 /// One goal object; errors are prefixed with `what` (where it is in its file).

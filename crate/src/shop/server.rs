@@ -16,9 +16,9 @@
 //! [`MAX_CARTS`]); every other page is rendered from its URL alone, and bad input only ever
 //! yields an error page.
 use super::env::{render, Store, View};
-use super::task::{score_cart, CartItem, Task, MAX_CART, MAX_ITEMS};
+use super::task::{score_cart, Cart, CartItem, Task, MAX_ITEMS};
 use super::goal::{dev_goals, generate_goals, sample_weighted, Goal, Rng};
-use super::pages::{self, Options, SubPage};
+use super::pages::{self, Links, Options, SubPage};
 use super::url::{decode, encode, parse_query};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ pub struct App {
     pub dev: Vec<Goal>,
     pub seed: u64,
     /// Each list session's cart.
-    carts: Mutex<HashMap<String, Vec<CartItem>>>,
+    carts: Mutex<HashMap<String, Cart>>,
 }
 
 /// An HTTP response.
@@ -222,14 +222,15 @@ impl App {
             ("cart_add", 3) => {
                 let item = CartItem { asin: asin_of(rest[1])?, options: options_of(rest[2])? };
                 self.add_to_cart(session, item).map_err(|e| bad(&e))?;
-                return Ok(Reply::redirect(format!("/cart/{}", encode(session))));
+                return Ok(Reply::redirect(Links { session, list: true }.cart()));
             }
             ("cart_remove", 2) => {
                 let i = page_of(rest[1])?;
                 let mut carts = self.carts.lock().unwrap_or_else(|p| p.into_inner());
-                let cart = carts.get_mut(session).filter(|c| (1..=c.len()).contains(&i)).ok_or_else(|| bad("the cart has no such item"))?;
-                cart.remove(i - 1);
-                return Ok(Reply::redirect(format!("/cart/{}", encode(session))));
+                // A session without a cart has no item to remove, as an empty cart has none.
+                let mut none = Cart::default();
+                carts.get_mut(session).unwrap_or(&mut none).remove(i).map_err(|e| bad(&e.to_string()))?;
+                return Ok(Reply::redirect(Links { session, list: true }.cart()));
             }
             ("checkout", 1) => self.checkout(session, &task).map_err(|e| bad(&e))?,
             _ => return Err(not_found(format!("no such page: /{}", d.join("/")))),
@@ -251,7 +252,7 @@ impl App {
             }
         }
         let cart = self.carts.lock().unwrap_or_else(|p| p.into_inner()).get(session).cloned().unwrap_or_default();
-        render(&self.store, session, &task, &view, &results, &cart).map(Reply::html).map_err(|e| bad(&e.to_string()))
+        render(&self.store, session, &task, &view, &results, cart.items()).map(Reply::html).map_err(|e| bad(&e.to_string()))
     }
 
     fn add_to_cart(&self, session: &str, item: CartItem) -> std::result::Result<(), String> {
@@ -259,17 +260,12 @@ impl App {
         if !carts.contains_key(session) && carts.len() >= MAX_CARTS {
             return Err(format!("the store holds {MAX_CARTS} carts already: check one out first"));
         }
-        let cart = carts.entry(session.to_string()).or_default();
-        if cart.len() >= MAX_CART {
-            return Err(format!("the cart is full ({MAX_CART} items)"));
-        }
-        cart.push(item);
-        Ok(())
+        carts.entry(session.to_string()).or_default().add(item).map_err(|e| e.to_string())
     }
 
     /// Buys the session's cart (emptying it) and scores it against the list.
     fn checkout(&self, session: &str, task: &Task) -> std::result::Result<View, String> {
-        let items = self.carts.lock().unwrap_or_else(|p| p.into_inner()).remove(session).unwrap_or_default();
+        let items = self.carts.lock().unwrap_or_else(|p| p.into_inner()).remove(session).unwrap_or_default().take();
         if items.is_empty() {
             return Err("the cart is empty: add items before checking out".into());
         }

@@ -4,7 +4,7 @@
 //! [`score_cart`]: each goal's WebShop reward against the cart's items under the best one-to-one
 //! assignment, averaged over the goals.
 use super::env::Store;
-use super::goal::{parse_goal, Goal};
+use super::goal::{file_entries, parse_goal, Goal};
 use super::pages::Options;
 use crate::{Error, Result};
 
@@ -118,14 +118,7 @@ pub fn compose(goals: Vec<Goal>, n: usize) -> Result<(Vec<Task>, usize)> {
 /// Tasks from a goal file: a goal object, or a list whose entries are goal objects (one goal
 /// each) or lists of goal objects (one shopping list each), in the `dev_goals.json` schema.
 pub fn parse_tasks(json: &[u8]) -> Result<Vec<Task>> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| Error::Shop(format!("goal file is not JSON: {e}")))?;
-    let entries = match v {
-        serde_json::Value::Array(a) => a,
-        o @ serde_json::Value::Object(_) => vec![o],
-        _ => return Err(Error::Shop("goal file must hold a goal object, or a list of goals and lists of goals".into())),
-    };
-    entries
+    file_entries(json, "a goal object, or a list of goals and lists of goals")?
         .into_iter()
         .enumerate()
         .map(|(i, e)| match e {
@@ -143,6 +136,36 @@ pub fn parse_tasks(json: &[u8]) -> Result<Vec<Task>> {
 pub struct CartItem {
     pub asin: String,
     pub options: Options,
+}
+
+/// A list session's cart (the in-process store's and the server's): at most [`MAX_CART`] items,
+/// each removed by its number on the cart page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cart(Vec<CartItem>);
+
+impl Cart {
+    pub fn items(&self) -> &[CartItem] {
+        &self.0
+    }
+    pub fn add(&mut self, item: CartItem) -> Result<()> {
+        if self.0.len() >= MAX_CART {
+            return Err(Error::Shop(format!("the cart is full ({MAX_CART} items)")));
+        }
+        self.0.push(item);
+        Ok(())
+    }
+    /// Removes item `number` (counted from 1, as the cart page numbers them).
+    pub fn remove(&mut self, number: usize) -> Result<()> {
+        if number == 0 || number > self.0.len() {
+            return Err(Error::Shop(format!("the cart has no item {number}")));
+        }
+        self.0.remove(number - 1);
+        Ok(())
+    }
+    /// Empties the cart, giving its items (a checkout).
+    pub fn take(&mut self) -> Vec<CartItem> {
+        std::mem::take(&mut self.0)
+    }
 }
 
 /// How a checked-out cart scored against a list.

@@ -271,7 +271,7 @@ impl Demo {
 
     /// Goal `index` (as in `randomGoal`), or an error when out of range.
     pub fn goal(&self, index: usize) -> JsResult {
-        let g = self.inner.goals.get(index).ok_or_else(|| js_err(format!("no goal {index} (0..{})", self.inner.goals.len())))?;
+        let g = self.inner.template_goal(index).map_err(js_err)?;
         to_js(&goal_view(Some(index), g))
     }
 
@@ -428,15 +428,17 @@ impl Inner {
             return self.list_task(&indices);
         }
         let i = spec.index.ok_or_else(|| Error::usage("goal: give {index}, {indices} or {text}"))?;
-        self.goals.get(i).cloned().map(Task::from).ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
+        self.template_goal(i).map(|g| Task::from(g.clone()))
     }
 
     fn list_task(&self, indices: &[usize]) -> Result<Task> {
-        let goals = indices
-            .iter()
-            .map(|&i| self.goals.get(i).cloned().ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len()))))
-            .collect::<Result<Vec<Goal>>>()?;
+        let goals = indices.iter().map(|&i| self.template_goal(i).cloned()).collect::<Result<Vec<Goal>>>()?;
         Task::list(goals)
+    }
+
+    /// Template goal `i`, or an error when out of range.
+    fn template_goal(&self, i: usize) -> Result<&Goal> {
+        self.goals.get(i).ok_or_else(|| Error::usage(format!("no goal {i} (0..{})", self.goals.len())))
     }
 
     async fn load<S: ByteSource>(&self, src: &mut S, backend: &str, ctx: usize, progress: Function, adapter: Option<Adapter>) -> Result<ModelInfo> {
