@@ -36,7 +36,7 @@ fn hundred_turns_keep_the_heap_flat() {
     let (rows, secs, report) = pollster::block_on(episode(cpu, &tok, env(), turns, || Probe { memory: rss(), ..Probe::default() }));
     report.iter().for_each(|l| eprintln!("{l}"));
     let per_turn = heap_per_turn(&rows);
-    eprintln!("cpu: {turns} turns in {secs:.0} s; heap {per_turn:.0} bytes a turn from turn 10 to {turns} (the episode's trace)");
+    eprintln!("cpu: {turns} turns in {secs:.0} s; heap {per_turn:.0} bytes a turn from turn 10 to {turns} (trimmed mean: the episode's trace)");
     assert!(per_turn < HEAP_PER_TURN_MAX, "the heap grows {per_turn:.0} bytes a turn");
     assert_context_flat(&rows);
 }

@@ -48,7 +48,7 @@ async fn hundred_turns_keep_the_wasm_heap_flat() {
     let (tenth, last) = (rows[9], rows[turns - 1]);
     let grew = last.probe.memory - tenth.probe.memory;
     console_log!(
-        "browser cpu: {turns} turns in {secs:.0} s; heap {per_turn:.0} bytes a turn from turn 10 to {turns} (the episode's trace); wasm memory {:.1} MB at turn 10, {grew:+} bytes by turn {turns}",
+        "browser cpu: {turns} turns in {secs:.0} s; heap {per_turn:.0} bytes a turn from turn 10 to {turns} (trimmed mean: the episode's trace); wasm memory {:.1} MB at turn 10, {grew:+} bytes by turn {turns}",
         tenth.probe.memory as f64 / 1e6
     );
     assert!(per_turn < HEAP_PER_TURN_MAX, "the heap grows {per_turn:.0} bytes a turn");

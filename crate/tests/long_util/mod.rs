@@ -156,14 +156,20 @@ pub async fn episode<E: Engine>(engine: E, tok: &Tokenizer, env: Env, turns: usi
     (rows, secs, report)
 }
 
-/// The heap's growth a turn from turn 10 to the last (the first turns fill caches and pools).
+/// The heap's growth a turn from turn 10 on (the first turns fill caches and pools): the mean of
+/// the turns' changes with the largest and smallest tenth left out. A leak adds to every turn;
+/// a buffer that grows to a new largest page (a one-off step of a few hundred KB, at whichever
+/// turn first brings such a page) or a Vec's doubling is an outlier, not a trend.
 pub fn heap_per_turn(rows: &[Row]) -> f64 {
-    let (first, last) = (rows[9], rows[rows.len() - 1]);
-    (last.heap - first.heap) as f64 / (last.turn - first.turn) as f64
+    let mut steps: Vec<isize> = rows[9..].windows(2).map(|w| w[1].heap - w[0].heap).collect();
+    steps.sort_unstable();
+    let cut = steps.len() / 10;
+    let kept = &steps[cut..steps.len() - cut];
+    kept.iter().sum::<isize>() as f64 / kept.len() as f64
 }
 
-/// The trace's records (with its Vec's doublings) take 1-3 KB a turn; one turn's context kept by
-/// mistake would add 6-15 KB (1,500-3,800 token ids).
+/// The trace's records take about 0.7 KB a turn; one turn's context kept by mistake would add
+/// 6-15 KB (1,500-3,800 token ids).
 pub const HEAP_PER_TURN_MAX: f64 = 4096.0;
 
 /// MEM1: the page, not the history, sets the context (1,400 to 3,800 tokens here).
