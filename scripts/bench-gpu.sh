@@ -4,7 +4,9 @@
 # and decode tokens/s, every kernel's time and achieved GB/s in one decode step, the copy kernel's
 # bandwidth as the roofline and decode's share of it, and an agent turn (a 1,400-token prompt, a
 # 64-token summary, a 24-token action under the constrained-decoding mask) in seconds, with the
-# submissions and bytes read back per generated token.
+# submissions and bytes read back per generated token; and what checking an 8-token draft in one
+# submission costs, in decode steps (the agent drafts where a check costs less than the tokens it
+# saves: on a memory-bound GPU it should be near 1).
 #
 #   bash scripts/bench-gpu.sh          the whole benchmark (for a real GPU)
 #   bash scripts/bench-gpu.sh smoke    SmolLM2-135M shapes and a few tokens (what the suite runs on lavapipe)
@@ -34,17 +36,17 @@ else
   flags=(--prompt-tokens 512 --decode-tokens 64 --repeats 3 --turn)
 fi
 
-printf '%-14s %-5s %9s %9s %9s %10s %8s %9s %7s %7s\n' model quant prefill decode roofline 'of roofl.' 'copy' 'turn' 'sub/tok' 'B/tok'
-printf '%-14s %-5s %9s %9s %9s %10s %8s %9s %7s %7s\n' '' '' 'tok/s' 'tok/s' 'tok/s' '' 'GB/s' 's' '' ''
+printf '%-14s %-5s %9s %9s %9s %10s %8s %9s %7s %7s %9s\n' model quant prefill decode roofline 'of roofl.' 'copy' 'turn' 'sub/tok' 'B/tok' 'check 8'
+printf '%-14s %-5s %9s %9s %9s %10s %8s %9s %7s %7s %9s\n' '' '' 'tok/s' 'tok/s' 'tok/s' '' 'GB/s' 's' '' '' 'steps'
 for run in "${runs[@]}"; do
   read -r model quant <<<"$run"
   file="$out/$model-$quant.json"
   "$bin" bench --synthetic "$model" --quant "$quant" --backend gpu "${flags[@]}" >"$file"
   # The figures the table shows, read from the JSON line with the shell alone (no jq/python needed).
   get() { grep -o "\"$1\":[-0-9.e+]*" "$file" | head -1 | cut -d: -f2; }
-  printf '%-14s %-5s %9.1f %9.1f %9.1f %9.1f%% %8.2f %9.2f %7.3f %7.1f\n' "$model" "$quant" \
+  printf '%-14s %-5s %9.1f %9.1f %9.1f %9.1f%% %8.2f %9.2f %7.3f %7.1f %9.2f\n' "$model" "$quant" \
     "$(get prefill_tok_s)" "$(get decode_tok_s)" "$(get roofline_tok_s)" "$(awk "BEGIN{print 100*$(get decode_vs_roofline)}")" \
-    "$(get copy_gb_s)" "$(get turn_seconds)" "$(get submissions_per_token)" "$(get readback_bytes_per_token)"
+    "$(get copy_gb_s)" "$(get turn_seconds)" "$(get submissions_per_token)" "$(get readback_bytes_per_token)" "$(get check8_decode_steps)"
 done
 echo "device: $(grep -o '"backend":"[^"]*"' "$file" | cut -d'"' -f4)"
 echo "per-kernel times and GB/s: $out/*.json (\"kernels\")"

@@ -4,11 +4,13 @@
 // `masked` set, only tokens whose bit is set in `mask` are candidates (a constrained action's
 // allowed tokens, less any the repetition guard forbids; crate::sample::sample_masked is the CPU
 // twin); when none is, the sampled id is 0xFFFFFFFF.
+// One workgroup per row of logits: one for a sample, a row per token for a draft's check (greedy,
+// each row under its own mask, `masked` bit r for row r; the rows' picks written to ids/out[r]).
 struct Params { n: u32, top_k: u32, temperature: f32, top_p: f32, u: f32, masked: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ids: array<u32>;  // ids[0] = sampled token
-@group(0) @binding(2) var<storage, read_write> out: array<u32>;  // out[0] = sampled token (copied back)
+@group(0) @binding(1) var<storage, read_write> ids: array<u32>;  // ids[row] = sampled token
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;  // out[row] = sampled token (copied back)
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read> mask: array<u32>;     // one bit per token id
 
@@ -18,8 +20,9 @@ var<workgroup> best_i: array<u32, WG>;
 var<workgroup> top_v: array<f32, 64>;
 var<workgroup> top_i: array<u32, 64>;
 
-fn allowed(i: u32) -> bool {
-    return p.masked == 0u || (mask[i >> 5u] & (1u << (i & 31u))) != 0u;
+fn allowed(row: u32, i: u32) -> bool {
+    let words = (p.n + 31u) / 32u;
+    return ((p.masked >> row) & 1u) == 0u || (mask[row * words + (i >> 5u)] & (1u << (i & 31u))) != 0u;
 }
 
 fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
@@ -27,7 +30,9 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wg.x;
+    let base = row * p.n;
     var k = 1u;
     if (p.temperature > 0.0) { k = clamp(p.top_k, 1u, 64u); }
     k = min(k, p.n);
@@ -39,9 +44,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         var bv = -3.0e38;
         var bi = 0xFFFFFFFFu;
         for (var i = lid; i < p.n; i += WG) {
-            let v = logits[i];
+            let v = logits[base + i];
             let after = first || v < last_v || (v == last_v && i > last_i);
-            if (after && allowed(i) && better(v, i, bv, bi)) { bv = v; bi = i; }
+            if (after && allowed(row, i) && better(v, i, bv, bi)) { bv = v; bi = i; }
         }
         best_v[lid] = bv;
         best_i[lid] = bi;
@@ -67,8 +72,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     if (lid != 0u) { return; }
     if (k == 0u) {
-        ids[0] = 0xFFFFFFFFu;
-        out[0] = 0xFFFFFFFFu;
+        ids[row] = 0xFFFFFFFFu;
+        out[row] = 0xFFFFFFFFu;
         return;
     }
     var pick = top_i[0];
@@ -90,6 +95,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             if (goal < acc) { pick = top_i[i]; break; }
         }
     }
-    ids[0] = pick;
-    out[0] = pick;
+    ids[row] = pick;
+    out[row] = pick;
 }

@@ -201,6 +201,13 @@ pub trait Ops {
 
 /// The forward pass of llama/qwen2 decoders; returns the last position's logits.
 pub fn transformer<O: Ops>(o: &mut O, cfg: &Config) -> O::Act {
+    let x = body(o, cfg);
+    let last = o.last_row(&x);
+    head(o, cfg, &last)
+}
+
+/// The decoder layers over the step's tokens: the final hidden state of every position.
+pub fn body<O: Ops>(o: &mut O, cfg: &Config) -> O::Act {
     let bias = |l: usize, n: &str| cfg.qkv_bias.then(|| blk(l, n));
     let x = o.embed();
     for l in 0..cfg.n_layers {
@@ -219,7 +226,11 @@ pub fn transformer<O: Ops>(o: &mut O, cfg: &Config) -> O::Act {
         let d = o.linear(&m, &blk(l, "ffn_down.weight"), None);
         o.add_into(&x, &d);
     }
-    let last = o.last_row(&x);
-    let h = o.rmsnorm(&last, "output_norm.weight");
+    x
+}
+
+/// Logits of hidden states `x` (each of its rows).
+pub fn head<O: Ops>(o: &mut O, cfg: &Config, x: &O::Act) -> O::Act {
+    let h = o.rmsnorm(x, "output_norm.weight");
     o.linear(&h, &cfg.output, None)
 }

@@ -1,6 +1,7 @@
 //! Drafted tokens checked several in one forward pass (prompt lookup in free text, jump-forward in
-//! the action): the CPU backend's check chooses, bit for bit, what decoding one token at a time
-//! chooses, so whole episodes are the same tokens with and without drafts, in fewer passes.
+//! the action): each backend's check (CPU; GPU on Vulkan, lavapipe without a GPU) chooses, bit for
+//! bit, what decoding one token at a time chooses, so whole episodes are the same tokens with and
+//! without drafts, in fewer passes.
 // Native: the browser runs the same kernels' bit-for-bit test among the library's tests, and the
 // shipped policy with and without drafts in tests/web_demo.mjs.
 #![cfg(not(target_arch = "wasm32"))]
@@ -26,28 +27,37 @@ fn repo(rel: &str) -> PathBuf {
 
 /// The shipped policy on the CPU backend.
 fn shipped(ctx: usize) -> (Tokenizer, AnyEngine) {
+    shipped_on(Backend::Cpu, ctx)
+}
+
+fn shipped_on(backend: Backend, ctx: usize) -> (Tokenizer, AnyEngine) {
     let mut src = FileSource::open(&model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     let g = pollster::block_on(read_header(&mut src)).unwrap();
     let tok = Tokenizer::from_gguf(&g).unwrap();
     let mut lsrc = FileSource::open(&repo("models/mem1-smollm2-135m.lora.gguf")).expect("the bundled adapter");
     let adapter = pollster::block_on(Adapter::read(&mut lsrc)).unwrap();
-    let engine = pollster::block_on(lora::load(Backend::Cpu, &mut src, &g, Some(adapter), ctx, |_, _| {})).unwrap();
+    let engine = pollster::block_on(lora::load(backend, &mut src, &g, Some(adapter), ctx, |_, _| {})).unwrap();
     (tok, engine)
 }
 
 fn tiny(ty: GgmlType) -> (Tokenizer, AnyEngine) {
+    tiny_on(Backend::Cpu, ty)
+}
+
+fn tiny_on(backend: Backend, ty: GgmlType) -> (Tokenizer, AnyEngine) {
     let tok = byte_tokenizer();
     // 256 columns: whole K-quant blocks (Q4_K, Q6_K) in every row.
     let shape = Shape { arch: "llama", layers: 2, d: 256, heads: 4, kv: 2, ff: 512, vocab: tok.vocab_size(), tied: true };
     let mut file = synthetic_gguf(&shape, ty, 4096);
-    let engine = pollster::block_on(AnyEngine::load(Backend::Cpu, &mut file, 4096, |_, _| {})).unwrap();
+    let engine = pollster::block_on(AnyEngine::load(backend, &mut file, 4096, |_, _| {})).unwrap();
     (tok, engine)
 }
 
 /// Checks `tokens` after `prompt` in one pass and one at a time: the same choices (under a mask at
 /// every other position), and the same last logits to the bit.
 fn check_equals_decode(e: &mut AnyEngine, prompt: &[u32], tokens: &[u32], what: &str) {
-    assert!(e.batched_verify(), "{what}: the CPU backend checks a draft in one pass");
+    assert!(e.batched_verify(), "{what}: the backend checks a draft in one pass");
+    let x0 = e.transfers();
     let n = e.config().vocab;
     // Every other position allows only odd ids.
     let mut odd = TokenMask::none(n);
@@ -57,6 +67,13 @@ fn check_equals_decode(e: &mut AnyEngine, prompt: &[u32], tokens: &[u32], what: 
     let p = e.pos();
     let checked = pollster::block_on(e.verify(tokens, &masks)).unwrap();
     assert_eq!(e.pos(), p + tokens.len());
+    if let Some(x) = mem1::engine::Transfers::between(x0, e.transfers()) {
+        // The GPU: the prompt's submissions, then one a check of up to CHECK_ROWS tokens, only
+        // the choices read back.
+        let checks = tokens.len().div_ceil(mem1::gpu::CHECK_ROWS) as u64;
+        assert_eq!(x.submissions, prompt.len().div_ceil(mem1::gpu::DEFAULT_CHUNK) as u64 + checks, "{what}: submissions");
+        assert_eq!(x.readback_bytes, 4 * tokens.len() as u64, "{what}: bytes read back");
+    }
     let last = pollster::block_on(e.logits()).unwrap();
     e.truncate(p).unwrap();
     let greedy = SamplerParams::greedy();
@@ -86,6 +103,26 @@ fn a_draft_check_chooses_what_decode_chooses_to_the_bit() {
     let prompt = tok.encode("Find me a pair of wireless headphones under 50 dollars, in black. I search for").unwrap();
     let draft = tok.encode(" wireless headphones black under 50 dollars</summary>").unwrap();
     check_equals_decode(&mut e, &prompt, &draft, "SmolLM2 + LoRA");
+}
+
+/// The GPU backend's check: the decode kernel over each of the step's rows, the head over every
+/// row, a greedy choice per row under its mask, in one submission; a draft longer than a check's
+/// rows (33 tokens) takes two.
+#[test]
+fn a_gpu_draft_check_chooses_what_gpu_decode_chooses_to_the_bit() {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q4K, GgmlType::Q6K] {
+        let (_, mut e) = tiny_on(Backend::Gpu, ty);
+        let prompt: Vec<u32> = (0..40).map(|i| (i * 7 % 250) as u32).collect();
+        for k in [1, 2, 9, 33] {
+            e.truncate(0).unwrap();
+            let draft: Vec<u32> = (0..k).map(|i| (i * 13 % 250) as u32).collect();
+            check_equals_decode(&mut e, &prompt, &draft, &format!("gpu tiny {ty:?} k={k}"));
+        }
+    }
+    let (tok, mut e) = shipped_on(Backend::Gpu, 2048);
+    let prompt = tok.encode("Find me a pair of wireless headphones under 50 dollars, in black. I search for").unwrap();
+    let draft = tok.encode(" wireless headphones black under 50 dollars</summary>").unwrap();
+    check_equals_decode(&mut e, &prompt, &draft, "gpu SmolLM2 + LoRA");
 }
 
 fn episode(engine: AnyEngine, tok: &Tokenizer, ctx: usize, goal: usize, turns: usize, limits: Limits, speculate: bool) -> Episode {
@@ -141,6 +178,26 @@ fn tiny_model_episodes_are_the_same_with_and_without_drafts() {
     let s = summarize(std::slice::from_ref(&with));
     assert!(s.drafts.action[1] > 0, "no forced action bytes were taken as drafts: {:?}", s.drafts);
     assert!(tpf > base, "{tpf} tokens a pass with drafts, {base} without");
+}
+
+/// The same on the GPU backend: the episodes' tokens equal with and without drafts.
+#[test]
+fn tiny_model_gpu_episodes_are_the_same_with_and_without_drafts() {
+    // Short free text: lavapipe's decode over a byte-level context of 2-4 k tokens is slow.
+    let limits = Limits { max_tokens: 8, memory_tokens: 8, action_tokens: 24 };
+    let (tok, e) = tiny_on(Backend::Gpu, GgmlType::Q8_0);
+    let with = episode(e, &tok, 4096, 2, 2, limits, true);
+    let (tok, e) = tiny_on(Backend::Gpu, GgmlType::Q8_0);
+    let without = episode(e, &tok, 4096, 2, 2, limits, false);
+    let (tpf, base) = same_episodes(&with, &without, "gpu tiny model");
+    let (w, n) = (summarize(std::slice::from_ref(&with)), summarize(std::slice::from_ref(&without)));
+    assert!(w.drafts.action[1] > 0, "no forced action bytes were taken as drafts: {:?}", w.drafts);
+    assert!(tpf > base, "{tpf} tokens a pass with drafts, {base} without");
+    eprintln!(
+        "gpu tiny model: {:.2} submissions a generated token with drafts, {:.2} without",
+        w.submissions_per_token.unwrap(),
+        n.submissions_per_token.unwrap()
+    );
 }
 
 /// The shipped policy's whole episode on a dev goal, greedy as shipped: the same turns in at least

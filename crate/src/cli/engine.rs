@@ -104,7 +104,7 @@ pub fn bench(raw: &[String]) -> Result<()> {
         return Err(Error::usage("--prompt-tokens must be at least 1"));
     }
     let generated = if turn { n_summary + n_action } else { n_decode };
-    let ctx = a.parsed("ctx", (n_prompt + generated + 1).max(1024))?;
+    let ctx = a.parsed("ctx", (n_prompt + generated.max(CHECKS[CHECKS.len() - 1]) + 1).max(1024))?;
     let repeats = a.parsed("repeats", 1usize)?.max(1);
     let backend = Backend::parse(a.get("backend").unwrap_or("auto"))?;
     let t_load = engine::now();
@@ -148,6 +148,9 @@ pub fn bench(raw: &[String]) -> Result<()> {
         "decode_tokens": n_decode,
         "decode_tok_s": n_decode as f64 / best_decode,
     });
+    if let (Some(o), Some(checks)) = (out.as_object_mut(), draft_checks(&mut e, n_prompt, ctx, best_decode / n_decode.max(1) as f64, repeats)?) {
+        o.extend(checks);
+    }
     if turn {
         e.truncate(0)?;
         let t = agent_turn(&mut e, &prompt, n_summary, n_action)?;
@@ -160,6 +163,37 @@ pub fn bench(raw: &[String]) -> Result<()> {
     }
     println!("{out}");
     Ok(())
+}
+
+/// Draft lengths whose check the benchmark times (the agent's drafts are 1 to 16 tokens).
+const CHECKS: [usize; 4] = [2, 4, 8, 16];
+
+/// What checking a draft costs on this engine (the agent drafts where a check pays): the best
+/// seconds of a check of each of [`CHECKS`] tokens after the prompt, in decode steps of `step`
+/// seconds; `None` for an engine that checks one token at a time.
+fn draft_checks(e: &mut AnyEngine, n_prompt: usize, ctx: usize, step: f64, repeats: usize) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    if !e.batched_verify() {
+        return Ok(None);
+    }
+    let vocab = e.config().vocab as u32;
+    let mut rows = Vec::new();
+    let mut o = serde_json::Map::new();
+    for k in CHECKS.into_iter().filter(|&k| n_prompt + k <= ctx) {
+        let draft: Vec<u32> = (0..k as u32).map(|i| (200 + 31 * i) % vocab).collect();
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats {
+            e.truncate(n_prompt)?;
+            let t0 = engine::now();
+            pollster::block_on(e.verify(&draft, &[]))?;
+            best = best.min(engine::now() - t0);
+        }
+        rows.push(serde_json::json!({ "tokens": k, "seconds": best, "decode_steps": best / step.max(1e-12) }));
+        // One flat figure for the shell's table.
+        o.insert(format!("check{k}_decode_steps"), (best / step.max(1e-12)).into());
+    }
+    e.truncate(n_prompt)?;
+    o.insert("draft_checks".into(), rows.into());
+    Ok(Some(o))
 }
 
 /// Prompt tokens of the agent-turn benchmark: the shipped policy's turns hold 900 to 1,800.

@@ -24,6 +24,10 @@ use wgpu::util::DeviceExt;
 /// Tokens per prefill submission (activation buffers are sized for this many rows).
 pub const DEFAULT_CHUNK: usize = 128;
 
+/// Tokens a draft's check runs in one submission (each gets a row of logits; the agent's drafts
+/// are at most 17 tokens with the one before them).
+pub const CHECK_ROWS: usize = 32;
+
 /// The buffers a device has made and their bytes, counted as they are made (never decremented):
 /// a shared handle, so a test can watch it while an episode holds the engine.
 #[derive(Clone, Default)]
@@ -408,12 +412,28 @@ enum Cmd {
     CopyLastRow { src: Rc<wgpu::Buffer>, dst: Rc<wgpu::Buffer>, cols: u64 },
 }
 
-/// An activation: a pooled buffer of `[T_max or 1, cols]` f32.
+/// An activation: a pooled buffer of `[rows, cols]` f32 (`rows`: the chunk, a check's rows, or 1).
 #[derive(Clone)]
 pub struct Act {
     buf: Rc<wgpu::Buffer>,
     cols: usize,
+    rows: usize,
     one_row: bool,
+}
+
+/// What a draft's check adds to the forward pass: the head over every row of the step (not only
+/// the last), the greedy choice of each row under its own mask, and the rows' choices read back.
+struct Check {
+    /// The final norm and the output matrix over the step's rows, recorded once.
+    head: Vec<Cmd>,
+    rows: usize,
+    logits: Rc<wgpu::Buffer>,
+    params: wgpu::Buffer,
+    /// A token mask per row.
+    mask: wgpu::Buffer,
+    out: wgpu::Buffer,
+    read: wgpu::Buffer,
+    bind: wgpu::BindGroup,
 }
 
 fn fold(n: u32) -> [u32; 3] {
@@ -432,7 +452,12 @@ pub struct Gpu {
     step: wgpu::Buffer,
     zero: wgpu::Buffer,
     pool: Vec<Rc<wgpu::Buffer>>,
+    /// The decoder layers, recorded once (a step replays them)…
     plan: Vec<Cmd>,
+    /// …then the head over the last row, into `logits`…
+    head: Vec<Cmd>,
+    /// …or, to check a draft, over every row.
+    check: Option<Check>,
     logits: Rc<wgpu::Buffer>,
     logits_read: wgpu::Buffer,
     sample_params: wgpu::Buffer,
@@ -514,6 +539,8 @@ impl Gpu {
             zero,
             pool: Vec::new(),
             plan: Vec::new(),
+            head: Vec::new(),
+            check: None,
             logits: placeholder,
             logits_read,
             sample_params,
@@ -529,8 +556,20 @@ impl Gpu {
             on_gpu: None,
         };
         // Record the forward pass once; every step replays it.
-        let logits = model::transformer(&mut gpu, &cfg);
+        let x = model::body(&mut gpu, &cfg);
+        let body = std::mem::take(&mut gpu.plan);
+        let last = gpu.last_row(&x);
+        let logits = model::head(&mut gpu, &cfg, &last);
+        gpu.head = std::mem::take(&mut gpu.plan);
         gpu.logits = logits.buf;
+        let max = gpu.d.max_binding() as usize;
+        let rows = CHECK_ROWS.min(chunk).min(max / (cfg.vocab * 4));
+        if rows > 1 {
+            let every = model::head(&mut gpu, &cfg, &Act { rows, ..x });
+            let head = std::mem::take(&mut gpu.plan);
+            gpu.check = Some(Check::new(&gpu, head, rows, every.buf));
+        }
+        gpu.plan = body;
         gpu.sample_bind = gpu.d.bind(
             &gpu.sample_pipe,
             &[(0, &gpu.logits), (1, &gpu.ids), (2, &gpu.sample_out), (3, &gpu.sample_params), (4, &gpu.sample_mask)],
@@ -562,8 +601,7 @@ impl Gpu {
     }
 
     fn act(&mut self, like: &Act, cols: usize) -> Act {
-        let rows = if like.one_row { 1 } else { self.chunk };
-        Act { buf: self.alloc(rows, cols), cols, one_row: like.one_row }
+        Act { buf: self.alloc(like.rows, cols), cols, rows: like.rows, one_row: like.one_row }
     }
 
     fn weight(&self, name: &str) -> &GpuTensor {
@@ -575,7 +613,8 @@ impl Gpu {
     fn run(&mut self, t: usize, sample: bool) {
         self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
         let mut enc = self.d.dev.create_command_encoder(&Default::default());
-        encode(&mut enc, &self.plan, t as u32);
+        encode(&mut enc, &self.plan, t as u32, false);
+        encode(&mut enc, &self.head, t as u32, false);
         if sample {
             self.encode_sample(&mut enc);
         }
@@ -601,7 +640,7 @@ impl Gpu {
         self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
         let mut rows: Vec<(String, f64, u64, usize)> = Vec::new();
         self.wait()?;
-        for cmd in &self.plan {
+        for cmd in self.plan.iter().chain(&self.head) {
             let name = match cmd {
                 Cmd::Dispatch { kind, .. } => format!("{kind:?}"),
                 Cmd::Linear { ty, one_row, .. } => {
@@ -611,7 +650,7 @@ impl Gpu {
             };
             let bytes = if let Cmd::Linear { bytes, .. } = cmd { *bytes } else { 0 };
             let mut enc = self.d.dev.create_command_encoder(&Default::default());
-            encode(&mut enc, std::slice::from_ref(cmd), t as u32);
+            encode(&mut enc, std::slice::from_ref(cmd), t as u32, false);
             let t0 = crate::engine::now();
             self.d.submit(enc.finish());
             self.wait()?;
@@ -667,8 +706,68 @@ impl Gpu {
 
 }
 
-/// The pipeline, bind group and grid of a dispatch command for a step of `t` tokens.
-fn dispatch_of(cmd: &Cmd, t: u32) -> Option<(&wgpu::ComputePipeline, &wgpu::BindGroup, [u32; 3])> {
+impl Check {
+    fn new(g: &Gpu, head: Vec<Cmd>, rows: usize, logits: Rc<wgpu::Buffer>) -> Check {
+        let d = &g.d;
+        let params = d.uniform(&[0; 8]);
+        let mask = d.storage("check token masks", (rows * g.cfg.vocab.div_ceil(32) * 4) as u64);
+        // The sampler also writes its picks to `ids`: not the step's token ids here (the bind
+        // group keeps this buffer alive).
+        let ids = d.storage("check ids", (rows * 4) as u64);
+        let out = d.storage("check choices", (rows * 4) as u64);
+        let read = d.readback((rows * 4) as u64);
+        let bind = d.bind(&g.sample_pipe, &[(0, &logits), (1, &ids), (2, &out), (3, &params), (4, &mask)]);
+        Check { head, rows, logits, params, mask, out, read, bind }
+    }
+}
+
+impl Gpu {
+    /// Checks `tokens` (at most `Check::rows`) in one submission: the forward pass over them, the
+    /// head over each row, each row's greedy choice under its mask; only the choices come back.
+    async fn check(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        let c = self.check.as_ref().expect("a check's buffers");
+        let (t, vocab) = (tokens.len(), self.cfg.vocab);
+        let words = vocab.div_ceil(32);
+        let mut masked = 0u32;
+        for (i, m) in masks.iter().enumerate().take(t) {
+            if let Some(m) = m {
+                if m.len() != vocab {
+                    return Err(Error::usage(format!("a token mask of {} ids for a vocabulary of {vocab}", m.len())));
+                }
+                self.d.queue.write_buffer(&c.mask, (i * words * 4) as u64, bytemuck::cast_slice(m.words()));
+                masked |= 1 << i;
+            }
+        }
+        let greedy = SamplerParams::greedy();
+        let params = [vocab as u32, 1, greedy.temperature.to_bits(), greedy.top_p.to_bits(), 0, masked, 0, 0];
+        self.d.queue.write_buffer(&c.params, 0, bytemuck::cast_slice(&params));
+        self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(tokens));
+        self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
+        let mut enc = self.d.dev.create_command_encoder(&Default::default());
+        encode(&mut enc, &self.plan, t as u32, true);
+        encode(&mut enc, &c.head, t as u32, true);
+        // The last row's logits become the current ones, as after a prefill.
+        let row = (vocab * 4) as u64;
+        enc.copy_buffer_to_buffer(&c.logits, (t as u64 - 1) * row, &self.logits, 0, row);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.sample_pipe);
+            pass.set_bind_group(0, &c.bind, &[]);
+            pass.dispatch_workgroups(t as u32, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&c.out, 0, &c.read, 0, (t * 4) as u64);
+        self.d.submit(enc.finish());
+        self.pos += t;
+        self.has_logits = true;
+        self.on_gpu = None;
+        let b = self.d.read(&c.read, (t * 4) as u64).await?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&b).iter().map(|&id| (id != u32::MAX).then_some(id)).collect())
+    }
+}
+
+/// The pipeline, bind group and grid of a dispatch command for a step of `t` tokens; `check`: a
+/// draft's check, whose products run the decode kernel over each token (decode's sums to the bit).
+fn dispatch_of(cmd: &Cmd, t: u32, check: bool) -> Option<(&wgpu::ComputePipeline, &wgpu::BindGroup, [u32; 3])> {
     match cmd {
         Cmd::CopyLastRow { .. } => None,
         Cmd::Dispatch { pipe, bind, grid, .. } => {
@@ -684,7 +783,7 @@ fn dispatch_of(cmd: &Cmd, t: u32) -> Option<(&wgpu::ComputePipeline, &wgpu::Bind
             };
             Some((pipe, bind, wg))
         }
-        Cmd::Linear { matvec, matmul, rows, rows_per_wg, one_row, .. } => Some(if *one_row || t == 1 {
+        Cmd::Linear { matvec, matmul, rows, rows_per_wg, one_row, .. } => Some(if *one_row || t == 1 || check {
             (&matvec.0, &matvec.1, fold(rows.div_ceil(*rows_per_wg)))
         } else {
             (&matmul.0, &matmul.1, [rows.div_ceil(64), t.div_ceil(8), 1])
@@ -694,7 +793,7 @@ fn dispatch_of(cmd: &Cmd, t: u32) -> Option<(&wgpu::ComputePipeline, &wgpu::Bind
 
 /// Encodes recorded commands for a step of `t` tokens: runs of dispatches share one compute pass
 /// (WebGPU makes each dispatch see the previous one's writes); copies go between passes.
-fn encode(enc: &mut wgpu::CommandEncoder, cmds: &[Cmd], t: u32) {
+fn encode(enc: &mut wgpu::CommandEncoder, cmds: &[Cmd], t: u32, check: bool) {
     let mut i = 0;
     while i < cmds.len() {
         if let Cmd::CopyLastRow { src, dst, cols } = &cmds[i] {
@@ -704,7 +803,7 @@ fn encode(enc: &mut wgpu::CommandEncoder, cmds: &[Cmd], t: u32) {
             continue;
         }
         let mut pass = enc.begin_compute_pass(&Default::default());
-        while let Some((pipe, bind, wg)) = cmds.get(i).and_then(|c| dispatch_of(c, t)) {
+        while let Some((pipe, bind, wg)) = cmds.get(i).and_then(|c| dispatch_of(c, t, check)) {
             pass.set_pipeline(pipe);
             pass.set_bind_group(0, bind, &[]);
             pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
@@ -735,7 +834,7 @@ impl Ops for Gpu {
 
     fn embed(&mut self) -> Act {
         let d = self.cfg.d_model;
-        let x = Act { buf: self.alloc(self.chunk, d), cols: d, one_row: false };
+        let x = Act { buf: self.alloc(self.chunk, d), cols: d, rows: self.chunk, one_row: false };
         let pipe_ty = self.weight("token_embd.weight").ty;
         let pipe = self.pipes.get(&self.d.dev, Kernel::Embed, Some(pipe_ty));
         let mut cmds = Vec::new();
@@ -780,7 +879,7 @@ impl Ops for Gpu {
                 0,
                 0,
             ]);
-            let bv = self.d.bind(&mv, &[(0, &c.buf), (1, &x.buf), (2, &y.buf), (3, &p), (4, b)]);
+            let bv = self.d.bind(&mv, &[(0, &c.buf), (1, &x.buf), (2, &y.buf), (3, &p), (4, b), (5, &self.step)]);
             let bm = self.d.bind(&mm, &[(0, &c.buf), (1, &x.buf), (2, &y.buf), (3, &p), (4, b), (5, &self.step)]);
             cmds.push(Cmd::Linear {
                 matvec: (mv.clone(), bv),
@@ -846,7 +945,7 @@ impl Ops for Gpu {
     }
 
     fn last_row(&mut self, x: &Act) -> Act {
-        let y = Act { buf: self.alloc(1, x.cols), cols: x.cols, one_row: true };
+        let y = Act { buf: self.alloc(1, x.cols), cols: x.cols, rows: 1, one_row: true };
         self.plan.push(Cmd::CopyLastRow { src: x.buf.clone(), dst: y.buf.clone(), cols: x.cols as u64 });
         y
     }
@@ -915,6 +1014,26 @@ impl Engine for Gpu {
         self.pos += 1;
         self.has_logits = true;
         self.read_sampled().await
+    }
+    async fn verify(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
+        engine::check_prefill(tokens, self.pos, self.ctx, self.cfg.vocab)?;
+        let mut out = Vec::with_capacity(tokens.len());
+        let Some(rows) = self.check.as_ref().map(|c| c.rows) else {
+            // No room for a check (a one-token chunk): one token at a time, as decode does.
+            for (i, &t) in tokens.iter().enumerate() {
+                out.push(self.decode_masked(t, masks.get(i).copied().flatten(), &SamplerParams::greedy(), 0.0).await?);
+            }
+            return Ok(out);
+        };
+        for (i, part) in tokens.chunks(rows).enumerate() {
+            let at = (i * rows).min(masks.len());
+            let m = &masks[at..(at + part.len()).min(masks.len())];
+            out.extend(self.check(part, m).await?);
+        }
+        Ok(out)
+    }
+    fn batched_verify(&self) -> bool {
+        self.check.is_some()
     }
     fn transfers(&self) -> Option<engine::Transfers> {
         Some(self.d.transfers())
