@@ -127,11 +127,37 @@ fn the_visible_experts_steps_follow_from_its_context() {
             let state = &prompt[prompt.rfind("<state>").unwrap()..];
             let actions = &state[state.rfind("Current available actions:").unwrap()..];
             let products: Vec<&str> = actions.split("click[").filter_map(|a| a.split(']').next()).filter(|a| a.len() == 10 && a.starts_with("b0")).collect();
+            // The items the last summary turned down (`rejected: B0… (no red), B0… (no xl)`).
+            let memory = prompt.rfind("<summary>").map(|i| &prompt[i..]).unwrap_or_default();
+            let memory = memory.split("</summary>").next().unwrap_or_default();
+            let rejected: Vec<String> = memory
+                .split("rejected: ")
+                .nth(1)
+                .map(|r| r.split(". ").next().unwrap_or_default().split(", ").filter_map(|x| x.split(' ').next()).map(|a| a.to_lowercase()).collect())
+                .unwrap_or_default();
             if t.action.starts_with("click[b0") {
-                // The first product listed whose lowest price is under the instruction's limit.
-                let first = products.iter().find(|a| listed_low_price(state, &a.to_uppercase()).is_some_and(|p| p <= g.price_upper));
+                // The first product listed whose lowest price is under the instruction's limit,
+                // among those the summary has not turned down.
+                let first = products.iter().filter(|a| !rejected.contains(&a.to_string())).find(|a| listed_low_price(state, &a.to_uppercase()).is_some_and(|p| p <= g.price_upper));
                 assert_eq!(Some(&&t.action[6..16]), first, "{}: {}", g.instruction_text, t.action);
                 opened += 1;
+            }
+            if state.contains("click[buy now]") && t.action == "click[< prev]" {
+                // Turned down on sight: the think names option values the instruction names that
+                // the page does not offer, at most twice an item.
+                let (asin, missing) = t.output.split_once(" does not offer ").expect("a turned-down item's think");
+                let missing = missing.split("; I go back").next().unwrap();
+                let page_actions: Vec<&str> = actions.split("click[").filter_map(|a| a.split(']').next()).collect();
+                let instr = g.instruction_text.to_lowercase();
+                for v in missing.split(" or ") {
+                    assert!(instr.contains(v), "{v} is not named in: {instr}");
+                    assert!(!page_actions.iter().any(|a| a.contains(v)), "{v} is offered: {page_actions:?}");
+                }
+                assert!(rejected.len() < 2, "more than two items turned down: {memory}");
+                let asin = asin.rsplit(['>', ' ']).next().unwrap();
+                assert!(t.memory.contains(&format!("{asin} (no ")), "{asin} not turned down in: {}", t.memory);
+                prev_left = None;
+                continue;
             }
             if state.contains("click[buy now]") {
                 // On the item page: the think lists the options left and selects the first (else

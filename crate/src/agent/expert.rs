@@ -155,6 +155,9 @@ fn short_title(t: &str, words: usize) -> String {
     w.join(" ").chars().filter(|c| !matches!(c, '[' | ']' | '<' | '>')).collect()
 }
 
+/// Items the visible expert turns down for an item of its task (then it takes what it finds).
+const MAX_REJECTED: usize = 2;
+
 /// How the expert picks its query and its item (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
@@ -297,6 +300,15 @@ impl Expert {
         out
     }
 
+    /// The goal's option values the instruction names (all of them for [`Choice::Target`]): a
+    /// human-written instruction may paraphrase one (`one` for `1pcs`), and the visible expert
+    /// knows only what it reads.
+    fn named_options(&self) -> Vec<String> {
+        let instruction = self.goal().instruction_text.to_lowercase();
+        let values = self.goal().goal_options.iter().map(|(_, v)| v.to_lowercase());
+        values.filter(|v| self.choice != Choice::Visible || instruction.contains(v.as_str())).collect()
+    }
+
     /// The reward of buying `asin` with the goal's options (what the expert aims for).
     fn value(&self, asin: &str) -> f64 {
         let opts: Vec<(String, String)> = self.wanted_options(asin).into_iter().map(|(n, v)| (n.to_lowercase(), v)).collect();
@@ -309,7 +321,7 @@ impl Expert {
         let g = self.goal();
         let core = core_query(&g.instruction_text);
         let words: Vec<&str> = core.split_whitespace().collect();
-        let opts: Vec<String> = g.goal_options.iter().map(|(_, v)| v.to_lowercase()).collect();
+        let opts = self.named_options();
         let mut cands = Vec::new();
         if !opts.is_empty() {
             cands.push(format!("{core} {}", opts.join(" ")));
@@ -406,7 +418,7 @@ impl Expert {
             .iter()
             .filter(|c| matches!(c.kind, ClickKind::Link { product: true }))
             .map(|c| c.key.to_uppercase())
-            .filter(|a| !self.notes.rejected.contains(a))
+            .filter(|a| !self.notes.rejected.iter().any(|r| r.split(' ').next() == Some(a.as_str())))
             .collect();
         if self.choice != Choice::Target {
             return self.visible_results_turn(&prods, obs);
@@ -466,6 +478,17 @@ impl Expert {
         // already under "options set", so the next turn's think copies the last summary's
         // "options left" and selects its first one (Buy Now after "none"), without having to
         // work out from its last action which option that was.
+        // An item that does not offer an option value the instruction names cannot fully match:
+        // back to the results for the next candidate (twice at most for an item of the task).
+        if self.choice == Choice::Visible && self.notes.chosen.as_ref() != Some(&asin) && self.notes.rejected.len() < MAX_REJECTED && obs.find_clickable("< prev").is_some() {
+            let offered = |v: &str| obs.clickables.iter().any(|c| matches!(c.kind, ClickKind::Option { .. }) && c.key.to_lowercase().contains(v));
+            let missing: Vec<String> = self.named_options().into_iter().filter(|v| !offered(v)).collect();
+            if !missing.is_empty() {
+                self.notes.rejected.push(format!("{asin} (no {})", missing.join(" or ")));
+                self.item = None;
+                return self.turn(&format!("{asin} does not offer {}; I go back to the results.", missing.join(" or ")), "click[< prev]");
+            }
+        }
         let wanted = if self.choice == Choice::Rule { Vec::new() } else { self.wanted_options(&asin) };
         let on_page = |v: &str| obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == v.to_lowercase());
         let label = |(n, v): &(String, String)| format!("{n}: {v}");
