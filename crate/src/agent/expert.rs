@@ -400,6 +400,12 @@ impl Expert {
                 let price = self.store.product(&a).map(|p| p.price_text.clone()).unwrap_or_default();
                 let think = match self.choice {
                     Choice::Rule => format!("{a} is the first result; I open it."),
+                    // After a turn-down the think says which items it skips (the summary's
+                    // "rejected"), so the choice follows from the prompt in words.
+                    _ if !self.notes.rejected.is_empty() => {
+                        let skipped: Vec<&str> = self.notes.rejected.iter().filter_map(|r| r.split(' ').next()).collect();
+                        format!("{} turned down; {a} is the first other result under {limit_text} ({price}); I open it.", skipped.join(" and "))
+                    }
                     _ => format!("{a} is the first result under {limit_text} ({price}); I open it."),
                 };
                 self.turn(&think, &format!("click[{}]", a.to_lowercase()))
