@@ -6,14 +6,13 @@
 // shipped policy with and without drafts in tests/web_demo.mjs.
 #![cfg(not(target_arch = "wasm32"))]
 mod agent_util;
+mod draft_util;
 use agent_util::{byte_tokenizer, model};
 use mem1::agent::{run_episode, summarize, Episode, EpisodeConfig, Limits, LlmPolicy, Mode, Protocol, Vocab};
-use mem1::engine::Engine;
 use mem1::gguf::{read_header, FileSource};
 use mem1::loader::{AnyEngine, Backend};
 use mem1::lora::{self, Adapter};
 use mem1::quant::GgmlType;
-use mem1::sample::{self, SamplerParams, TokenMask};
 use mem1::shop::goal::dev_goals;
 use mem1::shop::{Env, Store};
 use mem1::synthetic::{synthetic_gguf, Shape};
@@ -53,37 +52,13 @@ fn tiny_on(backend: Backend, ty: GgmlType) -> (Tokenizer, AnyEngine) {
     (tok, engine)
 }
 
-/// Checks `tokens` after `prompt` in one pass and one at a time: the same choices (under a mask at
-/// every other position), and the same last logits to the bit.
+/// [`draft_util::check_equals_decode`]; on the GPU also what crossed: the prompt's submissions,
+/// then one a check of up to CHECK_ROWS tokens, only the choices read back.
 fn check_equals_decode(e: &mut AnyEngine, prompt: &[u32], tokens: &[u32], what: &str) {
-    assert!(e.batched_verify(), "{what}: the backend checks a draft in one pass");
-    let x0 = e.transfers();
-    let n = e.config().vocab;
-    // Every other position allows only odd ids.
-    let mut odd = TokenMask::none(n);
-    (1..n as u32).step_by(2).for_each(|t| odd.allow(t));
-    let masks: Vec<Option<&TokenMask>> = (0..tokens.len()).map(|i| (i % 2 == 1).then_some(&odd)).collect();
-    pollster::block_on(e.prefill(prompt)).unwrap();
-    let p = e.pos();
-    let checked = pollster::block_on(e.verify(tokens, &masks)).unwrap();
-    assert_eq!(e.pos(), p + tokens.len());
-    if let Some(x) = mem1::engine::Transfers::between(x0, e.transfers()) {
-        // The GPU: the prompt's submissions, then one a check of up to CHECK_ROWS tokens, only
-        // the choices read back.
+    if let Some(x) = pollster::block_on(draft_util::check_equals_decode(e, prompt, tokens, what)) {
         let checks = tokens.len().div_ceil(mem1::gpu::CHECK_ROWS) as u64;
         assert_eq!(x.submissions, prompt.len().div_ceil(mem1::gpu::DEFAULT_CHUNK) as u64 + checks, "{what}: submissions");
         assert_eq!(x.readback_bytes, 4 * tokens.len() as u64, "{what}: bytes read back");
-    }
-    let last = pollster::block_on(e.logits()).unwrap();
-    e.truncate(p).unwrap();
-    let greedy = SamplerParams::greedy();
-    for (i, &t) in tokens.iter().enumerate() {
-        pollster::block_on(e.prefill(&[t])).unwrap();
-        let logits = pollster::block_on(e.logits()).unwrap();
-        assert_eq!(checked[i], sample::sample_masked(&logits, masks[i], &greedy, 0.0), "{what}: choice after token {i}");
-        if i + 1 == tokens.len() {
-            assert!(logits.iter().zip(&last).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the last logits differ");
-        }
     }
 }
 
@@ -94,7 +69,6 @@ fn a_draft_check_chooses_what_decode_chooses_to_the_bit() {
         let prompt: Vec<u32> = (0..40).map(|i| (i * 7 % 250) as u32).collect();
         // 1 to 9 tokens: a short draft, and four-token runs with a remainder.
         for k in [1, 2, 5, 9] {
-            e.truncate(0).unwrap();
             let draft: Vec<u32> = (0..k).map(|i| (i * 13 % 250) as u32).collect();
             check_equals_decode(&mut e, &prompt, &draft, &format!("tiny {ty:?} k={k}"));
         }
@@ -114,7 +88,6 @@ fn a_gpu_draft_check_chooses_what_gpu_decode_chooses_to_the_bit() {
         let (_, mut e) = tiny_on(Backend::Gpu, ty);
         let prompt: Vec<u32> = (0..40).map(|i| (i * 7 % 250) as u32).collect();
         for k in [1, 2, 9, 33] {
-            e.truncate(0).unwrap();
             let draft: Vec<u32> = (0..k).map(|i| (i * 13 % 250) as u32).collect();
             check_equals_decode(&mut e, &prompt, &draft, &format!("gpu tiny {ty:?} k={k}"));
         }

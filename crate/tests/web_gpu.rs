@@ -310,41 +310,6 @@ async fn tiny_qwen2_q5_k() {
     tiny_model("qwen2 d256", qwen_tiny_k(), GgmlType::Q5K).await;
 }
 
-/// A draft's check on WebGPU (the decode kernel over each row, the head over every row, a greedy
-/// choice per row under its own mask, one submission) chooses, to the bit, what decoding the
-/// tokens one at a time chooses; afterwards the logits are the last token's, bit for bit.
-#[wasm_bindgen_test]
-async fn gpu_draft_check_chooses_what_gpu_decode_chooses() {
-    use mem1::sample::{sample_masked, TokenMask};
-    for (shape, ty) in [(llama_tiny(), GgmlType::Q8_0), (llama_tiny_k(), GgmlType::Q4K)] {
-        let bytes = center_blocks(synthetic_gguf(&shape, ty, 64)).await;
-        let mut g = Gpu::load(&mut bytes.clone(), 64, |_, _| {}).await.expect("GPU load");
-        assert!(g.batched_verify());
-        let n = shape.vocab;
-        let mut odd = TokenMask::none(n);
-        (1..n as u32).step_by(2).for_each(|t| odd.allow(t));
-        let prompt: Vec<u32> = (0..13u32).map(|i| (i * 97 + 5) % n as u32).collect();
-        for k in [1usize, 5, 9] {
-            g.truncate(0).unwrap();
-            let draft: Vec<u32> = (0..k as u32).map(|i| (i * 13 + 3) % n as u32).collect();
-            let masks: Vec<Option<&TokenMask>> = (0..k).map(|i| (i % 2 == 1).then_some(&odd)).collect();
-            g.prefill(&prompt).await.unwrap();
-            let checked = g.verify(&draft, &masks).await.unwrap();
-            let last = g.logits().await.unwrap();
-            g.truncate(prompt.len()).unwrap();
-            for (i, &t) in draft.iter().enumerate() {
-                g.prefill(&[t]).await.unwrap();
-                let logits = g.logits().await.unwrap();
-                assert_eq!(checked[i], sample_masked(&logits, masks[i], &SamplerParams::greedy(), 0.0), "{ty:?} k={k}: choice after token {i}");
-                if i + 1 == k {
-                    assert!(logits.iter().zip(&last).all(|(a, b)| a.to_bits() == b.to_bits()), "{ty:?} k={k}: the last logits differ");
-                }
-            }
-        }
-        log!("{ty:?}: drafts of 1, 5 and 9 tokens checked on WebGPU as decode chooses them");
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Byte sources.
 

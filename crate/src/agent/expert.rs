@@ -74,7 +74,8 @@ struct Notes {
     chosen: Option<String>,
     set: Vec<String>,
     left: Vec<String>,
-    rejected: Vec<String>,
+    /// Items turned down on their page, and why when the reason is an option they lack.
+    rejected: Vec<(String, Option<String>)>,
     /// A shopping list's progress: the item being shopped (from 1) and how many there are.
     item: Option<(usize, usize)>,
     /// Products put in the cart, in list order.
@@ -103,7 +104,8 @@ impl Notes {
             parts.push(format!("seen: {}", seen.join("; ")));
         }
         if !self.rejected.is_empty() {
-            parts.push(format!("rejected: {}", self.rejected.join(", ")));
+            let rejected: Vec<String> = self.rejected.iter().map(|(a, why)| why.as_ref().map_or_else(|| a.clone(), |w| format!("{a} ({w})"))).collect();
+            parts.push(format!("rejected: {}", rejected.join(", ")));
         }
         if let Some(c) = &self.chosen {
             parts.push(format!("chosen: {c}"));
@@ -403,7 +405,7 @@ impl Expert {
                     // After a turn-down the think says which items it skips (the summary's
                     // "rejected"), so the choice follows from the prompt in words.
                     _ if !self.notes.rejected.is_empty() => {
-                        let skipped: Vec<&str> = self.notes.rejected.iter().filter_map(|r| r.split(' ').next()).collect();
+                        let skipped: Vec<&str> = self.notes.rejected.iter().map(|(a, _)| a.as_str()).collect();
                         format!("{} turned down; {a} is the first other result under {limit_text} ({price}); I open it.", skipped.join(" and "))
                     }
                     _ => format!("{a} is the first result under {limit_text} ({price}); I open it."),
@@ -424,7 +426,7 @@ impl Expert {
             .iter()
             .filter(|c| matches!(c.kind, ClickKind::Link { product: true }))
             .map(|c| c.key.to_uppercase())
-            .filter(|a| !self.notes.rejected.iter().any(|r| r.split(' ').next() == Some(a.as_str())))
+            .filter(|a| !self.notes.rejected.iter().any(|(r, _)| r == a))
             .collect();
         if self.choice != Choice::Target {
             return self.visible_results_turn(&prods, obs);
@@ -474,27 +476,28 @@ impl Expert {
             return self.turn("I do not know this item; back to the search.", "click[back to search]");
         };
         if self.decoy.as_ref() == Some(&asin) && obs.find_clickable("< prev").is_some() {
-            self.notes.rejected.push(asin.clone());
+            self.notes.rejected.push((asin.clone(), None));
             self.notes.chosen = None;
             self.item = None;
             self.decoy = None;
             return self.turn(&format!("{asin} does not fit the instruction well; I go back to the results."), "click[< prev]");
         }
-        // The summary is the state after this turn's action: the option this turn selects is
-        // already under "options set", so the next turn's think copies the last summary's
-        // "options left" and selects its first one (Buy Now after "none"), without having to
-        // work out from its last action which option that was.
         // An item that does not offer an option value the instruction names cannot fully match:
         // back to the results for the next candidate (twice at most for an item of the task).
         if self.choice == Choice::Visible && self.notes.chosen.as_ref() != Some(&asin) && self.notes.rejected.len() < MAX_REJECTED && obs.find_clickable("< prev").is_some() {
             let offered = |v: &str| obs.clickables.iter().any(|c| matches!(c.kind, ClickKind::Option { .. }) && c.key.to_lowercase().contains(v));
             let missing: Vec<String> = self.named_options().into_iter().filter(|v| !offered(v)).collect();
             if !missing.is_empty() {
-                self.notes.rejected.push(format!("{asin} (no {})", missing.join(" or ")));
+                let missing = missing.join(" or ");
+                self.notes.rejected.push((asin.clone(), Some(format!("no {missing}"))));
                 self.item = None;
-                return self.turn(&format!("{asin} does not offer {}; I go back to the results.", missing.join(" or ")), "click[< prev]");
+                return self.turn(&format!("{asin} does not offer {missing}; I go back to the results."), "click[< prev]");
             }
         }
+        // The summary is the state after this turn's action: the option this turn selects is
+        // already under "options set", so the next turn's think copies the last summary's
+        // "options left" and selects its first one (Buy Now after "none"), without having to
+        // work out from its last action which option that was.
         let wanted = if self.choice == Choice::Rule { Vec::new() } else { self.wanted_options(&asin) };
         let on_page = |v: &str| obs.clickables.iter().any(|c| matches!(&c.kind, ClickKind::Option { .. }) && c.key.to_lowercase() == v.to_lowercase());
         let label = |(n, v): &(String, String)| format!("{n}: {v}");

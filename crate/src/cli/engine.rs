@@ -187,9 +187,10 @@ fn draft_checks(e: &mut AnyEngine, n_prompt: usize, ctx: usize, step: f64, repea
             pollster::block_on(e.verify(&draft, &[]))?;
             best = best.min(engine::now() - t0);
         }
-        rows.push(serde_json::json!({ "tokens": k, "seconds": best, "decode_steps": best / step.max(1e-12) }));
+        let steps = best / step.max(1e-12);
+        rows.push(serde_json::json!({ "tokens": k, "seconds": best, "decode_steps": steps }));
         // One flat figure for the shell's table.
-        o.insert(format!("check{k}_decode_steps"), (best / step.max(1e-12)).into());
+        o.insert(format!("check{k}_decode_steps"), steps.into());
     }
     e.truncate(n_prompt)?;
     o.insert("draft_checks".into(), rows.into());

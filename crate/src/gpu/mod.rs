@@ -676,23 +676,25 @@ impl Gpu {
     /// bits, a few KiB, written into the same submission).
     fn write_sampler(&self, p: &SamplerParams, u: f32, mask: Option<&TokenMask>) -> Result<()> {
         if let Some(m) = mask {
-            if m.len() != self.cfg.vocab {
-                return Err(Error::usage(format!("a token mask of {} ids for a vocabulary of {}", m.len(), self.cfg.vocab)));
-            }
-            self.d.queue.write_buffer(&self.sample_mask, 0, bytemuck::cast_slice(m.words()));
+            self.write_mask(&self.sample_mask, 0, m)?;
         }
-        let words = [
-            self.cfg.vocab as u32,
-            p.top_k.clamp(1, MAX_TOP_K) as u32,
-            p.temperature.to_bits(),
-            p.top_p.to_bits(),
-            u.to_bits(),
-            mask.is_some() as u32,
-            0,
-            0,
-        ];
-        self.d.queue.write_buffer(&self.sample_params, 0, bytemuck::cast_slice(&words));
+        self.write_sampler_params(&self.sample_params, p, u, mask.is_some() as u32);
         Ok(())
+    }
+
+    /// `mask` into row `row` of a sampler's mask buffer (a row per logits row).
+    fn write_mask(&self, buf: &wgpu::Buffer, row: usize, m: &TokenMask) -> Result<()> {
+        if m.len() != self.cfg.vocab {
+            return Err(Error::usage(format!("a token mask of {} ids for a vocabulary of {}", m.len(), self.cfg.vocab)));
+        }
+        self.d.queue.write_buffer(buf, (row * self.cfg.vocab.div_ceil(32) * 4) as u64, bytemuck::cast_slice(m.words()));
+        Ok(())
+    }
+
+    /// sample.wgsl's `Params`; `masked`: bit r set when logits row r has a mask.
+    fn write_sampler_params(&self, buf: &wgpu::Buffer, p: &SamplerParams, u: f32, masked: u32) {
+        let words = [self.cfg.vocab as u32, p.top_k.clamp(1, MAX_TOP_K) as u32, p.temperature.to_bits(), p.top_p.to_bits(), u.to_bits(), masked, 0, 0];
+        self.d.queue.write_buffer(buf, 0, bytemuck::cast_slice(&words));
     }
 
     /// The id the sampler chose (`None`: its mask allowed no token), now also in `ids[0]`.
@@ -727,20 +729,14 @@ impl Gpu {
     async fn check(&mut self, tokens: &[u32], masks: &[Option<&TokenMask>]) -> Result<Vec<Option<u32>>> {
         let c = self.check.as_ref().expect("a check's buffers");
         let (t, vocab) = (tokens.len(), self.cfg.vocab);
-        let words = vocab.div_ceil(32);
         let mut masked = 0u32;
         for (i, m) in masks.iter().enumerate().take(t) {
             if let Some(m) = m {
-                if m.len() != vocab {
-                    return Err(Error::usage(format!("a token mask of {} ids for a vocabulary of {vocab}", m.len())));
-                }
-                self.d.queue.write_buffer(&c.mask, (i * words * 4) as u64, bytemuck::cast_slice(m.words()));
+                self.write_mask(&c.mask, i, m)?;
                 masked |= 1 << i;
             }
         }
-        let greedy = SamplerParams::greedy();
-        let params = [vocab as u32, 1, greedy.temperature.to_bits(), greedy.top_p.to_bits(), 0, masked, 0, 0];
-        self.d.queue.write_buffer(&c.params, 0, bytemuck::cast_slice(&params));
+        self.write_sampler_params(&c.params, &SamplerParams::greedy(), 0.0, masked);
         self.d.queue.write_buffer(&self.ids, 0, bytemuck::cast_slice(tokens));
         self.d.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, self.pos as u32, 0, 0]));
         let mut enc = self.d.dev.create_command_encoder(&Default::default());
